@@ -1,0 +1,1 @@
+"""Job files (one YAML per experiment) and the entry point that ``ray job submit`` runs."""

@@ -1,0 +1,195 @@
+"""Typed job configuration: YAML -> validated, frozen objects.
+
+Every field has a default that serves the paper's MNIST 4/9 set-up, so an empty job file is a valid job.
+Errors name the job file, the dotted key, what was given and what is allowed ("did you mean" for typos).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    """Where samples come from. MNIST: the first ``train_per_digit`` of each digit in the training set."""
+
+    source: Literal["mnist"] = "mnist"
+    root: str | None = Field(None, description="data root; else --data-root, DRLIM_DATA_ROOT, WORKDIR/data")
+    digits: list[int] = Field(default_factory=lambda: [4, 9])
+    train_per_digit: int | None = Field(3000, gt=0, description="first N of each digit; null = all")
+    test_per_digit: int | None = Field(None, gt=0, description="first N of each digit; null = all")
+    download: bool = Field(True, description="download MNIST through torchvision when it is missing")
+
+    @field_validator("digits")
+    @classmethod
+    def _digits(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("must name at least one digit, e.g. [4, 9]")
+        bad = [d for d in v if not 0 <= d <= 9]
+        if bad:
+            raise ValueError(f"digits must be in 0..9, got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"digits must not repeat, got {v}")
+        return sorted(v)
+
+
+class PairsConfig(_Section):
+    """Similar pairs: k nearest neighbours in input space (FAISS), written as Parquet shards."""
+
+    k: int = Field(5, ge=1, description="neighbours per sample (self excluded)")
+    index: Literal["flat"] = Field("flat", description="FAISS index: flat = exact L2")
+    num_shards: int = Field(8, ge=1, le=4096, description="pair shards, by hash of the left id")
+    num_tasks: int | None = Field(None, ge=1, description="Ray search tasks; null = 2 per cluster CPU")
+
+
+class EncoderConfig(_Section):
+    name: str = Field("lenet", description="encoder from the registry in encoders/")
+    output_dim: int = Field(2, ge=1)
+
+
+class TrainConfig(_Section):
+    num_workers: int = Field(2, ge=1, description="Ray Train workers")
+    cpus_per_worker: float = Field(1.0, gt=0)
+    use_gpu: bool | Literal["auto"] = Field("auto", description="auto: GPUs when the cluster has them")
+    epochs: int = Field(12, ge=1)
+    batch_size: int = Field(128, ge=1, description="similar pairs per step and worker")
+    negatives_per_positive: float = Field(1.0, ge=0, description="dissimilar pairs drawn per similar pair")
+    margin: float = Field(1.0, gt=0, description="m in the contrastive loss")
+    optimizer: Literal["sgd", "adam"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class EvaluateConfig(_Section):
+    trustworthiness_k: list[int] = Field(default_factory=lambda: [5, 12])
+    knn_k: int = Field(5, ge=1, description="k of the k-NN classifier inside the embedding")
+    thumbnails: int = Field(400, ge=0, description="digit thumbnails drawn on the map")
+    batch_size: int = Field(1024, ge=1)
+
+    @field_validator("trustworthiness_k")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if not v or any(k < 1 for k in v):
+            raise ValueError(f"must be a non-empty list of integers >= 1, got {v}")
+        return v
+
+
+class TrackingConfig(_Section):
+    experiment: str = Field("drlim", min_length=1)
+    registered_model: str = Field("drlim-mnist-4-9", min_length=1)
+    alias: str = Field("latest", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+class JobConfig(_Section):
+    name: str = Field("mnist_4_9", pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    pairs: PairsConfig = Field(default_factory=PairsConfig)
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> JobConfig:
+        from encoders import ENCODERS
+
+        if self.encoder.name not in ENCODERS:
+            raise ValueError(
+                f"encoder.name: unknown encoder {self.encoder.name!r}; choose one of {sorted(ENCODERS)}"
+            )
+        if self.data.train_per_digit is not None:
+            n_train = self.data.train_per_digit * len(self.data.digits)
+            if self.pairs.k >= n_train:
+                raise ValueError(
+                    f"pairs.k: k={self.pairs.k} needs more than k training samples, but the job "
+                    f"selects {n_train}; lower pairs.k or raise data.train_per_digit"
+                )
+        return self
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted key -> value, for MLflow params."""
+        return flatten(self.model_dump())
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names valid at ``loc`` (the parent path of a bad key)."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        model = field.annotation
+    return list(model.model_fields)
+
+
+def _format_error(err: dict, source: str) -> str:
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        known = _known_keys(JobConfig, loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        fix = f"did you mean {'.'.join([*map(str, loc[:-1]), hint[0]])!r}?" if hint else f"valid keys here: {known}"
+        return f"{source}: unknown key {key!r}; {fix}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if "input" in err and err["type"] != "value_error":
+        return f"{source}: {key}: {msg} (got {err['input']!r})"
+    return f"{source}: {key}: {msg}" if loc else f"{source}: {msg}"
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``train.epochs=3`` -> (["train", "epochs"], 3); the value is parsed as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} must look like section.key=value, e.g. train.epochs=3")
+    return key.strip().split("."), yaml.safe_load(value)
+
+
+def load_job(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> JobConfig:
+    """Load and validate a job file (``None``: all defaults), applying ``key=value`` overrides."""
+    source = str(path) if path is not None else "<defaults>"
+    raw: Any = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"job file {path} does not exist; the shipped jobs are in jobs/*.yaml")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = raw
+        for part in keys[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {part!r} is not a section")
+        node[keys[-1]] = value
+    try:
+        return JobConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_format_error(e, source) for e in exc.errors()]
+        raise ConfigError("invalid job configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,47 @@
+"""Data stage: ingest a source once into the sample store (see ``store.py`` for the schema)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pipeline.config import DataConfig
+from pipeline.data.mnist import RAW_FILES, load_mnist, raw_dir, select_digits
+from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
+from pipeline.io import atomic_dir, content_hash
+
+log = logging.getLogger(__name__)
+
+
+def _store_key(cfg: DataConfig, root: Path) -> str:
+    # The key covers what changes the samples; not where they were read from or whether download was allowed.
+    files = {name: (raw_dir(root) / name).stat().st_size for name in RAW_FILES if (raw_dir(root) / name).is_file()}
+    return content_hash({"data": cfg.model_dump(exclude={"root", "download"}), "files": files, "store": 1})
+
+
+def ingest(cfg: DataConfig, data_root: Path, workdir: Path) -> SampleStore:
+    """Build (or reuse) the sample store for ``cfg`` under ``workdir/samples/<key>``."""
+    # Loading first makes a missing data set fail (or download) before anything is written.
+    train_images, train_labels = load_mnist(data_root, train=True, download=cfg.download)
+    test_images, test_labels = load_mnist(data_root, train=False, download=cfg.download)
+    directory = workdir / "samples" / _store_key(cfg, data_root)
+    if (directory / "manifest.json").is_file():
+        store = SampleStore(directory)
+        if store.verify():
+            log.info("Reusing sample store %s (%d samples)", directory, store.manifest["rows"])
+            return store
+        log.warning("Sample store %s fails its checksum; rebuilding it", directory)
+
+    train_idx = select_digits(train_labels, cfg.digits, cfg.train_per_digit)
+    test_idx = select_digits(test_labels, cfg.digits, cfg.test_per_digit)
+    splits = [
+        SplitArrays("train", train_images[train_idx, None] / 255.0, train_labels[train_idx], train_idx),
+        SplitArrays("test", test_images[test_idx, None] / 255.0, test_labels[test_idx], test_idx),
+    ]
+    with atomic_dir(directory) as tmp:
+        write_store(tmp, build_sample_table(splits), provenance={"source": "mnist", "digits": cfg.digits})
+    log.info("Sample store %s: %d train, %d test samples", directory, len(train_idx), len(test_idx))
+    return SampleStore(directory)
+
+
+__all__ = ["SampleStore", "ingest"]

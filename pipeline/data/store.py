@@ -1,0 +1,138 @@
+"""The sample store: every source ingested once into one Parquet table with a written-down schema.
+
+Schema (version 1), one row per sample:
+    id            int64    dense, stable for a given data configuration: training samples first (0..n_train-1)
+    split         string   "train" | "test"
+    label         int32    class label (nullable)
+    origin_id     int64    the sample a transformed copy came from; itself for originals
+    transform     string   the transform that made this copy (null for originals)
+    source_index  int64    row in the original source (e.g. index in the MNIST file)
+    features      fixed_size_list<float32>[d]   flattened; the shape is in the schema metadata
+Schema metadata: ``drlim.schema_version``, ``drlim.feature_shape`` (JSON list).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.errors import StageError
+from pipeline.io import atomic_path, read_json, sha256_file, write_json
+
+SCHEMA_VERSION = 1
+SAMPLES_FILE = "samples.parquet"
+MANIFEST_FILE = "manifest.json"
+
+
+def sample_schema(feature_shape: tuple[int, ...]) -> pa.Schema:
+    dim = int(np.prod(feature_shape))
+    return pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("split", pa.string(), nullable=False),
+            pa.field("label", pa.int32()),
+            pa.field("origin_id", pa.int64(), nullable=False),
+            pa.field("transform", pa.string()),
+            pa.field("source_index", pa.int64()),
+            pa.field("features", pa.list_(pa.float32(), dim), nullable=False),
+        ],
+        metadata={
+            "drlim.schema_version": str(SCHEMA_VERSION),
+            "drlim.feature_shape": json.dumps(list(feature_shape)),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class SplitArrays:
+    """One split of raw arrays to ingest: features ``(n, *shape)`` float32, labels, source indices."""
+
+    name: str
+    features: np.ndarray
+    labels: np.ndarray
+    source_index: np.ndarray
+
+
+def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
+    """Assign dense ids (in the order given) and build the store table."""
+    shape = splits[0].features.shape[1:]
+    parts, start = [], 0
+    for s in splits:
+        if s.features.shape[1:] != shape:
+            raise ValueError(f"split {s.name!r} has feature shape {s.features.shape[1:]}, expected {shape}")
+        n = len(s.features)
+        ids = np.arange(start, start + n, dtype=np.int64)
+        flat = np.ascontiguousarray(s.features, dtype=np.float32).reshape(n, -1)
+        parts.append(
+            pa.table(
+                {
+                    "id": ids,
+                    "split": pa.array([s.name] * n, pa.string()),
+                    "label": pa.array(s.labels.astype(np.int32)),
+                    "origin_id": ids,
+                    "transform": pa.nulls(n, pa.string()),
+                    "source_index": pa.array(s.source_index.astype(np.int64)),
+                    "features": pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1]),
+                },
+                schema=sample_schema(shape),
+            )
+        )
+        start += n
+    return pa.concat_tables(parts)
+
+
+def write_store(directory: Path, table: pa.Table, provenance: dict) -> dict:
+    """Write the table and its manifest (row counts per split, sha256) into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / SAMPLES_FILE
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=8192)
+    splits = table.column("split").to_numpy(zero_copy_only=False)
+    names, counts = np.unique(splits, return_counts=True)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "file": SAMPLES_FILE,
+        "sha256": sha256_file(path),
+        "rows": table.num_rows,
+        "splits": {str(n): int(c) for n, c in zip(names, counts)},
+        "feature_shape": json.loads(table.schema.metadata[b"drlim.feature_shape"]),
+        "provenance": provenance,
+    }
+    write_json(directory / MANIFEST_FILE, manifest)
+    return manifest
+
+
+class SampleStore:
+    """Read access to a finished sample store directory."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        manifest_path = self.directory / MANIFEST_FILE
+        if not manifest_path.is_file():
+            raise StageError(f"no sample store at {self.directory} (missing {MANIFEST_FILE}); run the data stage")
+        self.manifest = read_json(manifest_path)
+        self.feature_shape = tuple(self.manifest["feature_shape"])
+
+    @property
+    def path(self) -> Path:
+        return self.directory / self.manifest["file"]
+
+    def verify(self) -> bool:
+        return self.path.is_file() and sha256_file(self.path) == self.manifest["sha256"]
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(ids, features (n, *shape) float32, labels)`` of one split, ordered by id."""
+        table = pq.read_table(self.path, filters=[("split", "=", name)], columns=["id", "label", "features"])
+        if table.num_rows == 0:
+            raise StageError(f"sample store {self.directory} has no rows in split {name!r}")
+        ids = table.column("id").to_numpy()
+        order = np.argsort(ids, kind="stable")
+        flat = table.column("features").combine_chunks().flatten().to_numpy()
+        features = flat.reshape(len(ids), *self.feature_shape)[order]
+        labels = table.column("label").to_numpy(zero_copy_only=False)[order]
+        return ids[order], features, labels

@@ -1,0 +1,36 @@
+"""Quality of an embedding: neighbourhood preservation and class separation.
+
+Both are computed on the held-out set itself: trustworthiness compares the embedding's neighbourhoods with
+those of the input space; the k-NN accuracy classifies each point by a vote of its k nearest *other* points
+in the embedding (leave-one-out), the protocol of the baselines it is compared against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.manifold import trustworthiness as _sk_trustworthiness
+from sklearn.neighbors import NearestNeighbors
+
+
+def trustworthiness(inputs: np.ndarray, embedding: np.ndarray, k: int) -> float:
+    """sklearn's trustworthiness(k) with the input space as flattened raw features."""
+    n = len(inputs)
+    if not 1 <= k < n / 2:
+        raise ValueError(f"trustworthiness needs 1 <= k < n/2, got k={k} for n={n}")
+    return float(_sk_trustworthiness(inputs.reshape(n, -1), embedding, n_neighbors=k))
+
+
+def knn_accuracy(embedding: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
+    """Leave-one-out k-NN classification accuracy inside the embedding (ties go to the smaller label)."""
+    n = len(embedding)
+    if not 1 <= k < n:
+        raise ValueError(f"knn accuracy needs 1 <= k < n, got k={k} for n={n}")
+    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(embedding).kneighbors(embedding)
+    # Drop each point itself: it is the first hit unless exact duplicates tie with it.
+    own = idx == np.arange(n)[:, None]
+    own[~own.any(axis=1), -1] = True
+    neighbours = idx[~own].reshape(n, k)
+    classes, coded = np.unique(labels, return_inverse=True)
+    votes = np.zeros((n, len(classes)), dtype=np.int64)
+    np.add.at(votes, (np.repeat(np.arange(n), k), coded[neighbours].ravel()), 1)
+    return float((classes[votes.argmax(axis=1)] == labels).mean())

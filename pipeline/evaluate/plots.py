@@ -1,0 +1,55 @@
+"""Pictures of a 2-D embedding: points coloured by class, and the paper-style map with image thumbnails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage  # noqa: E402
+
+from pipeline.io import atomic_path  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def scatter_map(embedding: np.ndarray, labels: np.ndarray, path: Path, title: str) -> Path:
+    """Points coloured by label (first two embedding dimensions)."""
+    fig, ax = plt.subplots(figsize=(7, 7))
+    classes = np.unique(labels)
+    cmap = plt.get_cmap("tab10")
+    for i, c in enumerate(classes):
+        pts = embedding[labels == c]
+        ax.scatter(pts[:, 0], pts[:, 1], s=6, alpha=0.7, color=cmap(i % 10), label=str(c))
+    ax.legend(title="label", markerscale=3)
+    ax.set_title(title)
+    ax.set_aspect("equal", adjustable="datalim")
+    return _save(fig, path)
+
+
+def thumbnail_map(
+    embedding: np.ndarray, images: np.ndarray, labels: np.ndarray, path: Path, title: str, n: int, seed: int = 0
+) -> Path:
+    """The paper's figure: the map as small points with ``n`` of the images drawn at their positions."""
+    fig, ax = plt.subplots(figsize=(10, 10))
+    classes = np.unique(labels)
+    cmap = plt.get_cmap("tab10")
+    for i, c in enumerate(classes):
+        pts = embedding[labels == c]
+        ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.3, color=cmap(i % 10))
+    chosen = np.random.default_rng(seed).choice(len(embedding), size=min(n, len(embedding)), replace=False)
+    for idx in chosen:
+        image = np.squeeze(images[idx])
+        box = OffsetImage(image, cmap="gray_r", zoom=0.45)
+        ax.add_artist(AnnotationBbox(box, embedding[idx, :2], frameon=False, pad=0))
+    ax.set_title(title)
+    ax.set_aspect("equal", adjustable="datalim")
+    return _save(fig, path)

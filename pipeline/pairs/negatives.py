@@ -1,0 +1,59 @@
+"""Lazy dissimilar pairs: drawn uniformly from all pairs that are neither similar nor self-pairs.
+
+There are ~N^2/2 dissimilar pairs, so they are never materialised. The similar pairs are held as sorted
+directed edge keys ``i * N + j`` (a CSR adjacency flattened with its row offsets folded into the key):
+memory O(N*k), and one ``np.searchsorted`` tests a whole batch of candidates for membership.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class NegativeSampler:
+    """Uniform sampler over the implicit dissimilar pairs of ``n`` samples given the similar pairs."""
+
+    def __init__(self, n_samples: int, left: np.ndarray, right: np.ndarray) -> None:
+        if n_samples < 2:
+            raise ValueError(f"need at least 2 samples to draw pairs, got {n_samples}")
+        left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+        if len(left) and (min(left.min(), right.min()) < 0 or max(left.max(), right.max()) >= n_samples):
+            raise ValueError(f"pair ids must lie in [0, {n_samples}); re-run the pair stage for this sample store")
+        self.n_samples = n_samples
+        distinct = left != right
+        left, right = left[distinct], right[distinct]
+        self._keys = np.unique(np.concatenate([left * n_samples + right, right * n_samples + left]))
+        self.n_similar = len(self._keys) // 2
+        if self.n_dissimilar <= 0:
+            raise ValueError("every pair is similar: there is no dissimilar pair to sample")
+
+    @property
+    def n_dissimilar(self) -> int:
+        return self.n_samples * (self.n_samples - 1) // 2 - self.n_similar
+
+    def is_similar(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        keys = np.asarray(i, dtype=np.int64) * self.n_samples + np.asarray(j, dtype=np.int64)
+        if len(self._keys) == 0:
+            return np.zeros(keys.shape, dtype=bool)
+        pos = np.searchsorted(self._keys, keys)
+        return self._keys[np.minimum(pos, len(self._keys) - 1)] == keys
+
+    def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``size`` dissimilar pairs ``(i, j)``, i != j, each unordered pair equally likely."""
+        out_i, out_j, have = [], [], 0
+        # Oversample by the expected rejection rate so one round almost always suffices.
+        reject = min(0.99, (self.n_samples + 2 * self.n_similar) / self.n_samples**2)
+        while have < size:
+            draw = int((size - have) / (1 - reject) * 1.05) + 16
+            i = rng.integers(0, self.n_samples, draw, dtype=np.int64)
+            j = rng.integers(0, self.n_samples, draw, dtype=np.int64)
+            ok = (i != j) & ~self.is_similar(i, j)
+            out_i.append(i[ok])
+            out_j.append(j[ok])
+            have += int(ok.sum())
+        return np.concatenate(out_i)[:size], np.concatenate(out_j)[:size]
+
+    @staticmethod
+    def rng_for(seed: int, epoch: int, rank: int) -> np.random.Generator:
+        """The generator a worker uses: deterministic for (seed, epoch, rank), independent across them."""
+        return np.random.default_rng([seed, epoch, rank])

@@ -1,0 +1,61 @@
+"""Where things run and land: the embedded defaults, or a cluster and tracking server from the environment.
+
+- Ray: ``ray.init()`` attaches to ``RAY_ADDRESS`` when set, otherwise starts a local instance.
+- MLflow: ``MLFLOW_TRACKING_URI`` when set, otherwise a sqlite store ``WORKDIR/mlflow.db``.
+- Data root: ``--data-root``, then the job's ``data.root``, then ``DRLIM_DATA_ROOT``, then ``WORKDIR/data``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+
+log = logging.getLogger(__name__)
+
+DATA_ROOT_ENV = "DRLIM_DATA_ROOT"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    workdir: Path
+    data_root: Path
+    tracking_uri: str
+
+    @property
+    def uses_local_store(self) -> bool:
+        return self.tracking_uri.startswith("sqlite:")
+
+
+def resolve_data_root(cli_root: str | None, job_root: str | None, workdir: Path) -> Path:
+    for candidate in (cli_root, job_root, os.environ.get(DATA_ROOT_ENV)):
+        if candidate:
+            return Path(candidate).expanduser().resolve()
+    return (workdir / "data").resolve()
+
+
+def resolve_tracking_uri(workdir: Path) -> str:
+    # Workers run in Ray's temp directory: the default store must be an absolute path.
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(workdir / 'mlflow.db').resolve()}"
+
+
+def resolve_runtime(workdir: str | None, cli_data_root: str | None, job_data_root: str | None) -> Runtime:
+    root = Path(workdir or os.getcwd()).expanduser().resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return Runtime(
+        workdir=root,
+        data_root=resolve_data_root(cli_data_root, job_data_root, root),
+        tracking_uri=resolve_tracking_uri(root),
+    )
+
+
+def init_ray() -> None:
+    """Attach to ``RAY_ADDRESS`` or start a local Ray instance (no-op when already connected)."""
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    log.info("Connecting to Ray cluster at %s" if address else "Starting a local Ray instance%s", address or "")
+    ray.init(address=address or None, log_to_driver=True, configure_logging=False)

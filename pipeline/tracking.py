@@ -1,0 +1,83 @@
+"""MLflow: one run per pipeline invocation, the encoder logged with a signature and registered under an alias.
+
+The model is logged in MLflow's ``pt2`` format (``torch.export``): it loads without unpickling code and
+without this project installed, e.g. ``mlflow.pyfunc.load_model("models:/NAME@ALIAS").predict(images)``
+with ``images`` float32 ``(n, 1, 28, 28)`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import torch
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+from pipeline.errors import TrackingError
+
+log = logging.getLogger(__name__)
+
+
+def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, before any work, when an HTTP tracking server does not answer its health check."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            if response.status == 200:
+                return
+            problem = f"HTTP {response.status}"
+    except Exception as exc:
+        problem = f"{exc.__class__.__name__}: {exc}"
+    raise TrackingError(
+        f"MLflow tracking server {uri} is not reachable ({problem}). Start it, fix MLFLOW_TRACKING_URI, "
+        f"or unset MLFLOW_TRACKING_URI to use a local sqlite store in the working directory"
+    )
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | None) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = artifact_root.resolve().as_uri() if artifact_root is not None else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+def _param_value(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def start_run(tracking_uri: str, experiment: str, artifact_root: Path | None, run_name: str, params: dict[str, Any]):
+    """Start (and make active) the run of this invocation, with the flattened job configuration as params."""
+    mlflow.set_tracking_uri(tracking_uri)
+    experiment_id = ensure_experiment(MlflowClient(tracking_uri), experiment, artifact_root)
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+    mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+    return run
+
+
+def log_encoder(model: torch.nn.Module, example: np.ndarray, registered_name: str, alias: str) -> tuple[str, str]:
+    """Log ``model`` to the active run, register it and point ``alias`` at the new version.
+
+    Returns ``(version, "models:/NAME@ALIAS")``.
+    """
+    model = model.cpu().eval()
+    with torch.no_grad():
+        output = model(torch.from_numpy(example)).numpy()
+    info = mlflow.pytorch.log_model(
+        model,
+        name="model",
+        signature=infer_signature(example, output),
+        input_example=example,
+        serialization_format="pt2",
+        registered_model_name=registered_name,
+    )
+    version = str(info.registered_model_version)
+    MlflowClient().set_registered_model_alias(registered_name, alias, version)
+    log.info("Registered %s version %s with alias @%s", registered_name, version, alias)
+    return version, f"models:/{registered_name}@{alias}"

@@ -1,0 +1,101 @@
+"""Train stage: fit the Siamese encoder with a Ray Train ``TorchTrainer``.
+
+Checkpoints go to ``WORKDIR/checkpoints/<job>-<key>``; the key covers everything that changes the
+training (samples, pairs, encoder, training settings, seed), so running the same job again resumes from the
+last checkpoint instead of starting over, and a changed job trains afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+import torch
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+
+from encoders import build_encoder
+from pipeline.config import JobConfig
+from pipeline.data import SampleStore
+from pipeline.errors import StageError
+from pipeline.io import content_hash
+from pipeline.pairs import PairSet
+from pipeline.train.loop import load_state, train_loop_per_worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    history: list[dict]
+    checkpoint_path: str
+
+
+def resolve_use_gpu(setting: bool | str) -> bool:
+    if setting == "auto":
+        return ray.cluster_resources().get("GPU", 0) > 0
+    return bool(setting)
+
+
+def train_run_name(job: JobConfig, store: SampleStore, pairs: PairSet) -> str:
+    key = content_hash(
+        {
+            "samples": store.manifest["sha256"],
+            "pairs": pairs.directory.name,
+            "encoder": job.encoder.model_dump(),
+            "train": job.train.model_dump(),
+            "seed": job.seed,
+        }
+    )
+    return f"{job.name}-{key}"
+
+
+def train(
+    job: JobConfig,
+    store: SampleStore,
+    pairs: PairSet,
+    workdir: Path,
+    tracking_uri: str | None = None,
+    run_id: str | None = None,
+    max_failures: int = 2,
+) -> TrainResult:
+    cfg = job.train
+    use_gpu = resolve_use_gpu(cfg.use_gpu)
+    resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
+    name = train_run_name(job, store, pairs)
+    log.info(
+        "Training %s on %d %s worker(s) for %d epochs; checkpoints in %s",
+        job.encoder.name, cfg.num_workers, "GPU" if use_gpu else "CPU", cfg.epochs, workdir / "checkpoints" / name,
+    )
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={
+            "job": job.model_dump(),
+            "samples_dir": str(store.directory.resolve()),
+            "pairs_dir": str(pairs.directory.resolve()),
+            "threads_per_worker": max(1, int(cfg.cpus_per_worker)),
+            "tracking_uri": tracking_uri,
+            "run_id": run_id,
+        },
+        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
+        run_config=RunConfig(
+            name=name,
+            storage_path=str((workdir / "checkpoints").resolve()),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            failure_config=FailureConfig(max_failures=max_failures),
+        ),
+    )
+    result = trainer.fit()
+    if result.checkpoint is None:
+        raise StageError(f"training {name} finished without a checkpoint; see the worker logs above")
+    state = load_state(result.checkpoint)
+    model = build_encoder(state["encoder"]["name"], state["encoder"]["output_dim"])
+    model.load_state_dict(state["model"])
+    model.eval()
+    return TrainResult(model=model, history=list(state["history"]), checkpoint_path=result.checkpoint.path)
+
+
+__all__ = ["TrainResult", "train", "train_loop_per_worker"]

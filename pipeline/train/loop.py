@@ -1,0 +1,162 @@
+"""The per-worker training function run by Ray Train (also runs as one worker: rank 0, world 1).
+
+Each step takes ``batch_size`` similar pairs from this rank's share of the pair shards, draws
+``negatives_per_positive`` times as many dissimilar pairs lazily, encodes both sides in one forward pass
+and minimises the mean contrastive loss. Every epoch: metrics reduced over workers, reported to Ray Train
+with a checkpoint (model, optimizer, epoch, history), and logged to MLflow from rank 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+
+from encoders import build_encoder, contrastive_loss_terms
+from pipeline.config import JobConfig, TrainConfig
+from pipeline.data import SampleStore
+from pipeline.pairs import NegativeSampler, PairSet
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.pt"
+# Sums reduced across workers each epoch; the reported metrics are ratios of these.
+_SUMS = ("loss", "similar_loss", "dissimilar_loss", "similar_distance", "dissimilar_distance", "pairs", "similar", "dissimilar")
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def load_state(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
+    with checkpoint.as_directory() as directory:
+        # weights_only: a checkpoint is data (tensors, numbers, lists), never code to execute.
+        return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def _log_to_mlflow(tracking_uri: str | None, run_id: str | None, metrics: dict[str, float], epoch: int) -> None:
+    if not (tracking_uri and run_id):
+        return
+    try:
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        MlflowClient(tracking_uri).log_batch(
+            run_id, metrics=[Metric(f"train/{k}", float(v), now, epoch) for k, v in metrics.items()]
+        )
+    except Exception as exc:  # tracking is best effort here; the checkpoint still holds every number
+        log.warning("Could not log epoch %d metrics to MLflow (%s); training goes on", epoch, exc)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    job = JobConfig.model_validate(config["job"])
+    cfg = job.train
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    if rank == 0:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(max(1, int(config["threads_per_worker"])))
+    torch.manual_seed(job.seed)
+    device = ray.train.torch.get_device()
+
+    _, x_train, _ = SampleStore(config["samples_dir"]).split("train")
+    features = torch.from_numpy(x_train).to(device)
+    pair_set = PairSet.open(config["pairs_dir"])
+    left, right = pair_set.read()
+    sampler = NegativeSampler(pair_set.n_samples, left, right)
+    # Every rank gets the same number of pairs so that all take the same number of (synchronised) steps.
+    per_rank = len(left) // world
+    mine = np.arange(rank, len(left), world)
+    steps = max(1, math.ceil(per_rank / cfg.batch_size))
+
+    model = ray.train.torch.prepare_model(build_encoder(job.encoder.name, job.encoder.output_dim))
+    optimizer = make_optimizer(model.parameters(), cfg)
+    start_epoch, history = 0, []
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        state = load_state(checkpoint)
+        getattr(model, "module", model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, history = int(state["epoch"]), list(state["history"])
+        if rank == 0:
+            log.info("Resuming from the checkpoint after epoch %d", start_epoch)
+
+    for epoch in range(start_epoch, cfg.epochs):
+        rng = NegativeSampler.rng_for(job.seed, epoch, rank)
+        order = rng.permutation(mine)[:per_rank]
+        sums = torch.zeros(len(_SUMS), dtype=torch.float64)
+        model.train()
+        started = time.perf_counter()
+        for step in range(steps):
+            pos = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            neg_i, neg_j = sampler.sample(round(len(pos) * cfg.negatives_per_positive), rng)
+            a = torch.from_numpy(np.concatenate([left[pos], neg_i])).to(device)
+            b = torch.from_numpy(np.concatenate([right[pos], neg_j])).to(device)
+            y = torch.cat([torch.zeros(len(pos)), torch.ones(len(neg_i))]).to(device)
+            z = model(features[torch.cat([a, b])])
+            per_pair, distance = contrastive_loss_terms(z[: len(a)], z[len(a) :], y, cfg.margin)
+            loss = per_pair.mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                sim = y == 0
+                sums += torch.tensor(
+                    [
+                        per_pair.sum().item(),
+                        per_pair[sim].sum().item(),
+                        per_pair[~sim].sum().item(),
+                        distance[sim].sum().item(),
+                        distance[~sim].sum().item(),
+                        len(y),
+                        sim.sum().item(),
+                        (~sim).sum().item(),
+                    ],
+                    dtype=torch.float64,
+                )
+        elapsed = time.perf_counter() - started
+        if world > 1:
+            dist.all_reduce(sums)
+        s = dict(zip(_SUMS, sums.tolist()))
+        metrics = {
+            "epoch": epoch + 1,
+            "loss": s["loss"] / s["pairs"],
+            "similar_loss": s["similar_loss"] / max(s["similar"], 1),
+            "dissimilar_loss": s["dissimilar_loss"] / max(s["dissimilar"], 1),
+            "similar_distance": s["similar_distance"] / max(s["similar"], 1),
+            "dissimilar_distance": s["dissimilar_distance"] / max(s["dissimilar"], 1),
+            "pairs_per_second": s["pairs"] / elapsed,
+            "lr": optimizer.param_groups[0]["lr"],
+        }
+        history.append(metrics)
+        if rank == 0:
+            log.info(
+                "epoch %d/%d  loss %.4f  D(similar) %.3f  D(dissimilar) %.3f  %.0f pairs/s",
+                epoch + 1, cfg.epochs, metrics["loss"], metrics["similar_distance"],
+                metrics["dissimilar_distance"], metrics["pairs_per_second"],
+            )
+            _log_to_mlflow(config.get("tracking_uri"), config.get("run_id"), metrics, epoch + 1)
+            with tempfile.TemporaryDirectory() as tmp:
+                state = {
+                    "model": getattr(model, "module", model).state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "epoch": epoch + 1,
+                    "history": history,
+                    "encoder": job.encoder.model_dump(),
+                }
+                torch.save(state, Path(tmp) / STATE_FILE)
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+        else:
+            ray.train.report(metrics, checkpoint=None)

@@ -1,0 +1,27 @@
+import numpy as np
+import pytest
+
+from pipeline.evaluate.metrics import knn_accuracy, trustworthiness
+
+
+def test_knn_accuracy_on_separated_and_mixed_clusters():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 0.1, (50, 2)), rng.normal(5, 0.1, (50, 2))
+    labels = np.r_[np.zeros(50, int), np.ones(50, int)]
+    assert knn_accuracy(np.vstack([a, b]), labels, k=5) == 1.0
+    # Labels unrelated to position: about chance.
+    assert knn_accuracy(rng.normal(size=(400, 2)), rng.integers(0, 2, 400), k=5) == pytest.approx(0.5, abs=0.1)
+
+
+def test_knn_accuracy_excludes_the_point_itself():
+    # With itself counted, 1-NN would score every point correct; without, only 3 and 13 are
+    # (their nearest other points, 1 and 11, share their labels).
+    emb = np.array([[0.0], [1.0], [3.0], [10.0], [11.0], [13.0]])
+    labels = np.array([0, 1, 1, 1, 0, 0])
+    assert knn_accuracy(emb, labels, k=1) == pytest.approx(2 / 6)
+
+
+def test_trustworthiness_of_an_isometry_is_one():
+    x = np.random.default_rng(1).normal(size=(100, 5))
+    assert trustworthiness(x, x[:, :5] * 3.0, k=5) == pytest.approx(1.0)
+    assert trustworthiness(x, np.random.default_rng(2).normal(size=(100, 2)), k=5) < 0.8

@@ -1,0 +1,63 @@
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.errors import StageError
+from pipeline.pairs.shards import PAIR_SCHEMA, PairSet, canonical_pairs, knn_pairs, shard_of, write_pair_shards
+
+
+def test_canonical_pairs_drop_self_and_reversed_duplicates():
+    left = np.array([3, 1, 2, 2, 5, 1])
+    right = np.array([1, 3, 2, 0, 4, 3])
+    lo, hi, rows = canonical_pairs(left, right)
+    assert list(zip(lo, hi)) == [(0, 2), (1, 3), (4, 5)]
+    assert list(rows) == [3, 0, 4]  # the first input row of each pair
+
+
+def test_knn_pairs_are_query_neighbor_edges():
+    left, right = knn_pairs(np.array([[1, 2], [0, 2], [1, 0]]))
+    assert list(zip(left, right)) == [(0, 1), (0, 2), (1, 0), (1, 2), (2, 1), (2, 0)]
+
+
+def test_shard_of_depends_only_on_left_and_balances():
+    left = np.arange(10_000)
+    shards = shard_of(left, 8)
+    np.testing.assert_array_equal(shards[::-1], shard_of(left[::-1], 8))
+    counts = np.bincount(shards, minlength=8)
+    assert counts.min() > 0.8 * counts.mean()
+
+
+@pytest.fixture
+def pair_set(tmp_path):
+    rng = np.random.default_rng(3)
+    left, right = rng.integers(0, 50, 400), rng.integers(0, 50, 400)
+    manifest = write_pair_shards(tmp_path, left, right, np.zeros(400, int), ["knn"], n_samples=50, num_shards=4,
+                                 provenance={"test": True})
+    return PairSet.open(tmp_path), manifest, canonical_pairs(left, right)
+
+
+def test_written_shards_roundtrip_with_schema_and_manifest(pair_set):
+    ps, manifest, (lo, hi, _) = pair_set
+    assert manifest["similar_pairs"] == len(lo) == sum(s["rows"] for s in manifest["shards"])
+    assert manifest["dissimilar_pairs_implicit"] == 50 * 49 // 2 - len(lo)
+    assert manifest["counts_by_source"] == {"knn": len(lo)}
+    assert sum(manifest["degree_histogram"].values()) == 50
+    left, right = ps.read()
+    assert (left < right).all()
+    assert set(zip(left, right)) == set(zip(lo, hi))
+    table = pq.read_table(ps.directory / manifest["shards"][0]["file"])
+    assert table.schema.equals(PAIR_SCHEMA, check_metadata=False)
+    assert (table.column("label").to_numpy() == 0).all()
+    assert ps.corrupt_shards() == []
+
+
+def test_truncated_shard_is_detected(pair_set):
+    ps, manifest, _ = pair_set
+    path = ps.directory / manifest["shards"][1]["file"]
+    path.write_bytes(path.read_bytes()[:-10])
+    assert ps.corrupt_shards() == [manifest["shards"][1]["file"]]
+
+
+def test_open_without_manifest_says_run_the_stage(tmp_path):
+    with pytest.raises(StageError, match="run the pair stage"):
+        PairSet.open(tmp_path)

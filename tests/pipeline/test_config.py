@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import JobConfig, load_job
+from pipeline.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_the_papers_mnist_setup():
+    job = load_job()
+    assert job.data.digits == [4, 9] and job.data.train_per_digit == 3000
+    assert job.pairs.k == 5 and job.pairs.index == "flat"
+    assert job.encoder.name == "lenet" and job.encoder.output_dim == 2
+    assert job.train.margin > 0
+
+
+def test_shipped_job_file_validates_and_equals_the_defaults():
+    assert load_job(REPO / "jobs" / "mnist_4_9.yaml") == JobConfig()
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "job.yaml"
+    path.write_text(text)
+    return path
+
+
+def _error(tmp_path, text, overrides=()):
+    with pytest.raises(ConfigError) as info:
+        load_job(_write(tmp_path, text), overrides)
+    return str(info.value)
+
+
+def test_unknown_key_suggests_the_close_one(tmp_path):
+    message = _error(tmp_path, "train:\n  epoch: 3\n")
+    assert "train.epoch" in message and "did you mean 'train.epochs'" in message
+
+
+def test_unknown_section_lists_valid_keys(tmp_path):
+    message = _error(tmp_path, "trainer: {}\n")
+    assert "'trainer'" in message and "did you mean 'train'" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"),
+    [
+        ("train:\n  margin: 0\n", "train.margin", "greater than 0"),
+        ("train:\n  epochs: many\n", "train.epochs", "integer"),
+        ("encoder:\n  output_dim: 0\n", "encoder.output_dim", "greater than or equal to 1"),
+        ("data:\n  digits: []\n", "data.digits", "at least one digit"),
+        ("data:\n  digits: [4, 12]\n", "data.digits", "0..9"),
+        ("train:\n  negatives_per_positive: -1\n", "train.negatives_per_positive", "greater than or equal to 0"),
+        ("train:\n  optimizer: adagrad\n", "train.optimizer", "'sgd' or 'adam'"),
+        ("encoder:\n  name: vgg\n", "encoder.name", "choose one of ['lenet']"),
+        ("pairs:\n  k: 10\ndata:\n  train_per_digit: 4\n  digits: [1, 2]\n", "pairs.k", "lower pairs.k"),
+    ],
+)
+def test_bad_values_name_key_and_problem(tmp_path, text, key, words):
+    message = _error(tmp_path, text)
+    assert key in message and words in message
+
+
+def test_not_a_mapping_and_bad_yaml(tmp_path):
+    assert "must be a mapping" in _error(tmp_path, "- 1\n- 2\n")
+    assert "not valid YAML" in _error(tmp_path, "train: [unclosed\n")
+
+
+def test_missing_job_file_says_where_jobs_are(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_job(tmp_path / "nope.yaml")
+
+
+def test_overrides_parse_yaml_values(tmp_path):
+    job = load_job(_write(tmp_path, "{}\n"), ["train.epochs=3", "data.digits=[1, 7]", "train.use_gpu=false"])
+    assert job.train.epochs == 3 and job.data.digits == [1, 7] and job.train.use_gpu is False
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_job(None, ["train.epochs"])
+
+
+def test_flat_params_are_dotted():
+    flat = load_job().flat()
+    assert flat["train.margin"] == 1.0 and flat["data.digits"] == [4, 9]
