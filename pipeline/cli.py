@@ -20,7 +20,7 @@ environment:
 examples:
   drlim run jobs/mnist_4_9.yaml --data-root ../shared/data
   drlim run jobs/mnist_4_9.yaml --set train.epochs=3 --set data.train_per_digit=500
-  drlim embed --model models:/drlim-mnist-4-9@latest --input images.npy --output emb.parquet
+  drlim embed --model models:/drlim-mnist-4-9@champion --input images.npy --output emb.parquet
 """
 
 
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Load a model from MLflow (e.g. models:/NAME@ALIAS) and embed images from "
                                    "a .npy/.npz file: float32 in [0,1] or uint8 in [0,255], shape (n,28,28) "
                                    "or (n,1,28,28).")
-    p.add_argument("--model", required=True, help="MLflow model URI, e.g. models:/drlim-mnist-4-9@latest")
+    p.add_argument("--model", required=True, help="MLflow model URI, e.g. models:/drlim-mnist-4-9@champion")
     p.add_argument("--input", required=True, type=Path, help=".npy file, or .npz with --key")
     p.add_argument("--key", help="array name inside a .npz file (default: its only array)")
     p.add_argument("--output", type=Path, default=Path("embeddings.parquet"), help="Parquet file to write")

@@ -88,7 +88,15 @@ class EvaluateConfig(_Section):
 class TrackingConfig(_Section):
     experiment: str = Field("drlim", min_length=1)
     registered_model: str = Field("drlim-mnist-4-9", min_length=1)
-    alias: str = Field("latest", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+    alias: str = Field("champion", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", description="set on each new version")
+
+    @field_validator("alias")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        # MLflow reserves "latest" and version-like aliases ("v3").
+        if v.lower() == "latest" or (v[:1] in "vV" and v[1:].isdigit()):
+            raise ValueError(f"alias {v!r} is reserved by MLflow; use a name such as 'champion' or 'staging'")
+        return v
 
 
 class JobConfig(_Section):

@@ -49,7 +49,7 @@ def embed_file(model_uri: str, input_path: Path, output_path: Path, key: str | N
     except Exception as exc:
         raise TrackingError(
             f"could not load model {model_uri} from {mlflow.get_tracking_uri()}: {exc}. Check the name and alias "
-            f"(e.g. models:/drlim-mnist-4-9@latest) and MLFLOW_TRACKING_URI"
+            f"(e.g. models:/drlim-mnist-4-9@champion) and MLFLOW_TRACKING_URI"
         ) from None
     embedding = np.asarray(model.predict(images), dtype=np.float32)
     ids = np.arange(len(images), dtype=np.int64)

@@ -40,8 +40,8 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
         # Fail before any work when the tracking server is down, not after an hour of training.
         tracking.check_tracking_server(runtime.tracking_uri)
     clock = time.perf_counter()
+    store = ingest(job.data, runtime.data_root, runtime.workdir)  # before Ray: bad data fails in seconds
     init_ray()
-    store = ingest(job.data, runtime.data_root, runtime.workdir)
     pairs = build_pairs(job.pairs, store, runtime.workdir)
     summary = RunSummary(store=store, pairs=pairs, seconds={"data_and_pairs": time.perf_counter() - clock})
     if stop_after == "pairs":
@@ -62,6 +62,7 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
         clock = time.perf_counter()
         result = train(job, store, pairs, runtime.workdir, runtime.tracking_uri, summary.run_id)
         summary.seconds["train"] = time.perf_counter() - clock
+        tracking.log_missing_epochs(summary.run_id, result.history)
         clock = time.perf_counter()
         out_dir = runtime.workdir / "runs" / summary.run_id
         evaluation = evaluate(result.model, store, job.evaluate, out_dir, title=f"DrLIM {job.name} (test set)")
@@ -77,7 +78,7 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
             )
         except Exception as exc:
             raise TrackingError(
-                f"training finished but logging to MLflow ({runtime.tracking_uri}) failed: {exc}. The trained "
+                f"training finished but logging to MLflow ({runtime.tracking_uri}) failed: {str(exc).rstrip('.')}. The trained "
                 f"model is safe in the checkpoint {result.checkpoint_path}; re-running the same command resumes "
                 f"from it and logs again without retraining"
             ) from None

@@ -81,3 +81,14 @@ def log_encoder(model: torch.nn.Module, example: np.ndarray, registered_name: st
     MlflowClient().set_registered_model_alias(registered_name, alias, version)
     log.info("Registered %s version %s with alias @%s", registered_name, version, alias)
     return version, f"models:/{registered_name}@{alias}"
+
+
+def log_missing_epochs(run_id: str, history: list[dict[str, float]]) -> None:
+    """Log the epochs of ``history`` that the run lacks: rank 0 logs live, but epochs restored from a
+    checkpoint of an earlier invocation (or lost to a tracking outage) would otherwise be missing."""
+    client = MlflowClient()
+    logged = {m.step for m in client.get_metric_history(run_id, "train/loss")}
+    for entry in history:
+        epoch = int(entry["epoch"])
+        if epoch not in logged:
+            mlflow.log_metrics({f"train/{k}": float(v) for k, v in entry.items()}, step=epoch)

@@ -60,13 +60,24 @@ def _log_to_mlflow(tracking_uri: str | None, run_id: str | None, metrics: dict[s
         log.warning("Could not log epoch %d metrics to MLflow (%s); training goes on", epoch, exc)
 
 
+def _log_to_console() -> None:
+    """Show this project's INFO logs from the worker (Ray forwards its output to the driver)."""
+    logger = logging.getLogger("pipeline")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # Ray's worker root handler would print each line again
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     job = JobConfig.model_validate(config["job"])
     cfg = job.train
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     if rank == 0:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _log_to_console()
     torch.set_num_threads(max(1, int(config["threads_per_worker"])))
     torch.manual_seed(job.seed)
     device = ray.train.torch.get_device()
