@@ -6,7 +6,9 @@ choices when a name is wrong.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
@@ -18,18 +20,26 @@ ENCODERS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_encoder(name: str, output_dim: int) -> nn.Module:
-    try:
-        factory = ENCODERS[name]
-    except KeyError:
-        raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}") from None
-    return factory(output_dim=output_dim)
+def encoder_options(name: str) -> list[str]:
+    """The keyword options an encoder accepts besides ``output_dim``."""
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}")
+    return [p for p in inspect.signature(ENCODERS[name]).parameters if p != "output_dim"]
+
+
+def build_encoder(name: str, output_dim: int, options: dict[str, Any] | None = None) -> nn.Module:
+    valid = encoder_options(name)
+    unknown = sorted(set(options or {}) - set(valid))
+    if unknown:
+        raise ValueError(f"encoder {name!r} has no option(s) {unknown}; valid options: {valid}")
+    return ENCODERS[name](output_dim=output_dim, **(options or {}))
 
 
 __all__ = [
     "ENCODERS",
     "LeNetEncoder",
     "build_encoder",
+    "encoder_options",
     "contrastive_loss",
     "contrastive_loss_terms",
     "pair_distance",

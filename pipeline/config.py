@@ -55,6 +55,7 @@ class PairsConfig(_Section):
 class EncoderConfig(_Section):
     name: str = Field("lenet", description="encoder from the registry in encoders/")
     output_dim: int = Field(2, ge=1)
+    options: dict[str, int | float] = Field(default_factory=dict, description="encoder keyword options")
 
 
 class TrainConfig(_Section):
@@ -67,6 +68,7 @@ class TrainConfig(_Section):
     margin: float = Field(1.0, gt=0, description="m in the contrastive loss")
     optimizer: Literal["sgd", "adam"] = "adam"
     lr: float = Field(1e-3, gt=0)
+    lr_schedule: Literal["constant", "cosine"] = Field("cosine", description="cosine: decays to 0 by the last step")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     weight_decay: float = Field(0.0, ge=0)
 
@@ -111,11 +113,17 @@ class JobConfig(_Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> JobConfig:
-        from encoders import ENCODERS
+        from encoders import ENCODERS, encoder_options
 
         if self.encoder.name not in ENCODERS:
             raise ValueError(
                 f"encoder.name: unknown encoder {self.encoder.name!r}; choose one of {sorted(ENCODERS)}"
+            )
+        unknown = sorted(set(self.encoder.options) - set(encoder_options(self.encoder.name)))
+        if unknown:
+            raise ValueError(
+                f"encoder.options: {self.encoder.name!r} has no option(s) {unknown}; "
+                f"valid options: {encoder_options(self.encoder.name)}"
             )
         if self.data.train_per_digit is not None:
             n_train = self.data.train_per_digit * len(self.data.digits)

@@ -57,5 +57,8 @@ def init_ray() -> None:
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS")
-    log.info("Connecting to Ray cluster at %s" if address else "Starting a local Ray instance%s", address or "")
+    if address:
+        log.info("Connecting to the Ray cluster at %s (RAY_ADDRESS)", address)
+    else:
+        log.info("Starting a local Ray instance (set RAY_ADDRESS to use a cluster)")
     ray.init(address=address or None, log_to_driver=True, configure_logging=False)

@@ -39,6 +39,13 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate at global ``step``: derived from the step alone, so resuming needs no scheduler state."""
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+    return cfg.lr
+
+
 def load_state(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
     with checkpoint.as_directory() as directory:
         # weights_only: a checkpoint is data (tensors, numbers, lists), never code to execute.
@@ -92,7 +99,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     mine = np.arange(rank, len(left), world)
     steps = max(1, math.ceil(per_rank / cfg.batch_size))
 
-    model = ray.train.torch.prepare_model(build_encoder(job.encoder.name, job.encoder.output_dim))
+    encoder = build_encoder(job.encoder.name, job.encoder.output_dim, job.encoder.options)
+    model = ray.train.torch.prepare_model(encoder)
     optimizer = make_optimizer(model.parameters(), cfg)
     start_epoch, history = 0, []
     checkpoint = ray.train.get_checkpoint()
@@ -119,6 +127,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             z = model(features[torch.cat([a, b])])
             per_pair, distance = contrastive_loss_terms(z[: len(a)], z[len(a) :], y, cfg.margin)
             loss = per_pair.mean()
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, epoch * steps + step, cfg.epochs * steps)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
