@@ -17,9 +17,14 @@ class LeNetEncoder(nn.Module):
 
     input_shape = (1, 28, 28)
 
-    def __init__(self, output_dim: int = 2, c1: int = 15, c3: int = 30) -> None:
+    activations = {"relu": torch.relu, "tanh": torch.tanh}
+
+    def __init__(self, output_dim: int = 2, c1: int = 15, c3: int = 30, activation: str = "relu") -> None:
         super().__init__()
+        if activation not in self.activations:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(self.activations)}")
         self.output_dim = output_dim
+        self.act = self.activations[activation]
         self.c1 = nn.Conv2d(1, c1, kernel_size=6)
         self.s2 = nn.AvgPool2d(kernel_size=3, stride=3)
         self.c3 = nn.Conv2d(c1, c3, kernel_size=9)
@@ -27,7 +32,7 @@ class LeNetEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (2, 2, 2, 2))
-        x = torch.relu(self.c1(x))
+        x = self.act(self.c1(x))
         x = self.s2(x)
-        x = torch.relu(self.c3(x))
+        x = self.act(self.c3(x))
         return self.fc(torch.flatten(x, 1))

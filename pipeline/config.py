@@ -55,13 +55,16 @@ class PairsConfig(_Section):
 class EncoderConfig(_Section):
     name: str = Field("lenet", description="encoder from the registry in encoders/")
     output_dim: int = Field(2, ge=1)
-    options: dict[str, int | float] = Field(default_factory=dict, description="encoder keyword options")
+    options: dict[str, int | float | str] = Field(default_factory=dict, description="encoder keyword options")
 
 
 class TrainConfig(_Section):
     num_workers: int = Field(2, ge=1, description="Ray Train workers")
     cpus_per_worker: float = Field(1.0, gt=0)
     use_gpu: bool | Literal["auto"] = Field("auto", description="auto: GPUs when the cluster has them")
+    mode: Literal["per_pair", "batch"] = Field(
+        "per_pair", description="per_pair: the paper's sampled pairs; batch: also score all pairs in a batch"
+    )
     epochs: int = Field(12, ge=1)
     batch_size: int = Field(128, ge=1, description="similar pairs per step and worker")
     negatives_per_positive: float = Field(1.0, ge=0, description="dissimilar pairs drawn per similar pair")
@@ -160,8 +163,14 @@ def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
+# pydantic appends the tried member of a union to the location (options.c1.int, options.c1.float).
+_UNION_MEMBERS = {"int", "float", "str", "bool"}
+
+
 def _format_error(err: dict, source: str) -> str:
     loc = tuple(err["loc"])
+    while len(loc) > 1 and loc[-1] in _UNION_MEMBERS:
+        loc = loc[:-1]
     key = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         known = _known_keys(JobConfig, loc[:-1])
@@ -207,5 +216,5 @@ def load_job(path: str | Path | None = None, overrides: list[str] | tuple[str, .
     try:
         return JobConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = [_format_error(e, source) for e in exc.errors()]
+        lines = list(dict.fromkeys(_format_error(e, source) for e in exc.errors()))
         raise ConfigError("invalid job configuration:\n  " + "\n  ".join(lines)) from None

@@ -31,6 +31,10 @@ class NegativeSampler:
     def n_dissimilar(self) -> int:
         return self.n_samples * (self.n_samples - 1) // 2 - self.n_similar
 
+    def degree(self) -> np.ndarray:
+        """Number of similar partners of each sample."""
+        return np.bincount(self._keys // self.n_samples, minlength=self.n_samples)
+
     def is_similar(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         keys = np.asarray(i, dtype=np.int64) * self.n_samples + np.asarray(j, dtype=np.int64)
         if len(self._keys) == 0:

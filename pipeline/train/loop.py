@@ -25,12 +25,17 @@ from encoders import build_encoder, contrastive_loss_terms
 from pipeline.config import JobConfig, TrainConfig
 from pipeline.data import SampleStore
 from pipeline.pairs import NegativeSampler, PairSet
+from pipeline.train.batches import in_batch_step, per_pair_step
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.pt"
-# Sums reduced across workers each epoch; the reported metrics are ratios of these.
-_SUMS = ("loss", "similar_loss", "dissimilar_loss", "similar_distance", "dissimilar_distance", "pairs", "similar", "dissimilar")
+# Sums reduced across workers each epoch; the reported metrics are ratios of these. "loss" is the step's
+# weighted loss summed over steps; the per-kind losses and distances are summed over pairs.
+_SUMS = (
+    "loss", "similar_loss", "dissimilar_loss", "similar_distance", "dissimilar_distance",
+    "pairs", "similar", "dissimilar", "encoded",
+)
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -94,6 +99,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     pair_set = PairSet.open(config["pairs_dir"])
     left, right = pair_set.read()
     sampler = NegativeSampler(pair_set.n_samples, left, right)
+    degree = np.maximum(sampler.degree(), 1).astype(np.float64)
     # Every rank gets the same number of pairs so that all take the same number of (synchronised) steps.
     per_rank = len(left) // world
     mine = np.arange(rank, len(left), world)
@@ -120,13 +126,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         started = time.perf_counter()
         for step in range(steps):
             pos = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            neg_i, neg_j = sampler.sample(round(len(pos) * cfg.negatives_per_positive), rng)
-            a = torch.from_numpy(np.concatenate([left[pos], neg_i])).to(device)
-            b = torch.from_numpy(np.concatenate([right[pos], neg_j])).to(device)
-            y = torch.cat([torch.zeros(len(pos)), torch.ones(len(neg_i))]).to(device)
-            z = model(features[torch.cat([a, b])])
-            per_pair, distance = contrastive_loss_terms(z[: len(a)], z[len(a) :], y, cfg.margin)
-            loss = per_pair.mean()
+            if cfg.mode == "batch":
+                pairs = in_batch_step(left[pos], right[pos], sampler, cfg.negatives_per_positive, degree)
+            else:
+                pairs = per_pair_step(left[pos], right[pos], sampler, cfg.negatives_per_positive, rng)
+            z = model(features[torch.from_numpy(pairs.samples).to(device)])
+            a, b = torch.from_numpy(pairs.left).to(device), torch.from_numpy(pairs.right).to(device)
+            y = torch.from_numpy(pairs.label).to(device)
+            per_pair, distance = contrastive_loss_terms(z[a], z[b], y, cfg.margin)
+            loss = (per_pair * torch.from_numpy(pairs.weight).to(device, per_pair.dtype)).sum()
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, epoch * steps + step, cfg.epochs * steps)
             optimizer.zero_grad(set_to_none=True)
@@ -136,7 +144,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 sim = y == 0
                 sums += torch.tensor(
                     [
-                        per_pair.sum().item(),
+                        loss.item(),
                         per_pair[sim].sum().item(),
                         per_pair[~sim].sum().item(),
                         distance[sim].sum().item(),
@@ -144,6 +152,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                         len(y),
                         sim.sum().item(),
                         (~sim).sum().item(),
+                        len(pairs.samples),
                     ],
                     dtype=torch.float64,
                 )
@@ -153,12 +162,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         s = dict(zip(_SUMS, sums.tolist()))
         metrics = {
             "epoch": epoch + 1,
-            "loss": s["loss"] / s["pairs"],
+            "loss": s["loss"] / (steps * world),
             "similar_loss": s["similar_loss"] / max(s["similar"], 1),
             "dissimilar_loss": s["dissimilar_loss"] / max(s["dissimilar"], 1),
             "similar_distance": s["similar_distance"] / max(s["similar"], 1),
             "dissimilar_distance": s["dissimilar_distance"] / max(s["dissimilar"], 1),
             "pairs_per_second": s["pairs"] / elapsed,
+            "samples_per_second": s["encoded"] / elapsed,
             "lr": optimizer.param_groups[0]["lr"],
         }
         history.append(metrics)

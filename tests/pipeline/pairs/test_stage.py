@@ -1,0 +1,36 @@
+import logging
+
+import numpy as np
+
+from pipeline.config import DataConfig, PairsConfig
+from pipeline.data import ingest
+from pipeline.pairs import build_pairs
+from pipeline.pairs.knn import build_flat_index, knn_search
+
+
+def test_stage_writes_knn_pairs_reuses_them_and_rebuilds_a_corrupt_shard(ray_local, mnist, tmp_path, caplog):
+    store = ingest(DataConfig(train_per_digit=60, test_per_digit=10), mnist, tmp_path)
+    cfg = PairsConfig(k=5, num_shards=4)
+    pairs = build_pairs(cfg, store, tmp_path)
+
+    # The shards hold exactly the canonical 5-NN pairs of the training split.
+    _, x, _ = store.split("train")
+    flat = x.reshape(len(x), -1)
+    neighbors = knn_search(build_flat_index(flat), flat, np.arange(len(x)), 5)
+    expected = {(min(i, j), max(i, j)) for i, row in enumerate(neighbors) for j in row}
+    left, right = pairs.read()
+    assert set(zip(left.tolist(), right.tolist())) == expected and len(left) == len(expected)
+
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        again = build_pairs(cfg, store, tmp_path)
+    assert again.directory == pairs.directory and "Reusing pair set" in caplog.text
+
+    shard = pairs.directory / pairs.manifest["shards"][2]["file"]
+    original = shard.read_bytes()
+    shard.write_bytes(original[: len(original) // 2])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        rebuilt = build_pairs(cfg, store, tmp_path)
+    assert "corrupt" in caplog.text
+    assert rebuilt.corrupt_shards() == []
+    assert shard.read_bytes() == original  # the rebuild is deterministic
