@@ -19,14 +19,18 @@ class LeNetEncoder(nn.Module):
 
     activations = {"relu": torch.relu, "tanh": torch.tanh}
 
-    def __init__(self, output_dim: int = 2, c1: int = 15, c3: int = 30, activation: str = "relu") -> None:
+    def __init__(
+        self, output_dim: int = 2, c1: int = 15, c3: int = 30, activation: str = "relu", pool: str = "avg"
+    ) -> None:
         super().__init__()
         if activation not in self.activations:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(self.activations)}")
         self.output_dim = output_dim
         self.act = self.activations[activation]
         self.c1 = nn.Conv2d(1, c1, kernel_size=6)
-        self.s2 = nn.AvgPool2d(kernel_size=3, stride=3)
+        if pool not in ("avg", "max"):
+            raise ValueError(f"unknown pool {pool!r}; choose one of ['avg', 'max']")
+        self.s2 = nn.AvgPool2d(3, stride=3) if pool == "avg" else nn.MaxPool2d(3, stride=3)
         self.c3 = nn.Conv2d(c1, c3, kernel_size=9)
         self.fc = nn.Linear(c3, output_dim)
 

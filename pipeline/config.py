@@ -63,11 +63,13 @@ class TrainConfig(_Section):
     cpus_per_worker: float = Field(1.0, gt=0)
     use_gpu: bool | Literal["auto"] = Field("auto", description="auto: GPUs when the cluster has them")
     mode: Literal["per_pair", "batch"] = Field(
-        "per_pair", description="per_pair: the paper's sampled pairs; batch: also score all pairs in a batch"
+        "batch", description="per_pair: the paper's sampled pairs; batch: also score all pairs in a batch"
     )
-    epochs: int = Field(12, ge=1)
-    batch_size: int = Field(128, ge=1, description="similar pairs per step and worker")
-    negatives_per_positive: float = Field(1.0, ge=0, description="dissimilar pairs drawn per similar pair")
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1, description="similar pairs per step and worker")
+    negatives_per_positive: float = Field(
+        0.25, ge=0, description="per_pair: dissimilar pairs drawn per similar pair; batch: their weight ratio"
+    )
     margin: float = Field(1.0, gt=0, description="m in the contrastive loss")
     optimizer: Literal["sgd", "adam"] = "adam"
     lr: float = Field(1e-3, gt=0)

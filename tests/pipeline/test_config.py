@@ -53,7 +53,7 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         ("train:\n  negatives_per_positive: -1\n", "train.negatives_per_positive", "greater than or equal to 0"),
         ("train:\n  optimizer: adagrad\n", "train.optimizer", "'sgd' or 'adam'"),
         ("encoder:\n  name: vgg\n", "encoder.name", "choose one of ['lenet']"),
-        ("encoder:\n  options: {depth: 3}\n", "encoder.options", "valid options: ['c1', 'c3', 'activation']"),
+        ("encoder:\n  options: {depth: 3}\n", "encoder.options", "valid options: ['c1', 'c3', 'activation', 'pool']"),
         ("tracking:\n  alias: latest\n", "tracking.alias", "reserved by MLflow"),
         ("pairs:\n  k: 10\ndata:\n  train_per_digit: 4\n  digits: [1, 2]\n", "pairs.k", "lower pairs.k"),
     ],
