@@ -144,3 +144,15 @@ def test_missing_data_root_names_the_path(tmp_path):
     assert proc.returncode == 2
     assert str(tmp_path / "nowhere" / "MNIST" / "raw") in proc.stderr and "--data-root" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_unreachable_tracking_server_fails_before_any_work(tmp_path):
+    env = {**_env(tmp_path), "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # discard port: nothing listens
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run", str(REPO / "jobs" / "mnist_4_9.yaml")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "MLflow tracking server http://127.0.0.1:9 is not reachable" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "samples").exists()
