@@ -16,12 +16,12 @@ import time
 import numpy as np
 import torch
 
-from encoders import build_encoder, contrastive_loss_terms
+from encoders import build_encoder
 from pipeline.data.mnist import load_mnist, select_digits
 from pipeline.pairs import NegativeSampler
 from pipeline.pairs.knn import build_flat_index, knn_search
 from pipeline.pairs.shards import canonical_pairs, knn_pairs
-from pipeline.train.batches import in_batch_step, per_pair_step
+from pipeline.train.batches import step_pairs, weighted_loss
 
 
 def run_mode(mode, features, left, right, sampler, degree, batch_size, ratio, steps, seed=0):
@@ -33,14 +33,8 @@ def run_mode(mode, features, left, right, sampler, degree, batch_size, ratio, st
     start = time.perf_counter()
     for _ in range(steps):
         pos = rng.integers(0, len(left), batch_size)
-        if mode == "batch":
-            step = in_batch_step(left[pos], right[pos], sampler, ratio, degree)
-        else:
-            step = per_pair_step(left[pos], right[pos], sampler, ratio, rng)
-        z = model(features[torch.from_numpy(step.samples)])
-        a, b = torch.from_numpy(step.left), torch.from_numpy(step.right)
-        per_pair, _ = contrastive_loss_terms(z[a], z[b], torch.from_numpy(step.label), 1.0)
-        loss = (per_pair * torch.from_numpy(step.weight).float()).sum()
+        step = step_pairs(mode, left[pos], right[pos], sampler, ratio, degree, rng)
+        loss, *_ = weighted_loss(model, features, step, margin=1.0)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

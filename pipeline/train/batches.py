@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from encoders import contrastive_loss_terms
 from pipeline.pairs import NegativeSampler
 
 
@@ -60,3 +62,31 @@ def in_batch_step(
         label=np.concatenate([np.zeros(n_sim, np.int8), np.ones(len(u), np.int8)]),
         weight=np.concatenate([(1 - share) * sim_weight, share * dis_weight]),
     )
+
+
+def step_pairs(
+    mode: str,
+    left: np.ndarray,
+    right: np.ndarray,
+    sampler: NegativeSampler,
+    ratio: float,
+    degree: np.ndarray,
+    rng: np.random.Generator,
+) -> StepPairs:
+    """The pairs of one step in ``mode`` ("per_pair" or "batch") for the similar pairs ``(left, right)``."""
+    if mode == "batch":
+        return in_batch_step(left, right, sampler, ratio, degree)
+    return per_pair_step(left, right, sampler, ratio, rng)
+
+
+def weighted_loss(
+    model: torch.nn.Module, features: torch.Tensor, pairs: StepPairs, margin: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Encode ``pairs.samples`` once; return (weighted loss, per-pair loss, per-pair distance, labels)."""
+    device = features.device
+    z = model(features[torch.from_numpy(pairs.samples).to(device)])
+    a, b = torch.from_numpy(pairs.left).to(device), torch.from_numpy(pairs.right).to(device)
+    y = torch.from_numpy(pairs.label).to(device)
+    per_pair, distance = contrastive_loss_terms(z[a], z[b], y, margin)
+    loss = (per_pair * torch.from_numpy(pairs.weight).to(device, per_pair.dtype)).sum()
+    return loss, per_pair, distance, y

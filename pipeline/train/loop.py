@@ -21,11 +21,11 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 
-from encoders import build_encoder, contrastive_loss_terms
+from encoders import build_encoder
 from pipeline.config import JobConfig, TrainConfig
 from pipeline.data import SampleStore
 from pipeline.pairs import NegativeSampler, PairSet
-from pipeline.train.batches import in_batch_step, per_pair_step
+from pipeline.train.batches import step_pairs, weighted_loss
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,32 @@ def _log_to_mlflow(tracking_uri: str | None, run_id: str | None, metrics: dict[s
         )
     except Exception as exc:  # tracking is best effort here; the checkpoint still holds every number
         log.warning("Could not log epoch %d metrics to MLflow (%s); training goes on", epoch, exc)
+
+
+@torch.no_grad()
+def _step_sums(loss, per_pair, distance, y, n_encoded: int) -> torch.Tensor:
+    """This step's contribution to ``_SUMS``, kept on the device (no host sync per step)."""
+    sim = (y == 0).to(per_pair.dtype)
+    dis = 1 - sim
+    values = [loss, (per_pair * sim).sum(), (per_pair * dis).sum(), (distance * sim).sum(),
+              (distance * dis).sum(), sim.new_tensor(len(y)), sim.sum(), dis.sum(), sim.new_tensor(n_encoded)]
+    return torch.stack([v.detach().to(torch.float64) for v in values])
+
+
+def _epoch_metrics(sums: torch.Tensor, steps: int, elapsed: float, epoch: int, lr: float) -> dict[str, float]:
+    """Epoch metrics from sums reduced over all workers (``steps`` counts every worker's steps)."""
+    s = dict(zip(_SUMS, sums.tolist()))
+    return {
+        "epoch": epoch + 1,
+        "loss": s["loss"] / steps,
+        "similar_loss": s["similar_loss"] / max(s["similar"], 1),
+        "dissimilar_loss": s["dissimilar_loss"] / max(s["dissimilar"], 1),
+        "similar_distance": s["similar_distance"] / max(s["similar"], 1),
+        "dissimilar_distance": s["dissimilar_distance"] / max(s["dissimilar"], 1),
+        "pairs_per_second": s["pairs"] / elapsed,
+        "samples_per_second": s["encoded"] / elapsed,
+        "lr": lr,
+    }
 
 
 def _log_to_console() -> None:
@@ -121,56 +147,23 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     for epoch in range(start_epoch, cfg.epochs):
         rng = NegativeSampler.rng_for(job.seed, epoch, rank)
         order = rng.permutation(mine)[:per_rank]
-        sums = torch.zeros(len(_SUMS), dtype=torch.float64)
+        sums = torch.zeros(len(_SUMS), dtype=torch.float64, device=device)
         model.train()
         started = time.perf_counter()
         for step in range(steps):
             pos = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            if cfg.mode == "batch":
-                pairs = in_batch_step(left[pos], right[pos], sampler, cfg.negatives_per_positive, degree)
-            else:
-                pairs = per_pair_step(left[pos], right[pos], sampler, cfg.negatives_per_positive, rng)
-            z = model(features[torch.from_numpy(pairs.samples).to(device)])
-            a, b = torch.from_numpy(pairs.left).to(device), torch.from_numpy(pairs.right).to(device)
-            y = torch.from_numpy(pairs.label).to(device)
-            per_pair, distance = contrastive_loss_terms(z[a], z[b], y, cfg.margin)
-            loss = (per_pair * torch.from_numpy(pairs.weight).to(device, per_pair.dtype)).sum()
+            pairs = step_pairs(cfg.mode, left[pos], right[pos], sampler, cfg.negatives_per_positive, degree, rng)
+            loss, per_pair, distance, y = weighted_loss(model, features, pairs, cfg.margin)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, epoch * steps + step, cfg.epochs * steps)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            with torch.no_grad():
-                sim = y == 0
-                sums += torch.tensor(
-                    [
-                        loss.item(),
-                        per_pair[sim].sum().item(),
-                        per_pair[~sim].sum().item(),
-                        distance[sim].sum().item(),
-                        distance[~sim].sum().item(),
-                        len(y),
-                        sim.sum().item(),
-                        (~sim).sum().item(),
-                        len(pairs.samples),
-                    ],
-                    dtype=torch.float64,
-                )
+            sums += _step_sums(loss, per_pair, distance, y, len(pairs.samples))
         elapsed = time.perf_counter() - started
         if world > 1:
             dist.all_reduce(sums)
-        s = dict(zip(_SUMS, sums.tolist()))
-        metrics = {
-            "epoch": epoch + 1,
-            "loss": s["loss"] / (steps * world),
-            "similar_loss": s["similar_loss"] / max(s["similar"], 1),
-            "dissimilar_loss": s["dissimilar_loss"] / max(s["dissimilar"], 1),
-            "similar_distance": s["similar_distance"] / max(s["similar"], 1),
-            "dissimilar_distance": s["dissimilar_distance"] / max(s["dissimilar"], 1),
-            "pairs_per_second": s["pairs"] / elapsed,
-            "samples_per_second": s["encoded"] / elapsed,
-            "lr": optimizer.param_groups[0]["lr"],
-        }
+        metrics = _epoch_metrics(sums.cpu(), steps * world, elapsed, epoch, optimizer.param_groups[0]["lr"])
         history.append(metrics)
         if rank == 0:
             log.info(

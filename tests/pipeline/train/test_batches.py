@@ -59,3 +59,21 @@ def test_cosine_learning_rate_starts_at_lr_and_ends_at_zero():
     assert learning_rate(cfg, 50, 100) == pytest.approx(0.005)
     assert learning_rate(cfg, 100, 100) == pytest.approx(0.0, abs=1e-12)
     assert learning_rate(TrainConfig(lr=0.01, lr_schedule="constant"), 70, 100) == 0.01
+
+
+def test_weighted_loss_in_per_pair_mode_is_the_mean_contrastive_loss(graph):
+    import torch
+
+    from encoders import contrastive_loss
+    from pipeline.train.batches import step_pairs, weighted_loss
+
+    n, left, right, sampler = graph
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    features = torch.randn(n, 3)
+    pairs = step_pairs("per_pair", left[:6], right[:6], sampler, 1.0, np.ones(n), np.random.default_rng(0))
+    loss, per_pair, _, y = weighted_loss(model, features, pairs, margin=1.0)
+    a, b = pairs.samples[pairs.left], pairs.samples[pairs.right]
+    expected = contrastive_loss(model(features[a]), model(features[b]), torch.from_numpy(pairs.label), 1.0)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert per_pair.shape == y.shape == (12,)
