@@ -43,6 +43,12 @@ def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
     if not np.array_equal(ids, np.arange(n)):
         # Pairs and the negative sampler index samples by row; the store promises train ids 0..n-1.
         raise StageError(f"sample store {store.directory}: train ids are not 0..{n - 1}; rebuild the store")
+    bad = ~np.isfinite(features.reshape(n, -1)).all(axis=1)
+    if bad.any():
+        raise DataError(
+            f"sample store {store.path}: {int(bad.sum())} training samples have NaN or infinite features "
+            f"(first ids: {ids[bad][:5].tolist()}); fix the source data and re-run"
+        )
     if cfg.k >= n:
         raise DataError(f"pairs.k={cfg.k} needs more than k training samples, the sample store has {n}")
     cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
