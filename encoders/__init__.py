@@ -27,11 +27,16 @@ def encoder_options(name: str) -> list[str]:
     return [p for p in inspect.signature(ENCODERS[name]).parameters if p != "output_dim"]
 
 
-def build_encoder(name: str, output_dim: int, options: dict[str, Any] | None = None) -> nn.Module:
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the valid options when ``options`` has a key the encoder does not take."""
     valid = encoder_options(name)
-    unknown = sorted(set(options or {}) - set(valid))
+    unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ValueError(f"encoder {name!r} has no option(s) {unknown}; valid options: {valid}")
+
+
+def build_encoder(name: str, output_dim: int, options: dict[str, Any] | None = None) -> nn.Module:
+    check_options(name, options or {})
     return ENCODERS[name](output_dim=output_dim, **(options or {}))
 
 
@@ -39,6 +44,7 @@ __all__ = [
     "ENCODERS",
     "LeNetEncoder",
     "build_encoder",
+    "check_options",
     "encoder_options",
     "contrastive_loss",
     "contrastive_loss_terms",

@@ -118,18 +118,16 @@ class JobConfig(_Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> JobConfig:
-        from encoders import ENCODERS, encoder_options
+        from encoders import ENCODERS, check_options
 
         if self.encoder.name not in ENCODERS:
             raise ValueError(
                 f"encoder.name: unknown encoder {self.encoder.name!r}; choose one of {sorted(ENCODERS)}"
             )
-        unknown = sorted(set(self.encoder.options) - set(encoder_options(self.encoder.name)))
-        if unknown:
-            raise ValueError(
-                f"encoder.options: {self.encoder.name!r} has no option(s) {unknown}; "
-                f"valid options: {encoder_options(self.encoder.name)}"
-            )
+        try:
+            check_options(self.encoder.name, self.encoder.options)
+        except ValueError as exc:
+            raise ValueError(f"encoder.options: {exc}") from None
         if self.data.train_per_digit is not None:
             n_train = self.data.train_per_digit * len(self.data.digits)
             if self.pairs.k >= n_train:

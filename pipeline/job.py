@@ -77,8 +77,9 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
                 result.model, example[:8], job.tracking.registered_model, job.tracking.alias
             )
         except Exception as exc:
+            problem = str(exc).rstrip(".")
             raise TrackingError(
-                f"training finished but logging to MLflow ({runtime.tracking_uri}) failed: {str(exc).rstrip('.')}. The trained "
+                f"training finished but logging to MLflow ({runtime.tracking_uri}) failed: {problem}. The trained "
                 f"model is safe in the checkpoint {result.checkpoint_path}; re-running the same command resumes "
                 f"from it and logs again without retraining"
             ) from None
