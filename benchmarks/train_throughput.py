@@ -1,11 +1,16 @@
-"""Training-step throughput of the two modes, same model and machine, in one process.
+"""Training-step throughput: batch mode vs per-pair mode vs a plain PyTorch Siamese loop, one process.
 
-Measures pairs scored per second and encoder samples per second for ``per_pair`` mode (the paper's
-procedure: B similar + r*B sampled dissimilar pairs, both sides encoded) and ``batch`` mode (the samples of
-B similar pairs encoded once, every pair among them scored), on the MNIST 4/9 training set and its 5-NN
-pairs. Results are ratios within this run, so machine load affects both sides alike.
+Same model (the paper's LeNet), same data, same machine, same run; results are ratios within this run, so
+machine load affects every row alike. Rows:
+
+- ``plain loop``: the textbook Siamese loop -- index both sides of B similar pairs and r*B random pairs
+  (no rejection of similar or self pairs), encode left and right separately, contrastive loss;
+- ``per_pair``: the pipeline's per-pair mode (negatives from ``NegativeSampler``, each sample encoded once);
+- ``batch``: the pipeline's batch mode (every pair among the samples of B similar pairs scored), also with
+  channels-last memory format and with ``torch.compile`` to decide whether either is worth keeping.
 
     python benchmarks/train_throughput.py --data-root ../shared/data
+    python benchmarks/train_throughput.py --data-root DATA --device cuda    # GPU machine (bf16 autocast)
 """
 
 from __future__ import annotations
@@ -16,60 +21,93 @@ import time
 import numpy as np
 import torch
 
-from encoders import build_encoder
-from pipeline.data.mnist import load_mnist, select_digits
-from pipeline.pairs import NegativeSampler
-from pipeline.pairs.knn import build_flat_index, knn_search
-from pipeline.pairs.shards import canonical_pairs, knn_pairs
-from pipeline.train.batches import step_pairs, weighted_loss
+from _common import machine, prepare, train_step
+from encoders import build_encoder, contrastive_loss
+from pipeline.train.batches import mixed_precision
 
 
-def run_mode(mode, features, left, right, sampler, degree, batch_size, ratio, steps, seed=0):
+def plain_step(model, optimizer, data, mode, batch_size, ratio, rng) -> tuple[int, int]:
+    device = data.features.device
+    pos = rng.integers(0, len(data.left), batch_size)
+    n_neg = round(batch_size * ratio)
+    n = len(data.features)
+    a = torch.from_numpy(np.concatenate([data.left[pos], rng.integers(0, n, n_neg)])).to(device)
+    b = torch.from_numpy(np.concatenate([data.right[pos], rng.integers(0, n, n_neg)])).to(device)
+    y = torch.cat([torch.zeros(batch_size, device=device), torch.ones(n_neg, device=device)])
+    with mixed_precision(device):
+        z1, z2 = model(data.features[a]), model(data.features[b])
+    loss = contrastive_loss(z1.float(), z2.float(), y, margin=1.0)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return len(y), 2 * len(y)
+
+
+VARIANTS = {
+    # name: (step function, mode, ratio, memory format, compile)
+    "plain loop, r=1": (plain_step, None, 1.0, None, False),
+    "per_pair, r=1": (train_step, "per_pair", 1.0, None, False),
+    "per_pair, r=0.25": (train_step, "per_pair", 0.25, None, False),
+    "batch, w=0.25": (train_step, "batch", 0.25, None, False),
+    "batch, channels-last": (train_step, "batch", 0.25, torch.channels_last, False),
+    "batch, torch.compile": (train_step, "batch", 0.25, None, True),
+}
+
+
+def measure(name, data, batch_size, steps, warmup, seed=0) -> tuple[float, float, float]:
+    step_fn, mode, ratio, memory_format, compiled = VARIANTS[name]
     torch.manual_seed(seed)
-    model = build_encoder("lenet", 2)
+    model = build_encoder("lenet", 2).to(data.features.device)
+    features = data.features
+    if memory_format is not None:
+        model = model.to(memory_format=memory_format)
+        data.features = features.contiguous(memory_format=memory_format)
+    if compiled:
+        model = torch.compile(model, dynamic=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(seed)
-    pairs_scored = encoded = 0
+    start = time.perf_counter()
+    for _ in range(warmup):
+        step_fn(model, optimizer, data, mode, batch_size, ratio, rng)
+    warm = time.perf_counter() - start
+    pairs = encoded = 0
     start = time.perf_counter()
     for _ in range(steps):
-        pos = rng.integers(0, len(left), batch_size)
-        step = step_pairs(mode, left[pos], right[pos], sampler, ratio, degree, rng)
-        loss, *_ = weighted_loss(model, features, step, margin=1.0)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        pairs_scored += len(step.label)
-        encoded += len(step.samples)
+        scored, samples = step_fn(model, optimizer, data, mode, batch_size, ratio, rng)
+        pairs, encoded = pairs + scored, encoded + samples
+    if features.device.type == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    return pairs_scored / seconds, encoded / seconds
+    data.features = features
+    return pairs / seconds, encoded / seconds, warm
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--data-root", required=True, help="folder holding MNIST/raw/")
+    parser.add_argument("--job", default="mnist_4_9", help="a job in jobs/ whose pairs to use")
+    parser.add_argument("--workdir", default="/tmp/drlim-bench", help="sample store and pair set (reused)")
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=20, help="untimed steps first (compilation happens here)")
+    parser.add_argument("--batch-size", type=int, default=64, help="similar pairs per step")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast on cuda)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    images, labels = load_mnist(args.data_root, train=True, download=False)
-    idx = select_digits(labels, [4, 9], 3000)
-    x = (images[idx, None] / 255.0).astype(np.float32)
-    flat = x.reshape(len(x), -1)
-    left, right, _ = canonical_pairs(*knn_pairs(knn_search(build_flat_index(flat), flat, np.arange(len(x)), 5)))
-    sampler = NegativeSampler(len(x), left, right)
-    degree = np.maximum(sampler.degree(), 1).astype(np.float64)
-    features = torch.from_numpy(x)
-    print(f"MNIST 4/9: {len(x)} samples, {len(left)} similar pairs; {args.steps} steps per mode, "
-          f"{args.threads} torch threads, batch 64 similar pairs, ratio 0.25 (per_pair also at 1.0)")
-    print("| mode | pairs scored / s | encoder samples / s |")
-    print("|---|---|---|")
+
+    data = prepare(args.job, args.data_root, args.workdir, torch.device(args.device))
+    print(f"{args.job}: {len(data.features)} samples, {len(data.left)} similar pairs; {machine()}; "
+          f"{args.steps} timed steps of {args.batch_size} similar pairs after {args.warmup} warm-up steps")
+    print("| variant | pairs scored / s | encoder samples / s | warm-up s |")
+    print("|---|---|---|---|")
     results = {}
-    for name, mode, ratio in [("per_pair, r=1", "per_pair", 1.0), ("per_pair, r=0.25", "per_pair", 0.25),
-                              ("batch, w=0.25", "batch", 0.25)]:
-        results[name] = run_mode(mode, features, left, right, sampler, degree, 64, ratio, args.steps)
-        print(f"| {name} | {results[name][0]:,.0f} | {results[name][1]:,.0f} |")
-    ratio = results["batch, w=0.25"][0] / results["per_pair, r=1"][0]
-    print(f"\nbatch mode scores {ratio:.0f}x the pairs per second of per_pair mode (r=1)")
+    for name in args.variants:
+        results[name] = measure(name, data, args.batch_size, args.steps, args.warmup)
+        print(f"| {name} | {results[name][0]:,.0f} | {results[name][1]:,.0f} | {results[name][2]:.1f} |", flush=True)
+    if "batch, w=0.25" in results and "per_pair, r=1" in results:
+        ratio = results["batch, w=0.25"][0] / results["per_pair, r=1"][0]
+        print(f"\nbatch mode scores {ratio:.0f}x the pairs per second of per_pair mode (r=1)")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,17 @@ class DataConfig(_Section):
     train_per_digit: int | None = Field(3000, gt=0, description="first N of each digit; null = all")
     test_per_digit: int | None = Field(None, gt=0, description="first N of each digit; null = all")
     download: bool = Field(True, description="download MNIST through torchvision when it is missing")
+    transforms: dict[str, list[float]] = Field(
+        default_factory=dict, description="transformed copies of every sample, e.g. {shift_x: [-6, -3, 3, 6]}"
+    )
+
+    @field_validator("transforms")
+    @classmethod
+    def _transforms(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
+        from pipeline.data.transforms import check_transforms
+
+        check_transforms(v)
+        return v
 
     @field_validator("digits")
     @classmethod
@@ -46,10 +57,42 @@ class DataConfig(_Section):
 class PairsConfig(_Section):
     """Similar pairs: k nearest neighbours in input space (FAISS), written as Parquet shards."""
 
+    sources: list[Literal["knn", "transform", "transform_knn"]] = Field(
+        default_factory=lambda: ["knn"],
+        description="knn: k nearest neighbours; transform: copies of one origin; transform_knn: a sample with "
+        "the copies of its neighbours' origins (needs data.transforms)",
+    )
     k: int = Field(5, ge=1, description="neighbours per sample (self excluded)")
-    index: Literal["flat"] = Field("flat", description="FAISS index: flat = exact L2")
+    index: Literal["flat", "ivf", "hnsw"] = Field(
+        "flat", description="FAISS index: flat = exact L2; ivf, hnsw = approximate, for large N"
+    )
+    index_options: dict[str, int] = Field(
+        default_factory=dict, description="ivf: nlist, nprobe, train_size; hnsw: m, ef_construction, ef_search"
+    )
+    recall_queries: int = Field(1000, ge=1, description="approximate indexes: queries checked against exact search")
     num_shards: int = Field(8, ge=1, le=4096, description="pair shards, by hash of the left id")
     num_tasks: int | None = Field(None, ge=1, description="Ray search tasks; null = 2 per cluster CPU")
+
+    @model_validator(mode="after")
+    def _index_options(self) -> PairsConfig:
+        from pipeline.pairs.knn import make_index
+
+        try:
+            make_index(self.index, self.index_options)
+        except ValueError as exc:
+            raise ValueError(f"pairs.index_options: {exc}") from None
+        return self
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("must name at least one source, e.g. [knn]")
+        if len(set(v)) != len(v):
+            raise ValueError(f"sources must not repeat, got {v}")
+        if "transform_knn" in v and "knn" not in v:
+            raise ValueError("transform_knn extends the kNN pairs; list knn too, e.g. [knn, transform, transform_knn]")
+        return v
 
 
 class EncoderConfig(_Section):
@@ -62,6 +105,9 @@ class TrainConfig(_Section):
     num_workers: int = Field(2, ge=1, description="Ray Train workers")
     cpus_per_worker: float = Field(1.0, gt=0)
     use_gpu: bool | Literal["auto"] = Field("auto", description="auto: GPUs when the cluster has them")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="encoder forward pass: auto = bf16 autocast on GPU, fp32 on CPU; the loss is fp32"
+    )
     mode: Literal["per_pair", "batch"] = Field(
         "batch", description="per_pair: the paper's sampled pairs; batch: also score all pairs in a batch"
     )
@@ -128,6 +174,12 @@ class JobConfig(_Section):
             check_options(self.encoder.name, self.encoder.options)
         except ValueError as exc:
             raise ValueError(f"encoder.options: {exc}") from None
+        uses_copies = {"transform", "transform_knn"} & set(self.pairs.sources)
+        if uses_copies and not self.data.transforms:
+            raise ValueError(
+                f"pairs.sources: {sorted(uses_copies)} pair transformed copies, but data.transforms is empty; "
+                f"add e.g. data.transforms: {{shift_x: [-6, -3, 3, 6]}} or drop them from pairs.sources"
+            )
         if self.data.train_per_digit is not None:
             n_train = self.data.train_per_digit * len(self.data.digits)
             if self.pairs.k >= n_train:

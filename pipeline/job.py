@@ -54,11 +54,15 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
     with tracking.start_run(runtime.tracking_uri, job.tracking.experiment, artifact_root, job.name, job.flat()) as run:
         summary.run_id = run.info.run_id
         mlflow.log_dict(pairs.manifest, "pairs/manifest.json")
-        mlflow.log_metrics(
-            {"pairs/similar": pairs.manifest["similar_pairs"],
-             "pairs/dissimilar_implicit": pairs.manifest["dissimilar_pairs_implicit"],
-             "pairs/n_samples": pairs.n_samples}
-        )
+        pair_metrics = {
+            "pairs/similar": pairs.manifest["similar_pairs"],
+            "pairs/dissimilar_implicit": pairs.manifest["dissimilar_pairs_implicit"],
+            "pairs/n_samples": pairs.n_samples,
+        }
+        recall = pairs.manifest.get("knn", {}).get("recall_at_k")
+        if recall is not None:
+            pair_metrics["pairs/knn_recall"] = recall
+        mlflow.log_metrics(pair_metrics)
         clock = time.perf_counter()
         result = train(job, store, pairs, runtime.workdir, runtime.tracking_uri, summary.run_id)
         summary.seconds["train"] = time.perf_counter() - clock

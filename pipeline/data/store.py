@@ -50,12 +50,18 @@ def sample_schema(feature_shape: tuple[int, ...]) -> pa.Schema:
 
 @dataclass(frozen=True)
 class SplitArrays:
-    """One split of raw arrays to ingest: features ``(n, *shape)`` float32, labels, source indices."""
+    """One split of raw arrays to ingest: features ``(n, *shape)`` float32, labels, source indices.
+
+    Transformed copies name the row (within this split) of the sample they came from in ``origin`` and their
+    transform in ``transform``; both default to "every row is an original".
+    """
 
     name: str
     features: np.ndarray
     labels: np.ndarray
     source_index: np.ndarray
+    origin: np.ndarray | None = None
+    transform: list[str | None] | None = None
 
 
 def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
@@ -67,6 +73,8 @@ def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
             raise ValueError(f"split {s.name!r} has feature shape {s.features.shape[1:]}, expected {shape}")
         n = len(s.features)
         ids = np.arange(start, start + n, dtype=np.int64)
+        origin = ids if s.origin is None else start + np.asarray(s.origin, dtype=np.int64)
+        transform = pa.nulls(n, pa.string()) if s.transform is None else pa.array(s.transform, pa.string())
         flat = np.ascontiguousarray(s.features, dtype=np.float32).reshape(n, -1)
         parts.append(
             pa.table(
@@ -74,8 +82,8 @@ def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
                     "id": ids,
                     "split": pa.array([s.name] * n, pa.string()),
                     "label": pa.array(s.labels.astype(np.int32)),
-                    "origin_id": ids,
-                    "transform": pa.nulls(n, pa.string()),
+                    "origin_id": origin,
+                    "transform": transform,
                     "source_index": pa.array(s.source_index.astype(np.int64)),
                     "features": pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1]),
                 },
@@ -136,3 +144,10 @@ class SampleStore:
         features = flat.reshape(len(ids), *self.feature_shape)[order]
         labels = table.column("label").to_numpy(zero_copy_only=False)[order]
         return ids[order], features, labels
+
+    def origins(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(origin_id, transform)`` of one split, ordered by id (transform is None for originals)."""
+        table = pq.read_table(self.path, filters=[("split", "=", name)], columns=["id", "origin_id", "transform"])
+        order = np.argsort(table.column("id").to_numpy(), kind="stable")
+        transform = np.asarray(table.column("transform").to_pylist(), dtype=object)
+        return table.column("origin_id").to_numpy()[order], transform[order]

@@ -1,7 +1,10 @@
 """Embed & evaluate stage: held-out embeddings as Parquet, metrics, and pictures.
 
-Embeddings Parquet schema (version 1): ``id`` int64, ``split`` string, ``label`` int32,
-``embedding`` fixed_size_list<float32>[output_dim].
+Embeddings Parquet schema (version 2): ``id`` int64, ``split`` string, ``label`` int32, ``origin_id`` int64,
+``transform`` string (null for originals), ``embedding`` fixed_size_list<float32>[output_dim].
+
+When the store holds transformed copies, trustworthiness and k-NN accuracy are computed on the test
+originals (the paper's protocol) and the translation-invariance ratio on all test samples.
 """
 
 from __future__ import annotations
@@ -18,25 +21,41 @@ import torch
 from pipeline.config import EvaluateConfig
 from pipeline.data import SampleStore
 from pipeline.evaluate.embed import embed
-from pipeline.evaluate.metrics import knn_accuracy, trustworthiness
+from pipeline.evaluate.metrics import invariance_ratio, knn_accuracy, trustworthiness
 from pipeline.evaluate.plots import scatter_map, thumbnail_map
 from pipeline.io import atomic_path
 
 log = logging.getLogger(__name__)
 
 
-def embeddings_table(ids: np.ndarray, split: str, labels: np.ndarray, embedding: np.ndarray) -> pa.Table:
+EMBEDDINGS_SCHEMA_VERSION = 2
+
+
+def embeddings_table(
+    ids: np.ndarray,
+    split: str,
+    labels: np.ndarray,
+    embedding: np.ndarray,
+    origin: np.ndarray | None = None,
+    transform: np.ndarray | None = None,
+) -> pa.Table:
+    dim = embedding.shape[1]
     flat = pa.array(np.ascontiguousarray(embedding, dtype=np.float32).ravel())
+    schema = pa.schema(
+        [("id", pa.int64()), ("split", pa.string()), ("label", pa.int32()), ("origin_id", pa.int64()),
+         ("transform", pa.string()), ("embedding", pa.list_(pa.float32(), dim))],
+        metadata={"drlim.schema_version": str(EMBEDDINGS_SCHEMA_VERSION)},
+    )
     return pa.table(
         {
             "id": pa.array(ids, pa.int64()),
             "split": pa.array([split] * len(ids), pa.string()),
             "label": pa.array(labels.astype(np.int32)),
-            "embedding": pa.FixedSizeListArray.from_arrays(flat, embedding.shape[1]),
+            "origin_id": pa.array(ids if origin is None else origin, pa.int64()),
+            "transform": pa.nulls(len(ids), pa.string()) if transform is None else pa.array(list(transform), pa.string()),
+            "embedding": pa.FixedSizeListArray.from_arrays(flat, dim),
         },
-        schema=pa.schema([("id", pa.int64()), ("split", pa.string()), ("label", pa.int32()),
-                          ("embedding", pa.list_(pa.float32(), embedding.shape[1]))],
-                         metadata={"drlim.schema_version": "1"}),
+        schema=schema,
     )
 
 
@@ -49,21 +68,30 @@ class Evaluation:
 def evaluate(model: torch.nn.Module, store: SampleStore, cfg: EvaluateConfig, out_dir: Path, title: str) -> Evaluation:
     """Embed the test split, compute metrics, write ``embeddings.parquet`` and PNG maps into ``out_dir``."""
     ids, features, labels = store.split("test")
+    origin, transform = store.origins("test")
     embedding = embed(model, features, cfg.batch_size)
-    metrics = {f"trustworthiness_{k}": trustworthiness(features, embedding, k) for k in cfg.trustworthiness_k}
-    metrics[f"knn_accuracy_{cfg.knn_k}"] = knn_accuracy(embedding, labels, cfg.knn_k)
+    original = np.array([t is None for t in transform])
+    x, z, y = features[original], embedding[original], labels[original]
+    metrics = {f"trustworthiness_{k}": trustworthiness(x, z, k) for k in cfg.trustworthiness_k}
+    metrics[f"knn_accuracy_{cfg.knn_k}"] = knn_accuracy(z, y, cfg.knn_k)
+    has_copies = not original.all()
+    if has_copies:
+        metrics["invariance_ratio"] = invariance_ratio(embedding, origin)
     log.info("Test-set metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"embeddings": out_dir / "embeddings.parquet"}
     with atomic_path(files["embeddings"]) as tmp:
-        pq.write_table(embeddings_table(ids, "test", labels, embedding), tmp)
+        pq.write_table(embeddings_table(ids, "test", labels, embedding, origin, transform), tmp)
     if embedding.shape[1] >= 2:
         files["map"] = scatter_map(embedding, labels, out_dir / "map.png", title)
-        files["map_thumbnails"] = thumbnail_map(
-            embedding, features, labels, out_dir / "map_thumbnails.png", title, cfg.thumbnails
-        )
+        files["map_thumbnails"] = thumbnail_map(z, x, y, out_dir / "map_thumbnails.png", title, cfg.thumbnails)
+        if has_copies:
+            tags = np.where(original, "original", transform).astype(str)
+            files["map_transforms"] = scatter_map(
+                embedding, tags, out_dir / "map_transforms.png", f"{title}, by transform", legend="transform"
+            )
     return Evaluation(metrics=metrics, files=files)
 
 
-__all__ = ["Evaluation", "embed", "evaluate", "knn_accuracy", "trustworthiness"]
+__all__ = ["Evaluation", "embed", "evaluate", "invariance_ratio", "knn_accuracy", "trustworthiness"]

@@ -11,6 +11,8 @@ import numpy as np
 from sklearn.manifold import trustworthiness as _sk_trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
+from pipeline.pairs.transforms import transform_pairs
+
 
 def trustworthiness(inputs: np.ndarray, embedding: np.ndarray, k: int) -> float:
     """sklearn's trustworthiness(k) with the input space as flattened raw features."""
@@ -34,3 +36,21 @@ def knn_accuracy(embedding: np.ndarray, labels: np.ndarray, k: int = 5) -> float
     votes = np.zeros((n, len(classes)), dtype=np.int64)
     np.add.at(votes, (np.repeat(np.arange(n), k), coded[neighbours].ravel()), 1)
     return float((classes[votes.argmax(axis=1)] == labels).mean())
+
+
+def invariance_ratio(embedding: np.ndarray, origin: np.ndarray, n_random: int = 100_000, seed: int = 0) -> float:
+    """Mean distance between copies of one original / mean distance between random pairs (0 = invariant).
+
+    The numerator averages over every pair of copies (the original included) of every origin; the
+    denominator over ``n_random`` uniformly drawn pairs of distinct samples (seeded).
+    """
+    left, right = transform_pairs(origin)
+    if len(left) == 0:
+        raise ValueError("invariance ratio needs transformed copies: every origin has a single sample")
+    rng = np.random.default_rng(seed)
+    n = len(embedding)
+    a = rng.integers(0, n, n_random)
+    b = (a + rng.integers(1, n, n_random)) % n  # uniform over j != a
+    within = np.linalg.norm(embedding[left] - embedding[right], axis=1).mean()
+    between = np.linalg.norm(embedding[a] - embedding[b], axis=1).mean()
+    return float(within / between)

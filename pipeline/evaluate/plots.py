@@ -21,15 +21,18 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def scatter_map(embedding: np.ndarray, labels: np.ndarray, path: Path, title: str) -> Path:
-    """Points coloured by label (first two embedding dimensions)."""
+def scatter_map(
+    embedding: np.ndarray, labels: np.ndarray, path: Path, title: str, legend: str = "label"
+) -> Path:
+    """Points coloured by ``labels`` (classes, or any tag such as the transform; first two dimensions)."""
     fig, ax = plt.subplots(figsize=(7, 7))
-    classes = np.unique(labels)
+    first_seen = np.sort(np.unique(labels, return_index=True)[1])
+    classes = labels[first_seen] if labels.dtype.kind in "OUS" else np.unique(labels)  # tags in store order
     cmap = plt.get_cmap("tab10")
     for i, c in enumerate(classes):
         pts = embedding[labels == c]
         ax.scatter(pts[:, 0], pts[:, 1], s=6, alpha=0.7, color=cmap(i % 10), label=str(c))
-    ax.legend(title="label", markerscale=3)
+    ax.legend(title=legend, markerscale=3)
     ax.set_title(title)
     ax.set_aspect("equal", adjustable="datalim")
     return _save(fig, path)

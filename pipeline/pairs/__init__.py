@@ -13,18 +13,57 @@ from pipeline.config import PairsConfig
 from pipeline.data import SampleStore
 from pipeline.errors import DataError, StageError
 from pipeline.io import atomic_dir, content_hash
-from pipeline.pairs.knn import knn_graph
+from pipeline.pairs.knn import knn_graph, knn_recall, make_index
 from pipeline.pairs.negatives import NegativeSampler
 from pipeline.pairs.shards import PairSet, knn_pairs, write_pair_shards
+from pipeline.pairs.transforms import transform_knn_pairs, transform_pairs
 
 log = logging.getLogger(__name__)
 
-SOURCES = ["knn"]
+# Priority when several sources find the same pair: the earlier name is recorded.
+SOURCES = ["knn", "transform", "transform_knn"]
 
 
 def pairs_key(cfg: PairsConfig, store: SampleStore) -> str:
     # num_tasks only changes how the work is split, never the result.
     return content_hash({"pairs": cfg.model_dump(exclude={"num_tasks"}), "samples": store.manifest["sha256"]})
+
+
+def similar_pairs(
+    cfg: PairsConfig, features: np.ndarray, origin: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Directed similar pairs from every source in ``cfg.sources``, in ``SOURCES`` priority order, with each
+    pair's source index and facts about the kNN search (index, recall@k when approximate). kNN runs as Ray
+    tasks; the transform sources are pure array work."""
+    n = len(features)
+    knn_left = knn_right = np.empty(0, np.int64)
+    knn_info: dict = {}
+    if "knn" in cfg.sources:
+        if cfg.k >= n:
+            raise DataError(f"pairs.k={cfg.k} needs more than k training samples, the sample store has {n}")
+        cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
+        num_tasks = cfg.num_tasks or 2 * cpus
+        backend = make_index(cfg.index, cfg.index_options)
+        log.info("%d-NN graph of %d samples with the %s index in %d Ray tasks", cfg.k, n, cfg.index, num_tasks)
+        neighbors = knn_graph(features, cfg.k, num_tasks, backend)
+        knn_info = {"index": cfg.index, "options": backend.options, "k": cfg.k}
+        if not backend.exact:
+            knn_info["recall_queries"] = min(cfg.recall_queries, n)
+            knn_info["recall_at_k"] = knn_recall(features, neighbors, cfg.recall_queries)
+            log.info("Recall@%d of the %s graph against exact search: %.4f (%d queries)", cfg.k, cfg.index,
+                     knn_info["recall_at_k"], knn_info["recall_queries"])
+        knn_left, knn_right = knn_pairs(neighbors)
+    found = {
+        "knn": lambda: (knn_left, knn_right),
+        "transform": lambda: transform_pairs(origin),
+        "transform_knn": lambda: transform_knn_pairs(origin, knn_left, knn_right),
+    }
+    parts = {name: found[name]() for name in SOURCES if name in cfg.sources}
+    log.info("Directed similar pairs by source: %s", {name: len(p[0]) for name, p in parts.items()})
+    source = np.concatenate([np.full(len(p[0]), SOURCES.index(name), np.int8) for name, p in parts.items()])
+    left = np.concatenate([p[0] for p in parts.values()])
+    right = np.concatenate([p[1] for p in parts.values()])
+    return left, right, source, knn_info
 
 
 def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
@@ -49,23 +88,19 @@ def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
             f"sample store {store.path}: {int(bad.sum())} training samples have NaN or infinite features "
             f"(first ids: {ids[bad][:5].tolist()}); fix the source data and re-run"
         )
-    if cfg.k >= n:
-        raise DataError(f"pairs.k={cfg.k} needs more than k training samples, the sample store has {n}")
-    cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
-    num_tasks = cfg.num_tasks or 2 * cpus
-    log.info("Exact %d-NN graph of %d samples in %d Ray tasks", cfg.k, n, num_tasks)
-    neighbors = knn_graph(features, cfg.k, num_tasks)
-    left, right = knn_pairs(neighbors)
+    origin, _ = store.origins("train")
+    left, right, source, knn_info = similar_pairs(cfg, features, origin)
     with atomic_dir(directory) as tmp:
         manifest = write_pair_shards(
             tmp,
             left,
             right,
-            source=[0] * len(left),
+            source=source,
             source_names=SOURCES,
             n_samples=n,
             num_shards=cfg.num_shards,
             provenance={"config": cfg.model_dump(), "samples_sha256": store.manifest["sha256"]},
+            extra={"knn": knn_info} if knn_info else None,
         )
     log.info(
         "Pair set %s: %d similar pairs in %d shards; %d dissimilar pairs left implicit",

@@ -1,12 +1,18 @@
-"""k nearest neighbours in input space with FAISS: a pure core and a Ray wrapper.
+"""k nearest neighbours in input space with FAISS: index backends, a pure search core and a Ray wrapper.
 
-The Ray wrapper builds one index, places it in the object store once, and searches contiguous query shards
-in parallel tasks; each task sets its FAISS thread count explicitly (Ray sets OMP_NUM_THREADS per worker).
+Backends (``pairs.index``): ``flat`` is exact L2 search; ``ivf`` (inverted lists, ``nprobe`` of ``nlist``
+cells searched) and ``hnsw`` (a navigable small-world graph) are approximate, for large N. Approximate
+indexes are trained/built once on the driver; the Ray wrapper places the serialised index in the object store
+once and searches contiguous query shards in parallel tasks, each setting its FAISS thread count explicitly
+(Ray sets OMP_NUM_THREADS per worker) and the backend's search parameters. ``knn_recall`` measures an
+approximate graph against exact search on a sample of queries.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from typing import ClassVar
 
 import faiss
 import numpy as np
@@ -16,12 +22,93 @@ from tqdm.auto import tqdm
 log = logging.getLogger(__name__)
 
 
+class IndexBackend:
+    """A FAISS index type: validated options, how to build it, and the parameters its searches need."""
+
+    name: ClassVar[str]
+    exact: ClassVar[bool] = False
+    defaults: ClassVar[dict[str, int | None]] = {}
+
+    def __init__(self, **options: int | None) -> None:
+        unknown = sorted(set(options) - set(self.defaults))
+        if unknown:
+            raise ValueError(
+                f"index {self.name!r} has no option(s) {unknown}; valid options: {sorted(self.defaults) or 'none'}"
+            )
+        bad = {k: v for k, v in options.items() if v is not None and (not isinstance(v, int) or v < 1)}
+        if bad:
+            raise ValueError(f"index {self.name!r} options must be positive integers, got {bad}")
+        self.options = {**self.defaults, **options}
+
+    def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
+        raise NotImplementedError
+
+    def search_parameters(self) -> dict[str, int]:
+        """FAISS ``ParameterSpace`` settings to apply to a deserialised index before searching."""
+        return {}
+
+
+class FlatIndex(IndexBackend):
+    name, exact = "flat", True
+
+    def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
+        index = faiss.IndexFlatL2(x.shape[1])
+        index.add(x)
+        return index
+
+
+class IVFIndex(IndexBackend):
+    """IVF-Flat; ``nlist`` defaults to 4 sqrt(N) cells, trained on at most ``train_size`` (64 per cell) rows."""
+
+    name = "ivf"
+    defaults: ClassVar[dict[str, int | None]] = {"nlist": None, "nprobe": 16, "train_size": None}
+
+    def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
+        n = len(x)
+        nlist = self.options["nlist"] or max(1, int(4 * math.sqrt(n)))
+        if nlist > n:
+            raise ValueError(f"index 'ivf': nlist={nlist} exceeds the {n} samples; lower pairs.index_options.nlist")
+        train_size = min(n, self.options["train_size"] or 64 * nlist)
+        sample = x[np.sort(np.random.default_rng(seed).choice(n, train_size, replace=False))]
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(x.shape[1]), x.shape[1], nlist)
+        index.cp.seed = seed
+        index.train(sample)
+        index.add(x)
+        return index
+
+    def search_parameters(self) -> dict[str, int]:
+        return {"nprobe": int(self.options["nprobe"])}
+
+
+class HNSWIndex(IndexBackend):
+    """HNSW-Flat with ``m`` links per node; ``ef_construction`` / ``ef_search`` trade speed for recall."""
+
+    name = "hnsw"
+    defaults: ClassVar[dict[str, int | None]] = {"m": 32, "ef_construction": 80, "ef_search": 64}
+
+    def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
+        index = faiss.IndexHNSWFlat(x.shape[1], int(self.options["m"]))
+        index.hnsw.efConstruction = int(self.options["ef_construction"])
+        index.add(x)
+        return index
+
+    def search_parameters(self) -> dict[str, int]:
+        return {"efSearch": int(self.options["ef_search"])}
+
+
+INDEXES: dict[str, type[IndexBackend]] = {cls.name: cls for cls in (FlatIndex, IVFIndex, HNSWIndex)}
+
+
+def make_index(name: str, options: dict[str, int | None] | None = None) -> IndexBackend:
+    """The backend ``name`` with ``options``; errors name the valid choices."""
+    if name not in INDEXES:
+        raise ValueError(f"unknown index {name!r}; choose one of {sorted(INDEXES)}")
+    return INDEXES[name](**(options or {}))
+
+
 def build_flat_index(features: np.ndarray) -> faiss.Index:
     """Exact L2 index over ``features`` (n, d) float32; row i has id i."""
-    x = np.ascontiguousarray(features, dtype=np.float32)
-    index = faiss.IndexFlatL2(x.shape[1])
-    index.add(x)
-    return index
+    return FlatIndex().build(np.ascontiguousarray(features, dtype=np.float32))
 
 
 def drop_self(neighbors: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarray:
@@ -45,23 +132,41 @@ def knn_search(index: faiss.Index, queries: np.ndarray, query_ids: np.ndarray, k
     return drop_self(found.astype(np.int64), np.asarray(query_ids, dtype=np.int64), k)
 
 
+def apply_search_parameters(index: faiss.Index, parameters: dict[str, int]) -> None:
+    space = faiss.ParameterSpace()
+    for key, value in parameters.items():
+        space.set_index_parameter(index, key, value)
+
+
 @ray.remote
-def _search_shard(index_bytes: np.ndarray, features: np.ndarray, start: int, stop: int, k: int, threads: int):
+def _search_shard(index_bytes, features, start: int, stop: int, k: int, threads: int, parameters: dict[str, int]):
     faiss.omp_set_num_threads(threads)
     index = faiss.deserialize_index(index_bytes)
+    apply_search_parameters(index, parameters)
     return start, knn_search(index, features[start:stop], np.arange(start, stop), k)
 
 
-def knn_graph(features: np.ndarray, k: int, num_tasks: int, threads_per_task: int = 1) -> np.ndarray:
+def knn_graph(
+    features: np.ndarray,
+    k: int,
+    num_tasks: int,
+    backend: IndexBackend | None = None,
+    threads_per_task: int = 1,
+    seed: int = 0,
+) -> np.ndarray:
     """``(n, k)`` neighbour ids of every row of ``features`` against all rows, as parallel Ray tasks."""
+    backend = backend or FlatIndex()
     n = len(features)
     flat = np.ascontiguousarray(features.reshape(n, -1), dtype=np.float32)
-    index_ref = ray.put(faiss.serialize_index(build_flat_index(flat)))
+    if not backend.exact:
+        log.info("Building the %s index over %d samples (%s)", backend.name, n, backend.options)
+    index_ref = ray.put(faiss.serialize_index(backend.build(flat, seed)))
     features_ref = ray.put(flat)
+    parameters = backend.search_parameters()
     bounds = np.linspace(0, n, min(num_tasks, n) + 1, dtype=np.int64)
     pending = [
         _search_shard.options(num_cpus=threads_per_task).remote(
-            index_ref, features_ref, int(a), int(b), k, threads_per_task
+            index_ref, features_ref, int(a), int(b), k, threads_per_task, parameters
         )
         for a, b in zip(bounds[:-1], bounds[1:])
         if b > a
@@ -74,3 +179,13 @@ def knn_graph(features: np.ndarray, k: int, num_tasks: int, threads_per_task: in
             neighbors[start : start + len(block)] = block
             bar.update(len(block))
     return neighbors
+
+
+def knn_recall(features: np.ndarray, neighbors: np.ndarray, n_queries: int, seed: int = 0) -> float:
+    """Recall@k of ``neighbors`` (n, k) against exact search, on ``n_queries`` random queries (seeded)."""
+    n, k = neighbors.shape
+    flat = np.ascontiguousarray(features.reshape(n, -1), dtype=np.float32)
+    queries = np.sort(np.random.default_rng(seed).choice(n, min(n_queries, n), replace=False))
+    exact = knn_search(build_flat_index(flat), flat[queries], queries, k)
+    hits = [len(np.intersect1d(a, b)) for a, b in zip(neighbors[queries], exact)]
+    return float(np.sum(hits) / (len(queries) * k))

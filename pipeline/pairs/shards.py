@@ -79,11 +79,12 @@ def write_pair_shards(
     num_shards: int,
     provenance: dict,
     row_group_size: int = 65536,
+    extra: dict | None = None,
 ) -> dict:
     """Canonicalise and write pairs as shards plus manifest; return the manifest.
 
     ``source`` holds indices into ``source_names``; when one pair is found by several sources, the first
-    input row wins, so callers order inputs by source priority.
+    input row wins, so callers order inputs by source priority. ``extra`` adds top-level manifest entries.
     """
     lo, hi, rows = canonical_pairs(left, right)
     src = np.asarray(source)[rows].astype(np.int8)
@@ -116,6 +117,7 @@ def write_pair_shards(
         "num_shards": num_shards,
         "shards": shards,
         "provenance": provenance,
+        **(extra or {}),
     }
     write_json(directory / MANIFEST_FILE, manifest)
     return manifest

@@ -1,19 +1,28 @@
 """What one training step scores: a set of samples to encode once, and weighted pairs among them.
 
-Two modes (``train.mode``):
+The target is the paper's loss over all pairs at a similar:dissimilar ratio of 1 : r,
 
-- ``per_pair`` -- the paper's literal procedure: ``B`` similar pairs plus ``r * B`` dissimilar pairs drawn
-  lazily and uniformly (``NegativeSampler``); every pair weighs ``1 / (B + r B)``, so the loss is the mean
-  contrastive loss over the drawn pairs.
-- ``batch`` -- encode the samples of ``B`` similar pairs once and also score *every* other pair among them
-  as dissimilar (unless it is similar). This scores O(B^2) pairs for the encoder cost of 2B samples. Samples
-  enter the batch with probability roughly proportional to their degree d in the similar graph, so pair
-  (u, v) is weighted by 1 / (d_u d_v) (importance weights, self-normalised); the similar and dissimilar
-  halves are weighted 1 : r, which is what ``per_pair`` mode optimises in expectation.
+    L = 1/(1+r) * mean over similar pairs S of L_sim  +  r/(1+r) * mean over dissimilar pairs D of L_dis,
+
+where D (all pairs that are neither similar nor self-pairs, ~N^2/2) is never materialised. Two estimators
+(``train.mode``):
+
+- ``per_pair`` -- the paper's literal procedure: ``B`` similar pairs drawn uniformly from S plus ``r * B``
+  dissimilar pairs drawn uniformly from D (``NegativeSampler``, rejection of similar and self pairs); every
+  pair weighs ``1 / (B + r B)``. Unbiased for L; costs up to two encoder passes per pair.
+- ``batch`` -- draw ``B`` similar pairs uniformly from S, encode their (up to ``2B``) distinct samples once,
+  and score the ``B`` drawn similar pairs plus *every* dissimilar pair among those samples: O(B^2) pairs for
+  the encoder cost of 2B samples. The similar half is the plain mean over the drawn pairs (unbiased). For the
+  dissimilar half, a sample u is an endpoint of a drawn edge with probability ~ B d_u / |S| (d_u = its
+  degree in the similar graph), so an in-batch pair (u, v) appears with probability ~ d_u d_v (B / |S|)^2;
+  each is weighted by 1 / (d_u d_v), normalised to sum to 1 over the step -- a self-normalised importance
+  sampling estimate of the mean over D (consistent; its bias is O(1 / pairs per step), with thousands of
+  pairs per step). The halves are weighted 1/(1+r) and r/(1+r), as in L.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,12 +88,18 @@ def step_pairs(
     return per_pair_step(left, right, sampler, ratio, rng)
 
 
+def mixed_precision(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
+    """bf16 autocast for ``precision`` "bf16" (or "auto" on a GPU); otherwise plain fp32."""
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
 def weighted_loss(
     model: torch.nn.Module, features: torch.Tensor, pairs: StepPairs, margin: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Encode ``pairs.samples`` once; return (weighted loss, per-pair loss, per-pair distance, labels)."""
     device = features.device
-    z = model(features[torch.from_numpy(pairs.samples).to(device)])
+    z = model(features[torch.from_numpy(pairs.samples).to(device)]).float()  # fp32 loss under bf16 autocast
     a, b = torch.from_numpy(pairs.left).to(device), torch.from_numpy(pairs.right).to(device)
     y = torch.from_numpy(pairs.label).to(device)
     per_pair, distance = contrastive_loss_terms(z[a], z[b], y, margin)

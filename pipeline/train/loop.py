@@ -25,7 +25,7 @@ from encoders import build_encoder
 from pipeline.config import JobConfig, TrainConfig
 from pipeline.data import SampleStore
 from pipeline.pairs import NegativeSampler, PairSet
-from pipeline.train.batches import step_pairs, weighted_loss
+from pipeline.train.batches import mixed_precision, step_pairs, weighted_loss
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,16 @@ def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
     if cfg.lr_schedule == "cosine":
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
     return cfg.lr
+
+
+def for_training(encoder: torch.nn.Module, features: torch.Tensor) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The encoder on the features' device; image batches in channels-last memory format, which runs the
+    LeNet's convolutions 1.15x faster on 2 CPU cores (benchmarks/train_throughput.py, BENCHMARKS.md)."""
+    encoder = encoder.to(features.device)
+    if features.dim() == 4:
+        encoder = encoder.to(memory_format=torch.channels_last)
+        features = features.contiguous(memory_format=torch.channels_last)
+    return encoder, features
 
 
 def load_state(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
@@ -121,6 +131,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
 
     _, x_train, _ = SampleStore(config["samples_dir"]).split("train")
+    # The whole training set lives on the device: a step only gathers rows by index, nothing to pin or prefetch.
     features = torch.from_numpy(x_train).to(device)
     pair_set = PairSet.open(config["pairs_dir"])
     left, right = pair_set.read()
@@ -131,7 +142,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     mine = np.arange(rank, len(left), world)
     steps = max(1, math.ceil(per_rank / cfg.batch_size))
 
-    encoder = build_encoder(job.encoder.name, job.encoder.output_dim, job.encoder.options)
+    encoder, features = for_training(build_encoder(job.encoder.name, job.encoder.output_dim, job.encoder.options),
+                                     features)
     model = ray.train.torch.prepare_model(encoder)
     optimizer = make_optimizer(model.parameters(), cfg)
     start_epoch, history = 0, []
@@ -153,7 +165,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         for step in range(steps):
             pos = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             pairs = step_pairs(cfg.mode, left[pos], right[pos], sampler, cfg.negatives_per_positive, degree, rng)
-            loss, per_pair, distance, y = weighted_loss(model, features, pairs, cfg.margin)
+            with mixed_precision(device, cfg.precision):
+                loss, per_pair, distance, y = weighted_loss(model, features, pairs, cfg.margin)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, epoch * steps + step, cfg.epochs * steps)
             optimizer.zero_grad(set_to_none=True)

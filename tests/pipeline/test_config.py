@@ -32,6 +32,13 @@ def _error(tmp_path, text, overrides=()):
     return str(info.value)
 
 
+@pytest.mark.parametrize("name", ["mnist_translated_knn", "mnist_translated_invariant"])
+def test_translated_jobs_ask_for_the_papers_shifts(name):
+    job = load_job(REPO / "jobs" / f"{name}.yaml")
+    assert job.data.transforms == {"shift_x": [-6, -3, 3, 6]} and job.pairs.k == 5
+    assert job.pairs.sources == (["knn"] if name.endswith("knn") else ["knn", "transform", "transform_knn"])
+
+
 def test_unknown_key_suggests_the_close_one(tmp_path):
     message = _error(tmp_path, "train:\n  epoch: 3\n")
     assert "train.epoch" in message and "did you mean 'train.epochs'" in message
@@ -56,6 +63,12 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         ("encoder:\n  options: {depth: 3}\n", "encoder.options", "valid options: ['c1', 'c3', 'activation', 'pool']"),
         ("tracking:\n  alias: latest\n", "tracking.alias", "reserved by MLflow"),
         ("pairs:\n  k: 10\ndata:\n  train_per_digit: 4\n  digits: [1, 2]\n", "pairs.k", "lower pairs.k"),
+        ("pairs:\n  sources: [knn, transform]\n", "pairs.sources", "data.transforms is empty"),
+        ("pairs:\n  sources: [transform_knn]\n", "pairs.sources", "list knn too"),
+        ("pairs:\n  sources: [knn, rules]\n", "pairs.sources", "'knn', 'transform' or 'transform_knn'"),
+        ("pairs:\n  index: ivf\n  index_options: {nprobes: 4}\n", "pairs.index_options", "valid options"),
+        ("pairs:\n  index: annoy\n", "pairs.index", "'flat', 'ivf' or 'hnsw'"),
+        ("data:\n  transforms: {shift: [3]}\n", "data.transforms", "choose from ['rotate', 'shift_x', 'shift_y']"),
     ],
 )
 def test_bad_values_name_key_and_problem(tmp_path, text, key, words):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.evaluate.metrics import knn_accuracy, trustworthiness
+from pipeline.evaluate.metrics import invariance_ratio, knn_accuracy, trustworthiness
 
 
 def test_knn_accuracy_on_separated_and_mixed_clusters():
@@ -25,3 +25,15 @@ def test_trustworthiness_of_an_isometry_is_one():
     x = np.random.default_rng(1).normal(size=(100, 5))
     assert trustworthiness(x, x[:, :5] * 3.0, k=5) == pytest.approx(1.0)
     assert trustworthiness(x, np.random.default_rng(2).normal(size=(100, 2)), k=5) < 0.8
+
+
+def test_invariance_ratio_is_zero_for_collapsed_copies_and_near_one_for_unrelated_ones():
+    rng = np.random.default_rng(0)
+    origin = np.tile(np.arange(200), 5)  # 200 originals, 4 copies each
+    centres = rng.normal(size=(200, 2))
+    assert invariance_ratio(centres[origin], origin) == 0.0
+    assert invariance_ratio(rng.normal(size=(1000, 2)), origin) == pytest.approx(1.0, abs=0.05)
+    noisy = centres[origin] + rng.normal(scale=0.01, size=(1000, 2))
+    assert 0 < invariance_ratio(noisy, origin) < 0.05
+    with pytest.raises(ValueError, match="needs transformed copies"):
+        invariance_ratio(centres, np.arange(200))

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,49 @@ def test_k_must_be_smaller_than_the_index(points):
 @pytest.mark.parametrize("num_tasks", [1, 3, 7])
 def test_ray_knn_graph_equals_brute_force(ray_local, points, num_tasks):
     np.testing.assert_array_equal(knn_graph(points, 5, num_tasks=num_tasks), brute_force_knn(points, 5))
+
+
+@pytest.fixture
+def clustered():
+    # Clustered data, as real features are: approximate indexes are meant for this, not uniform noise.
+    rng = np.random.default_rng(3)
+    centres = rng.normal(scale=4.0, size=(20, 16))
+    return (centres[rng.integers(0, 20, 3000)] + rng.normal(size=(3000, 16))).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("annoy", {}, "unknown index 'annoy'; choose one of ['flat', 'hnsw', 'ivf']"),
+        ("ivf", {"nprobes": 4}, "no option(s) ['nprobes']; valid options: ['nlist', 'nprobe', 'train_size']"),
+        ("hnsw", {"m": 0}, "must be positive integers"),
+        ("flat", {"m": 8}, "valid options: none"),
+    ],
+)
+def test_index_choices_and_options_are_validated(name, options, message):
+    from pipeline.pairs.knn import make_index
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make_index(name, options)
+
+
+@pytest.mark.parametrize("name, options", [("ivf", {"nlist": 40, "nprobe": 8}), ("hnsw", {"m": 16})])
+def test_approximate_indexes_find_most_exact_neighbours(clustered, name, options):
+    from pipeline.pairs.knn import apply_search_parameters, knn_recall, make_index
+
+    backend = make_index(name, options)
+    index = backend.build(clustered)
+    apply_search_parameters(index, backend.search_parameters())
+    found = knn_search(index, clustered, np.arange(len(clustered)), 5)
+    assert not (found == np.arange(len(clustered))[:, None]).any()
+    assert knn_recall(clustered, found, n_queries=500) >= 0.9
+    exact = knn_search(build_flat_index(clustered), clustered, np.arange(len(clustered)), 5)
+    assert knn_recall(clustered, exact, n_queries=500) == 1.0
+
+
+def test_ray_graph_with_an_approximate_index(ray_local, clustered):
+    from pipeline.pairs.knn import knn_recall, make_index
+
+    found = knn_graph(clustered, 5, num_tasks=3, backend=make_index("ivf", {"nlist": 40, "nprobe": 40}))
+    # nprobe = nlist searches every cell: IVF-Flat is then exact.
+    assert knn_recall(clustered, found, n_queries=3000) == 1.0

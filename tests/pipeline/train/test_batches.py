@@ -77,3 +77,22 @@ def test_weighted_loss_in_per_pair_mode_is_the_mean_contrastive_loss(graph):
     expected = contrastive_loss(model(features[a]), model(features[b]), torch.from_numpy(pairs.label), 1.0)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     assert per_pair.shape == y.shape == (12,)
+
+
+def test_bf16_autocast_keeps_the_loss_in_fp32_and_close_to_the_fp32_loss(graph):
+    import torch
+
+    from pipeline.train.batches import mixed_precision, step_pairs, weighted_loss
+
+    n, left, right, sampler = graph
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    features = torch.randn(n, 3)
+    pairs = step_pairs("per_pair", left[:6], right[:6], sampler, 1.0, np.ones(n), np.random.default_rng(0))
+    cpu = torch.device("cpu")
+    assert isinstance(mixed_precision(cpu), type(mixed_precision(cpu, "fp32")))  # auto = fp32 on CPU
+    full, *_ = weighted_loss(model, features, pairs, margin=1.0)
+    with mixed_precision(cpu, "bf16"):
+        half, per_pair, _, _ = weighted_loss(model, features, pairs, margin=1.0)
+    assert half.dtype == per_pair.dtype == torch.float32
+    assert half.item() == pytest.approx(full.item(), rel=0.05)

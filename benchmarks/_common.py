@@ -1,0 +1,81 @@
+"""Shared by the benchmark scripts: the pipeline's data and pairs, and a plain single-process training step.
+
+The step is the one Ray Train workers run (``step_pairs`` + ``weighted_loss``), without Ray, so a benchmark
+measures the estimator and the encoder, not the cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from encoders import build_encoder
+from pipeline.config import load_job
+from pipeline.data import SampleStore
+from pipeline.pairs import NegativeSampler, PairSet
+from pipeline.train.batches import mixed_precision, step_pairs, weighted_loss
+from pipeline.train.loop import for_training
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class TrainingData:
+    store: SampleStore
+    features: torch.Tensor  # training features, on the device
+    left: np.ndarray
+    right: np.ndarray
+    sampler: NegativeSampler
+    degree: np.ndarray
+
+
+def prepare(job_name: str, data_root: str, workdir: str, device: torch.device) -> TrainingData:
+    """Build (or reuse) the job's sample store and pair set with the real pipeline, then shut Ray down."""
+    import ray
+
+    from pipeline.job import run_job
+    from pipeline.runtime import resolve_runtime
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    job = load_job(REPO / "jobs" / f"{job_name}.yaml")
+    runtime = resolve_runtime(workdir, data_root, job.data.root)
+    summary = run_job(job, runtime, stop_after="pairs")
+    ray.shutdown()
+    return load(summary.store, summary.pairs, device)
+
+
+def load(store: SampleStore, pairs: PairSet, device: torch.device) -> TrainingData:
+    _, x, _ = store.split("train")
+    left, right = pairs.read()
+    sampler = NegativeSampler(pairs.n_samples, left, right)
+    degree = np.maximum(sampler.degree(), 1).astype(np.float64)
+    return TrainingData(store, torch.from_numpy(x).to(device), left, right, sampler, degree)
+
+
+def new_model(data: TrainingData, seed: int = 0) -> torch.nn.Module:
+    """The paper's LeNet, seeded, placed as the training loop places it (device, channels-last images)."""
+    torch.manual_seed(seed)
+    model, data.features = for_training(build_encoder("lenet", 2), data.features)
+    return model
+
+
+def train_step(model, optimizer, data: TrainingData, mode: str, batch_size: int, ratio: float, rng) -> tuple[int, int]:
+    """One optimiser step on ``batch_size`` uniformly drawn similar pairs; returns (pairs scored, samples encoded)."""
+    pos = rng.integers(0, len(data.left), batch_size)
+    pairs = step_pairs(mode, data.left[pos], data.right[pos], data.sampler, ratio, data.degree, rng)
+    with mixed_precision(data.features.device):
+        loss, *_ = weighted_loss(model, data.features, pairs, margin=1.0)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return len(pairs.label), len(pairs.samples)
+
+
+def machine() -> str:
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, {gpu}"

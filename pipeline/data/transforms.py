@@ -1,0 +1,78 @@
+"""Image transforms that make the transformed copies of a sample (the paper's translated MNIST).
+
+A job names transforms and their parameters, e.g. ``data.transforms: {shift_x: [-6, -3, 3, 6]}``; ingest
+stores one copy of every sample per (transform, parameter), tagged ``"shift_x=-6"`` and carrying the id of
+the sample it came from (``origin_id``). The pair stage can then pair copies of one origin (and copies of
+neighbours' origins), which is how DrLIM learns invariance to the transform.
+
+Register a new transform by adding a function ``(images (n, c, h, w) float32, parameter) -> images`` to
+``TRANSFORMS``; parameters are numbers from the job file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+Transform = Callable[[np.ndarray, float], np.ndarray]
+
+
+def _shift(images: np.ndarray, pixels: float, axis: int) -> np.ndarray:
+    """Translate by whole ``pixels`` along ``axis`` (positive: right/down), filling with zeros."""
+    step = int(pixels)
+    if step != pixels:
+        raise ValueError(f"shifts are whole pixels, got {pixels}")
+    out = np.zeros_like(images)
+    size = images.shape[axis]
+    if abs(step) >= size:
+        return out
+    src = [slice(None)] * images.ndim
+    dst = [slice(None)] * images.ndim
+    src[axis] = slice(max(0, -step), size - max(0, step))
+    dst[axis] = slice(max(0, step), size - max(0, -step))
+    out[tuple(dst)] = images[tuple(src)]
+    return out
+
+
+def shift_x(images: np.ndarray, pixels: float) -> np.ndarray:
+    return _shift(images, pixels, axis=-1)
+
+
+def shift_y(images: np.ndarray, pixels: float) -> np.ndarray:
+    return _shift(images, pixels, axis=-2)
+
+
+def rotate(images: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate counter-clockwise about the centre (bilinear), filling with zeros."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    return TF.rotate(tensor, float(degrees), interpolation=TF.InterpolationMode.BILINEAR).numpy()
+
+
+TRANSFORMS: dict[str, Transform] = {"shift_x": shift_x, "shift_y": shift_y, "rotate": rotate}
+
+
+def check_transforms(spec: dict[str, list[float]]) -> None:
+    """Raise ``ValueError`` naming the problem for an unknown transform or an unusable parameter list."""
+    for name, values in spec.items():
+        if name not in TRANSFORMS:
+            raise ValueError(f"unknown transform {name!r}; choose from {sorted(TRANSFORMS)}")
+        if not values:
+            raise ValueError(f"transform {name!r} needs at least one parameter, e.g. {name}: [-3, 3]")
+        if len(set(values)) != len(values):
+            raise ValueError(f"transform {name!r} repeats a parameter: {values}")
+        if name.startswith("shift") and any(int(v) != v for v in values):
+            raise ValueError(f"transform {name!r} shifts by whole pixels, got {values}")
+
+
+def transform_tag(name: str, value: float) -> str:
+    return f"{name}={value:g}"
+
+
+def transformed_copies(images: np.ndarray, spec: dict[str, list[float]]) -> list[tuple[str, np.ndarray]]:
+    """One ``(tag, copies of all images)`` per (transform, parameter), in the order of ``spec``."""
+    if images.ndim != 4:
+        raise ValueError(f"transforms need images shaped (n, channels, height, width), got {images.shape}")
+    return [(transform_tag(name, v), TRANSFORMS[name](images, v)) for name, values in spec.items() for v in values]
