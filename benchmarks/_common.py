@@ -19,7 +19,6 @@ from pipeline.config import load_job
 from pipeline.data import SampleStore
 from pipeline.pairs import NegativeSampler, PairSet
 from pipeline.train.batches import mixed_precision, step_pairs, weighted_loss
-from pipeline.train.loop import for_training
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,10 +57,9 @@ def load(store: SampleStore, pairs: PairSet, device: torch.device) -> TrainingDa
 
 
 def new_model(data: TrainingData, seed: int = 0) -> torch.nn.Module:
-    """The paper's LeNet, seeded, placed as the training loop places it (device, channels-last images)."""
+    """The paper's LeNet, seeded, on the data's device (as the training loop builds it)."""
     torch.manual_seed(seed)
-    model, data.features = for_training(build_encoder("lenet", 2), data.features)
-    return model
+    return build_encoder("lenet", 2, input_shape=tuple(data.features.shape[1:])).to(data.features.device)
 
 
 def train_step(model, optimizer, data: TrainingData, mode: str, batch_size: int, ratio: float, rng) -> tuple[int, int]:

@@ -23,8 +23,15 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where samples come from. MNIST: the first ``train_per_digit`` of each digit in the training set."""
 
-    source: Literal["mnist"] = "mnist"
+    source: Literal["mnist", "parquet", "numpy"] = Field(
+        "mnist", description="mnist (digits, *_per_digit, root, download apply) or your own parquet/numpy files"
+    )
     root: str | None = Field(None, description="data root; else --data-root, DRLIM_DATA_ROOT, WORKDIR/data")
+    path: str | None = Field(None, description="parquet/numpy: the training samples file")
+    test_path: str | None = Field(None, description="parquet/numpy: held-out samples; none = evaluate on training")
+    feature_column: str = Field("features", min_length=1, description="parquet column / npz array of features")
+    label_column: str | None = Field("label", description="parquet column / npz array of labels; null = none")
+    feature_shape: list[int] | None = Field(None, description="reshape each sample, e.g. [1, 28, 28]")
     digits: list[int] = Field(default_factory=lambda: [4, 9])
     train_per_digit: int | None = Field(3000, gt=0, description="first N of each digit; null = all")
     test_per_digit: int | None = Field(None, gt=0, description="first N of each digit; null = all")
@@ -32,6 +39,17 @@ class DataConfig(_Section):
     transforms: dict[str, list[float]] = Field(
         default_factory=dict, description="transformed copies of every sample, e.g. {shift_x: [-6, -3, 3, 6]}"
     )
+
+    @model_validator(mode="after")
+    def _files(self) -> DataConfig:
+        if self.source != "mnist" and not self.path:
+            raise ValueError(f"data.path: source {self.source!r} reads your files; set data.path to the training file")
+        if self.source == "mnist" and (self.path or self.test_path):
+            raise ValueError("data.path: MNIST is read from the data root; set data.source: parquet or numpy "
+                             "to read your own files")
+        if self.feature_shape is not None and (not self.feature_shape or min(self.feature_shape) < 1):
+            raise ValueError(f"data.feature_shape: must be positive sizes, e.g. [1, 28, 28], got {self.feature_shape}")
+        return self
 
     @field_validator("transforms")
     @classmethod
@@ -54,14 +72,41 @@ class DataConfig(_Section):
         return sorted(v)
 
 
+class AdjacentSpec(_Section):
+    step: float = Field(gt=0, description="largest difference that still counts as adjacent")
+    period: float | None = Field(None, gt=0, description="measure around a circle of this period (e.g. 360)")
+
+
+class PriorRule(_Section):
+    """Similar when equal in ``same``, within ``step`` in each ``adjacent`` column; other columns are free."""
+
+    same: list[str] = Field(default_factory=list, description="metadata columns that must be equal")
+    adjacent: dict[str, AdjacentSpec] = Field(default_factory=dict, description="columns that must be close")
+    max_differing: int | None = Field(None, ge=0, description="at most this many adjacent columns may differ")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> PriorRule:
+        if not self.same and not self.adjacent:
+            raise ValueError("a prior rule needs 'same' or 'adjacent' columns, e.g. same: [object]")
+        overlap = sorted(set(self.same) & set(self.adjacent))
+        if overlap:
+            raise ValueError(f"columns {overlap} are in both 'same' and 'adjacent'")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.same, *self.adjacent]
+
+
 class PairsConfig(_Section):
     """Similar pairs: k nearest neighbours in input space (FAISS), written as Parquet shards."""
 
-    sources: list[Literal["knn", "transform", "transform_knn"]] = Field(
+    sources: list[Literal["knn", "transform", "transform_knn", "prior"]] = Field(
         default_factory=lambda: ["knn"],
         description="knn: k nearest neighbours; transform: copies of one origin; transform_knn: a sample with "
-        "the copies of its neighbours' origins (needs data.transforms)",
+        "the copies of its neighbours' origins (needs data.transforms); prior: the metadata rule pairs.prior",
     )
+    prior: PriorRule | None = Field(None, description="metadata rule for the 'prior' source")
     k: int = Field(5, ge=1, description="neighbours per sample (self excluded)")
     index: Literal["flat", "ivf", "hnsw"] = Field(
         "flat", description="FAISS index: flat = exact L2; ivf, hnsw = approximate, for large N"
@@ -75,6 +120,11 @@ class PairsConfig(_Section):
 
     @model_validator(mode="after")
     def _index_options(self) -> PairsConfig:
+        if ("prior" in self.sources) != (self.prior is not None):
+            raise ValueError(
+                "the 'prior' source and the pairs.prior rule go together; "
+                + ("add a rule, e.g. prior: {same: [object]}" if self.prior is None else "add 'prior' to pairs.sources")
+            )
         from pipeline.pairs.knn import make_index
 
         try:
@@ -180,7 +230,7 @@ class JobConfig(_Section):
                 f"pairs.sources: {sorted(uses_copies)} pair transformed copies, but data.transforms is empty; "
                 f"add e.g. data.transforms: {{shift_x: [-6, -3, 3, 6]}} or drop them from pairs.sources"
             )
-        if self.data.train_per_digit is not None:
+        if self.data.source == "mnist" and self.data.train_per_digit is not None:
             n_train = self.data.train_per_digit * len(self.data.digits)
             if self.pairs.k >= n_train:
                 raise ValueError(

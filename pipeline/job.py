@@ -13,7 +13,8 @@ import mlflow
 from pipeline import tracking
 from pipeline.config import JobConfig
 from pipeline.data import SampleStore, ingest
-from pipeline.errors import TrackingError
+from encoders import build_encoder
+from pipeline.errors import ConfigError, TrackingError
 from pipeline.pairs import PairSet, build_pairs
 from pipeline.runtime import Runtime, init_ray
 
@@ -41,6 +42,10 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
         tracking.check_tracking_server(runtime.tracking_uri)
     clock = time.perf_counter()
     store = ingest(job.data, runtime.data_root, runtime.workdir)  # before Ray: bad data fails in seconds
+    try:  # an encoder that cannot take these samples fails here, not inside a Ray worker
+        build_encoder(job.encoder.name, job.encoder.output_dim, job.encoder.options, store.feature_shape)
+    except ValueError as exc:
+        raise ConfigError(f"encoder: {exc}") from None
     init_ray()
     pairs = build_pairs(job.pairs, store, runtime.workdir)
     summary = RunSummary(store=store, pairs=pairs, seconds={"data_and_pairs": time.perf_counter() - clock})
@@ -76,7 +81,7 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
             mlflow.log_metrics({f"test/{k}": v for k, v in evaluation.metrics.items()})
             for key, path in evaluation.files.items():
                 mlflow.log_artifact(str(path), artifact_path="embeddings" if key == "embeddings" else "plots")
-            _, example, _ = store.split("test")
+            _, example, _ = store.split(store.held_out_split)
             summary.model_version, summary.model_uri = tracking.log_encoder(
                 result.model, example[:8], job.tracking.registered_model, job.tracking.alias
             )

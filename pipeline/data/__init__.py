@@ -9,24 +9,57 @@ import numpy as np
 
 from pipeline.config import DataConfig
 from pipeline.data.mnist import RAW_FILES, load_mnist, raw_dir, select_digits
+from pipeline.data.files import read_samples
 from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
 from pipeline.data.transforms import transformed_copies
-from pipeline.io import atomic_dir, content_hash
+from pipeline.errors import DataError
+from pipeline.io import atomic_dir, content_hash, sha256_file
 
 log = logging.getLogger(__name__)
 
 
+def _fingerprint(cfg: DataConfig, root: Path) -> dict:
+    """What identifies the source's content: MNIST's file sizes, or the sha256 of the user's files."""
+    if cfg.source == "mnist":
+        return {name: (raw_dir(root) / name).stat().st_size for name in RAW_FILES if (raw_dir(root) / name).is_file()}
+    return {str(p): sha256_file(Path(p).expanduser()) for p in (cfg.path, cfg.test_path) if p}
+
+
 def _store_key(cfg: DataConfig, root: Path) -> str:
     # The key covers what changes the samples; not where they were read from or whether download was allowed.
-    files = {name: (raw_dir(root) / name).stat().st_size for name in RAW_FILES if (raw_dir(root) / name).is_file()}
-    return content_hash({"data": cfg.model_dump(exclude={"root", "download"}), "files": files, "store": 1})
+    data = cfg.model_dump(exclude={"root", "download", "path", "test_path"})
+    return content_hash({"data": data, "files": _fingerprint(cfg, root), "store": 1})
+
+
+def read_source(cfg: DataConfig, data_root: Path) -> list[SplitArrays]:
+    """The splits of the configured source, transformed copies included."""
+    if cfg.source == "mnist":
+        train_images, train_labels = load_mnist(data_root, train=True, download=cfg.download)
+        test_images, test_labels = load_mnist(data_root, train=False, download=cfg.download)
+        train_idx = select_digits(train_labels, cfg.digits, cfg.train_per_digit)
+        test_idx = select_digits(test_labels, cfg.digits, cfg.test_per_digit)
+        return [
+            with_copies("train", train_images[train_idx, None] / 255.0, train_labels[train_idx], train_idx, cfg),
+            with_copies("test", test_images[test_idx, None] / 255.0, test_labels[test_idx], test_idx, cfg),
+        ]
+    splits = []
+    for name, path in (("train", cfg.path), ("test", cfg.test_path)):
+        if path:
+            got = read_samples(path, cfg.feature_column, cfg.label_column, cfg.feature_shape)
+            splits.append(with_copies(name, got.features, got.labels, np.arange(len(got.labels)), cfg, got.metadata))
+    if len(splits) == 2 and splits[0].features.shape[1:] != splits[1].features.shape[1:]:
+        raise DataError(f"{cfg.test_path}: samples have shape {splits[1].features.shape[1:]}, but those in "
+                        f"{cfg.path} have {splits[0].features.shape[1:]}; both files need the same features")
+    if len(splits) == 2 and sorted(splits[0].metadata or {}) != sorted(splits[1].metadata or {}):
+        raise DataError(f"{cfg.test_path} has metadata columns {sorted(splits[1].metadata or {})}, {cfg.path} has "
+                        f"{sorted(splits[0].metadata or {})}; both files need the same columns")
+    return splits
 
 
 def ingest(cfg: DataConfig, data_root: Path, workdir: Path) -> SampleStore:
     """Build (or reuse) the sample store for ``cfg`` under ``workdir/samples/<key>``."""
-    # Loading first makes a missing data set fail (or download) before anything is written.
-    train_images, train_labels = load_mnist(data_root, train=True, download=cfg.download)
-    test_images, test_labels = load_mnist(data_root, train=False, download=cfg.download)
+    # Reading first makes missing or bad data fail (or download) before anything is written.
+    splits = read_source(cfg, data_root)
     directory = workdir / "samples" / _store_key(cfg, data_root)
     if (directory / "manifest.json").is_file():
         store = SampleStore(directory)
@@ -35,30 +68,31 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: Path) -> SampleStore:
             return store
         log.warning("Sample store %s fails its checksum; rebuilding it", directory)
 
-    train_idx = select_digits(train_labels, cfg.digits, cfg.train_per_digit)
-    test_idx = select_digits(test_labels, cfg.digits, cfg.test_per_digit)
-    splits = [
-        with_copies("train", train_images[train_idx, None] / 255.0, train_labels[train_idx], train_idx, cfg),
-        with_copies("test", test_images[test_idx, None] / 255.0, test_labels[test_idx], test_idx, cfg),
-    ]
-    provenance = {"source": "mnist", "digits": cfg.digits, "transforms": cfg.transforms}
+    provenance = {"source": cfg.source, "digits": cfg.digits, "path": cfg.path, "test_path": cfg.test_path,
+                  "transforms": cfg.transforms}
     with atomic_dir(directory) as tmp:
         write_store(tmp, build_sample_table(splits), provenance=provenance)
-    log.info(
-        "Sample store %s: %d train, %d test samples (%d originals each with %d transformed copies)",
-        directory, len(splits[0].labels), len(splits[1].labels), len(train_idx) + len(test_idx),
-        len(splits[0].labels) // len(train_idx) - 1,
-    )
+    copies = sum(len(v) for v in cfg.transforms.values())
+    log.info("Sample store %s: %s samples (%d transformed copies of each original)", directory,
+             ", ".join(f"{len(s.labels)} {s.name}" for s in splits), copies)
     return SampleStore(directory)
 
 
 def with_copies(
-    name: str, images: np.ndarray, labels: np.ndarray, source_index: np.ndarray, cfg: DataConfig
+    name: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    source_index: np.ndarray,
+    cfg: DataConfig,
+    metadata: dict[str, np.ndarray] | None = None,
 ) -> SplitArrays:
     """The originals of a split followed by their transformed copies, one block per (transform, parameter)."""
+    if not cfg.transforms:
+        return SplitArrays(name, images, labels, source_index, metadata=metadata or None)
+    if images.ndim != 4:
+        raise DataError(f"data.transforms {cfg.transforms} need images shaped (channels, height, width) per "
+                        f"sample, the {name} samples have shape {list(images.shape[1:])}; set data.feature_shape")
     copies = transformed_copies(images.astype(np.float32), cfg.transforms)
-    if not copies:
-        return SplitArrays(name, images, labels, source_index)
     blocks = 1 + len(copies)
     n = len(images)
     return SplitArrays(
@@ -68,6 +102,7 @@ def with_copies(
         source_index=np.tile(source_index, blocks),
         origin=np.tile(np.arange(n), blocks),
         transform=[None] * n + [tag for tag, _ in copies for _ in range(n)],
+        metadata={k: np.tile(v, blocks) for k, v in metadata.items()} if metadata else None,
     )
 
 

@@ -8,6 +8,7 @@ Schema (version 1), one row per sample:
     transform     string   the transform that made this copy (null for originals)
     source_index  int64    row in the original source (e.g. index in the MNIST file)
     features      fixed_size_list<float32>[d]   flattened; the shape is in the schema metadata
+    <metadata>    any further columns (e.g. azimuth, elevation, lighting), as the source gave them
 Schema metadata: ``drlim.schema_version``, ``drlim.feature_shape`` (JSON list).
 """
 
@@ -21,18 +22,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import StageError
+from pipeline.errors import DataError, StageError
 from pipeline.io import atomic_path, read_json, sha256_file, write_json
 
 SCHEMA_VERSION = 1
 SAMPLES_FILE = "samples.parquet"
+BASE_COLUMNS = ("id", "split", "label", "origin_id", "transform", "source_index", "features")
 MANIFEST_FILE = "manifest.json"
 
 
-def sample_schema(feature_shape: tuple[int, ...]) -> pa.Schema:
+def sample_schema(feature_shape: tuple[int, ...], metadata: list[pa.Field] | None = None) -> pa.Schema:
     dim = int(np.prod(feature_shape))
     return pa.schema(
-        [
+        [*(metadata or []),
             pa.field("id", pa.int64(), nullable=False),
             pa.field("split", pa.string(), nullable=False),
             pa.field("label", pa.int32()),
@@ -62,11 +64,17 @@ class SplitArrays:
     source_index: np.ndarray
     origin: np.ndarray | None = None
     transform: list[str | None] | None = None
+    metadata: dict[str, np.ndarray] | None = None
 
 
 def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
     """Assign dense ids (in the order given) and build the store table."""
     shape = splits[0].features.shape[1:]
+    columns = sorted(splits[0].metadata or {})
+    for s in splits:
+        if sorted(s.metadata or {}) != columns:
+            raise ValueError(f"split {s.name!r} has metadata columns {sorted(s.metadata or {})}, expected {columns}")
+    meta_fields = [pa.field(c, pa.array(splits[0].metadata[c][:1]).type) for c in columns]
     parts, start = [], 0
     for s in splits:
         if s.features.shape[1:] != shape:
@@ -79,6 +87,7 @@ def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
         parts.append(
             pa.table(
                 {
+                    **{c: pa.array(s.metadata[c], meta_fields[i].type) for i, c in enumerate(columns)},
                     "id": ids,
                     "split": pa.array([s.name] * n, pa.string()),
                     "label": pa.array(s.labels.astype(np.int32)),
@@ -87,7 +96,7 @@ def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
                     "source_index": pa.array(s.source_index.astype(np.int64)),
                     "features": pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1]),
                 },
-                schema=sample_schema(shape),
+                schema=sample_schema(shape, meta_fields),
             )
         )
         start += n
@@ -109,6 +118,7 @@ def write_store(directory: Path, table: pa.Table, provenance: dict) -> dict:
         "rows": table.num_rows,
         "splits": {str(n): int(c) for n, c in zip(names, counts)},
         "feature_shape": json.loads(table.schema.metadata[b"drlim.feature_shape"]),
+        "metadata_columns": [f.name for f in table.schema if f.name not in BASE_COLUMNS],
         "provenance": provenance,
     }
     write_json(directory / MANIFEST_FILE, manifest)
@@ -144,6 +154,27 @@ class SampleStore:
         features = flat.reshape(len(ids), *self.feature_shape)[order]
         labels = table.column("label").to_numpy(zero_copy_only=False)[order]
         return ids[order], features, labels
+
+    @property
+    def held_out_split(self) -> str:
+        """The split to evaluate on: "test" when the source has one, else "train" (then said in the logs)."""
+        return "test" if self.manifest["splits"].get("test") else "train"
+
+    @property
+    def metadata_columns(self) -> list[str]:
+        return list(self.manifest.get("metadata_columns", []))
+
+    def metadata(self, name: str, columns: list[str]) -> dict[str, np.ndarray]:
+        """Metadata ``columns`` of one split, ordered by id."""
+        missing = sorted(set(columns) - set(self.metadata_columns))
+        if missing:
+            raise DataError(
+                f"sample store {self.path} has no metadata column(s) {missing}; its metadata columns are "
+                f"{self.metadata_columns or 'none'} (fix the rule's column names or the source data)"
+            )
+        table = pq.read_table(self.path, filters=[("split", "=", name)], columns=["id", *columns])
+        order = np.argsort(table.column("id").to_numpy(), kind="stable")
+        return {c: table.column(c).to_numpy(zero_copy_only=False)[order] for c in columns}
 
     def origins(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """``(origin_id, transform)`` of one split, ordered by id (transform is None for originals)."""

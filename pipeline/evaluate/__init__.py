@@ -66,26 +66,31 @@ class Evaluation:
 
 
 def evaluate(model: torch.nn.Module, store: SampleStore, cfg: EvaluateConfig, out_dir: Path, title: str) -> Evaluation:
-    """Embed the test split, compute metrics, write ``embeddings.parquet`` and PNG maps into ``out_dir``."""
-    ids, features, labels = store.split("test")
-    origin, transform = store.origins("test")
+    """Embed the held-out split, compute metrics, write ``embeddings.parquet`` and PNG maps into ``out_dir``."""
+    split = store.held_out_split
+    if split != "test":
+        log.warning("The sample store has no test split: evaluating on the training samples (set data.test_path)")
+    ids, features, labels = store.split(split)
+    origin, transform = store.origins(split)
     embedding = embed(model, features, cfg.batch_size)
     original = np.array([t is None for t in transform])
     x, z, y = features[original], embedding[original], labels[original]
     metrics = {f"trustworthiness_{k}": trustworthiness(x, z, k) for k in cfg.trustworthiness_k}
-    metrics[f"knn_accuracy_{cfg.knn_k}"] = knn_accuracy(z, y, cfg.knn_k)
+    if (y >= 0).all():  # sources without labels store -1
+        metrics[f"knn_accuracy_{cfg.knn_k}"] = knn_accuracy(z, y, cfg.knn_k)
     has_copies = not original.all()
     if has_copies:
         metrics["invariance_ratio"] = invariance_ratio(embedding, origin)
-    log.info("Test-set metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    log.info("Held-out (%s split) metrics: %s", split, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"embeddings": out_dir / "embeddings.parquet"}
     with atomic_path(files["embeddings"]) as tmp:
-        pq.write_table(embeddings_table(ids, "test", labels, embedding, origin, transform), tmp)
+        pq.write_table(embeddings_table(ids, split, labels, embedding, origin, transform), tmp)
     if embedding.shape[1] >= 2:
         files["map"] = scatter_map(embedding, labels, out_dir / "map.png", title)
-        files["map_thumbnails"] = thumbnail_map(z, x, y, out_dir / "map_thumbnails.png", title, cfg.thumbnails)
+        if x.ndim >= 3:  # images: draw some on the map, as the paper's figures do
+            files["map_thumbnails"] = thumbnail_map(z, x, y, out_dir / "map_thumbnails.png", title, cfg.thumbnails)
         if has_copies:
             tags = np.where(original, "original", transform).astype(str)
             files["map_transforms"] = scatter_map(

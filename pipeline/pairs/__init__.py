@@ -15,13 +15,14 @@ from pipeline.errors import DataError, StageError
 from pipeline.io import atomic_dir, content_hash
 from pipeline.pairs.knn import knn_graph, knn_recall, make_index
 from pipeline.pairs.negatives import NegativeSampler
+from pipeline.pairs.prior import prior_pairs
 from pipeline.pairs.shards import PairSet, knn_pairs, write_pair_shards
 from pipeline.pairs.transforms import transform_knn_pairs, transform_pairs
 
 log = logging.getLogger(__name__)
 
 # Priority when several sources find the same pair: the earlier name is recorded.
-SOURCES = ["knn", "transform", "transform_knn"]
+SOURCES = ["knn", "prior", "transform", "transform_knn"]
 
 
 def pairs_key(cfg: PairsConfig, store: SampleStore) -> str:
@@ -30,7 +31,7 @@ def pairs_key(cfg: PairsConfig, store: SampleStore) -> str:
 
 
 def similar_pairs(
-    cfg: PairsConfig, features: np.ndarray, origin: np.ndarray
+    cfg: PairsConfig, features: np.ndarray, origin: np.ndarray, metadata: dict[str, np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Directed similar pairs from every source in ``cfg.sources``, in ``SOURCES`` priority order, with each
     pair's source index and facts about the kNN search (index, recall@k when approximate). kNN runs as Ray
@@ -55,6 +56,9 @@ def similar_pairs(
         knn_left, knn_right = knn_pairs(neighbors)
     found = {
         "knn": lambda: (knn_left, knn_right),
+        "prior": lambda: prior_pairs(metadata, cfg.prior.same,
+                                     {c: a.model_dump() for c, a in cfg.prior.adjacent.items()},
+                                     cfg.prior.max_differing),
         "transform": lambda: transform_pairs(origin),
         "transform_knn": lambda: transform_knn_pairs(origin, knn_left, knn_right),
     }
@@ -89,7 +93,8 @@ def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
             f"(first ids: {ids[bad][:5].tolist()}); fix the source data and re-run"
         )
     origin, _ = store.origins("train")
-    left, right, source, knn_info = similar_pairs(cfg, features, origin)
+    metadata = store.metadata("train", cfg.prior.columns) if cfg.prior is not None else None
+    left, right, source, knn_info = similar_pairs(cfg, features, origin, metadata)
     with atomic_dir(directory) as tmp:
         manifest = write_pair_shards(
             tmp,

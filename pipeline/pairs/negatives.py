@@ -1,8 +1,11 @@
 """Lazy dissimilar pairs: drawn uniformly from all pairs that are neither similar nor self-pairs.
 
 There are ~N^2/2 dissimilar pairs, so they are never materialised. The similar pairs are held as sorted
-directed edge keys ``i * N + j`` (a CSR adjacency flattened with its row offsets folded into the key):
-memory O(N*k), and one ``np.searchsorted`` tests a whole batch of candidates for membership.
+directed edge keys ``i * N + j`` (a CSR adjacency flattened with its row offsets folded into the key) plus a
+one-hash Bloom bitmap of those keys with 16 bits per key: memory O(N*k). Membership of a batch of candidates is
+one bitmap lookup each; only the ~6% the bitmap cannot rule out (false positives and true similar pairs) go on
+to an exact ``np.searchsorted`` -- a random candidate is almost never similar, so this is what makes drawing
+fast (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -22,8 +25,14 @@ class NegativeSampler:
         self.n_samples = n_samples
         distinct = left != right
         left, right = left[distinct], right[distinct]
-        self._keys = np.unique(np.concatenate([left * n_samples + right, right * n_samples + left]))
+        keys = np.concatenate([left * n_samples + right, right * n_samples + left])
+        keys.sort()  # sort + adjacent-difference: np.unique is ~100x slower on 10^7 int64 keys here
+        self._keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
         self.n_similar = len(self._keys) // 2
+        self._bloom_bits = max(10, int(np.ceil(np.log2(max(1, len(self._keys)) * 16))))
+        self._bloom = np.zeros(1 << (self._bloom_bits - 3), dtype=np.uint8)
+        slots = self._slots(self._keys)
+        np.bitwise_or.at(self._bloom, slots >> np.uint64(3), (1 << (slots & np.uint64(7))).astype(np.uint8))
         if self.n_dissimilar <= 0:
             raise ValueError("every pair is similar: there is no dissimilar pair to sample")
 
@@ -35,12 +44,22 @@ class NegativeSampler:
         """Number of similar partners of each sample."""
         return np.bincount(self._keys // self.n_samples, minlength=self.n_samples)
 
+    def _slots(self, keys: np.ndarray) -> np.ndarray:
+        """Bloom bitmap slot of each key: a multiplicative hash, the top ``_bloom_bits`` bits."""
+        mixed = keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # wraps modulo 2^64, as intended
+        return mixed >> np.uint64(64 - self._bloom_bits)
+
     def is_similar(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         keys = np.asarray(i, dtype=np.int64) * self.n_samples + np.asarray(j, dtype=np.int64)
         if len(self._keys) == 0:
             return np.zeros(keys.shape, dtype=bool)
-        pos = np.searchsorted(self._keys, keys)
-        return self._keys[np.minimum(pos, len(self._keys) - 1)] == keys
+        slots = self._slots(keys)
+        maybe = (self._bloom[slots >> np.uint64(3)] >> (slots & np.uint64(7)).astype(np.uint8)) & 1 == 1
+        found = np.zeros(keys.shape, dtype=bool)
+        candidates = keys[maybe]
+        pos = np.minimum(np.searchsorted(self._keys, candidates), len(self._keys) - 1)
+        found[maybe] = self._keys[pos] == candidates
+        return found
 
     def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``size`` dissimilar pairs ``(i, j)``, i != j, each unordered pair equally likely."""

@@ -92,8 +92,7 @@ def train(
     if result.checkpoint is None:
         raise StageError(f"training {name} finished without a checkpoint; see the worker logs above")
     state = load_state(result.checkpoint)
-    spec = state["encoder"]
-    model = build_encoder(spec["name"], spec["output_dim"], spec["options"])
+    model = build_encoder(**state["encoder"])
     model.load_state_dict(state["model"])
     model.eval()
     return TrainResult(model=model, history=list(state["history"]), checkpoint_path=result.checkpoint.path)

@@ -51,14 +51,11 @@ def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
     return cfg.lr
 
 
-def for_training(encoder: torch.nn.Module, features: torch.Tensor) -> tuple[torch.nn.Module, torch.Tensor]:
-    """The encoder on the features' device; image batches in channels-last memory format, which runs the
-    LeNet's convolutions 1.15x faster on 2 CPU cores (benchmarks/train_throughput.py, BENCHMARKS.md)."""
-    encoder = encoder.to(features.device)
-    if features.dim() == 4:
-        encoder = encoder.to(memory_format=torch.channels_last)
-        features = features.contiguous(memory_format=torch.channels_last)
-    return encoder, features
+def encoder_spec(job: JobConfig, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """``build_encoder`` keyword arguments; stored in every checkpoint so the model can be rebuilt from it."""
+    enc = job.encoder
+    return {"name": enc.name, "output_dim": enc.output_dim, "options": dict(enc.options),
+            "input_shape": list(input_shape)}
 
 
 def load_state(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
@@ -130,7 +127,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     torch.manual_seed(job.seed)
     device = ray.train.torch.get_device()
 
-    _, x_train, _ = SampleStore(config["samples_dir"]).split("train")
+    store = SampleStore(config["samples_dir"])
+    _, x_train, _ = store.split("train")
     # The whole training set lives on the device: a step only gathers rows by index, nothing to pin or prefetch.
     features = torch.from_numpy(x_train).to(device)
     pair_set = PairSet.open(config["pairs_dir"])
@@ -142,9 +140,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     mine = np.arange(rank, len(left), world)
     steps = max(1, math.ceil(per_rank / cfg.batch_size))
 
-    encoder, features = for_training(build_encoder(job.encoder.name, job.encoder.output_dim, job.encoder.options),
-                                     features)
-    model = ray.train.torch.prepare_model(encoder)
+    spec = encoder_spec(job, store.feature_shape)
+    # Channels-last convolutions were measured: faster in one process, slower under DDP here (BENCHMARKS.md).
+    model = ray.train.torch.prepare_model(build_encoder(**spec))
     optimizer = make_optimizer(model.parameters(), cfg)
     start_epoch, history = 0, []
     checkpoint = ray.train.get_checkpoint()
@@ -191,7 +189,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     "optimizer": optimizer.state_dict(),
                     "epoch": epoch + 1,
                     "history": history,
-                    "encoder": job.encoder.model_dump(),
+                    "encoder": spec,
                 }
                 torch.save(state, Path(tmp) / STATE_FILE)
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))

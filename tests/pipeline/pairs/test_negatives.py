@@ -57,3 +57,17 @@ def test_rejects_ids_out_of_range_and_full_graphs():
         NegativeSampler(3, np.array([0]), np.array([3]))
     with pytest.raises(ValueError, match="no dissimilar pair"):
         NegativeSampler(3, np.array([0, 0, 1]), np.array([1, 2, 2]))
+
+
+def test_is_similar_agrees_with_a_python_set_for_every_similar_pair_and_random_others():
+    rng = np.random.default_rng(5)
+    n = 500
+    left = rng.integers(0, n, 3000)
+    right = rng.integers(0, n, 3000)
+    sampler = NegativeSampler(n, left, right)
+    pairs = {(int(a), int(b)) for a, b in zip(left, right) if a != b}
+    pairs |= {(b, a) for a, b in pairs}
+    qi, qj = rng.integers(0, n, 50_000), rng.integers(0, n, 50_000)
+    qi, qj = np.concatenate([left, right, qi]), np.concatenate([right, left, qj])
+    expected = np.array([(int(a), int(b)) in pairs for a, b in zip(qi, qj)])
+    np.testing.assert_array_equal(sampler.is_similar(qi, qj), expected)
