@@ -22,14 +22,34 @@ import os
 import threading
 import time
 
+from pathlib import Path
+
 import faiss
 import numpy as np
-import psutil
 import ray
 
 from pipeline.data.mnist import load_mnist
 from pipeline.data.transforms import shift_x, shift_y
 from pipeline.pairs.knn import build_flat_index, knn_graph, knn_recall, knn_search, make_index
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of process ``root`` and all its descendants, from /proc (Linux)."""
+    parent, rss = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in stat.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parent[pid] = int(fields["PPid"])
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
+    tree, frontier = {root}, [root]
+    while frontier:
+        children = [p for p, pp in parent.items() if pp in frontier and p not in tree]
+        tree.update(children)
+        frontier = children
+    return sum(rss.get(p, 0) for p in tree)
 
 
 class PeakMemory:
@@ -40,15 +60,8 @@ class PeakMemory:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
+            self.peak = max(self.peak, tree_rss(os.getpid()))
             time.sleep(self.interval)
 
     def __enter__(self) -> PeakMemory:

@@ -108,6 +108,9 @@ class PairsConfig(_Section):
     )
     prior: PriorRule | None = Field(None, description="metadata rule for the 'prior' source")
     k: int = Field(5, ge=1, description="neighbours per sample (self excluded)")
+    symmetrize: Literal["union", "mutual"] = Field(
+        "union", description="union: i~j when either is among the other's k nearest (the paper); mutual: both"
+    )
     index: Literal["flat", "ivf", "hnsw"] = Field(
         "flat", description="FAISS index: flat = exact L2; ivf, hnsw = approximate, for large N"
     )

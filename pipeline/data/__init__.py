@@ -28,7 +28,7 @@ def _fingerprint(cfg: DataConfig, root: Path) -> dict:
 def _store_key(cfg: DataConfig, root: Path) -> str:
     # The key covers what changes the samples; not where they were read from or whether download was allowed.
     data = cfg.model_dump(exclude={"root", "download", "path", "test_path"})
-    return content_hash({"data": data, "files": _fingerprint(cfg, root), "store": 1})
+    return content_hash({"data": data, "files": _fingerprint(cfg, root), "store": 2})
 
 
 def read_source(cfg: DataConfig, data_root: Path) -> list[SplitArrays]:

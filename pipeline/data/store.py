@@ -1,6 +1,7 @@
-"""The sample store: every source ingested once into one Parquet table with a written-down schema.
+"""The sample store: every source ingested once into a sharded Parquet table with a written-down schema.
 
-Schema (version 1), one row per sample:
+Rows (ordered by id) are cut into shards of ``ROWS_PER_SHARD``; ``manifest.json`` lists every shard with its
+row count and sha256 and is written last. Schema (version 2), one row per sample:
     id            int64    dense, stable for a given data configuration: training samples first (0..n_train-1)
     split         string   "train" | "test"
     label         int32    class label (nullable)
@@ -14,6 +15,7 @@ Schema metadata: ``drlim.schema_version``, ``drlim.feature_shape`` (JSON list).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +27,8 @@ import pyarrow.parquet as pq
 from pipeline.errors import DataError, StageError
 from pipeline.io import atomic_path, read_json, sha256_file, write_json
 
-SCHEMA_VERSION = 1
-SAMPLES_FILE = "samples.parquet"
+SCHEMA_VERSION = 2
+ROWS_PER_SHARD = 32_768
 BASE_COLUMNS = ("id", "split", "label", "origin_id", "transform", "source_index", "features")
 MANIFEST_FILE = "manifest.json"
 
@@ -103,18 +105,23 @@ def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
     return pa.concat_tables(parts)
 
 
-def write_store(directory: Path, table: pa.Table, provenance: dict) -> dict:
-    """Write the table and its manifest (row counts per split, sha256) into ``directory``."""
+def write_store(directory: Path, table: pa.Table, provenance: dict, rows_per_shard: int = ROWS_PER_SHARD) -> dict:
+    """Write the table as shards plus the manifest (row counts per split and shard, sha256) into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / SAMPLES_FILE
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, row_group_size=8192)
+    shards = []
+    for number, start in enumerate(range(0, max(table.num_rows, 1), rows_per_shard)):
+        name = f"part-{number:05d}.parquet"
+        with atomic_path(directory / name) as tmp:
+            pq.write_table(table.slice(start, rows_per_shard), tmp, row_group_size=8192)
+        shards.append({"file": name, "rows": min(rows_per_shard, table.num_rows - start),
+                       "sha256": sha256_file(directory / name)})
     splits = table.column("split").to_numpy(zero_copy_only=False)
     names, counts = np.unique(splits, return_counts=True)
     manifest = {
         "schema_version": SCHEMA_VERSION,
-        "file": SAMPLES_FILE,
-        "sha256": sha256_file(path),
+        "shards": shards,
+        # Identity of the whole store (what later stages key their outputs on).
+        "sha256": hashlib.sha256(json.dumps([sh["sha256"] for sh in shards]).encode()).hexdigest(),
         "rows": table.num_rows,
         "splits": {str(n): int(c) for n, c in zip(names, counts)},
         "feature_shape": json.loads(table.schema.metadata[b"drlim.feature_shape"]),
@@ -134,18 +141,30 @@ class SampleStore:
         if not manifest_path.is_file():
             raise StageError(f"no sample store at {self.directory} (missing {MANIFEST_FILE}); run the data stage")
         self.manifest = read_json(manifest_path)
+        if self.manifest.get("schema_version") != SCHEMA_VERSION:
+            raise StageError(
+                f"{manifest_path}: sample-store schema version {self.manifest.get('schema_version')} is not "
+                f"{SCHEMA_VERSION}; delete {self.directory} and re-run the data stage"
+            )
         self.feature_shape = tuple(self.manifest["feature_shape"])
 
     @property
-    def path(self) -> Path:
-        return self.directory / self.manifest["file"]
+    def files(self) -> list[Path]:
+        return [self.directory / shard["file"] for shard in self.manifest["shards"]]
 
     def verify(self) -> bool:
-        return self.path.is_file() and sha256_file(self.path) == self.manifest["sha256"]
+        """Every shard present and matching its checksum."""
+        return all(
+            path.is_file() and sha256_file(path) == shard["sha256"]
+            for path, shard in zip(self.files, self.manifest["shards"])
+        )
+
+    def _read(self, split: str, columns: list[str]) -> pa.Table:
+        return pq.read_table([str(p) for p in self.files], filters=[("split", "=", split)], columns=columns)
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(ids, features (n, *shape) float32, labels)`` of one split, ordered by id."""
-        table = pq.read_table(self.path, filters=[("split", "=", name)], columns=["id", "label", "features"])
+        table = self._read(name, ["id", "label", "features"])
         if table.num_rows == 0:
             raise StageError(f"sample store {self.directory} has no rows in split {name!r}")
         ids = table.column("id").to_numpy()
@@ -169,16 +188,16 @@ class SampleStore:
         missing = sorted(set(columns) - set(self.metadata_columns))
         if missing:
             raise DataError(
-                f"sample store {self.path} has no metadata column(s) {missing}; its metadata columns are "
+                f"sample store {self.directory} has no metadata column(s) {missing}; its metadata columns are "
                 f"{self.metadata_columns or 'none'} (fix the rule's column names or the source data)"
             )
-        table = pq.read_table(self.path, filters=[("split", "=", name)], columns=["id", *columns])
+        table = self._read(name, ["id", *columns])
         order = np.argsort(table.column("id").to_numpy(), kind="stable")
         return {c: table.column(c).to_numpy(zero_copy_only=False)[order] for c in columns}
 
     def origins(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """``(origin_id, transform)`` of one split, ordered by id (transform is None for originals)."""
-        table = pq.read_table(self.path, filters=[("split", "=", name)], columns=["id", "origin_id", "transform"])
+        table = self._read(name, ["id", "origin_id", "transform"])
         order = np.argsort(table.column("id").to_numpy(), kind="stable")
         transform = np.asarray(table.column("transform").to_pylist(), dtype=object)
         return table.column("origin_id").to_numpy()[order], transform[order]

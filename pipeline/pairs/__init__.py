@@ -30,6 +30,15 @@ def pairs_key(cfg: PairsConfig, store: SampleStore) -> str:
     return content_hash({"pairs": cfg.model_dump(exclude={"num_tasks"}), "samples": store.manifest["sha256"]})
 
 
+def mutual_edges(left: np.ndarray, right: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The directed edges (i, j) whose reverse (j, i) is an edge too."""
+    keys = np.sort(left * n + right)
+    reverse = right * n + left
+    pos = np.minimum(np.searchsorted(keys, reverse), max(len(keys) - 1, 0))
+    keep = keys[pos] == reverse if len(keys) else np.zeros(0, dtype=bool)
+    return left[keep], right[keep]
+
+
 def similar_pairs(
     cfg: PairsConfig, features: np.ndarray, origin: np.ndarray, metadata: dict[str, np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -54,6 +63,9 @@ def similar_pairs(
             log.info("Recall@%d of the %s graph against exact search: %.4f (%d queries)", cfg.k, cfg.index,
                      knn_info["recall_at_k"], knn_info["recall_queries"])
         knn_left, knn_right = knn_pairs(neighbors)
+        if cfg.symmetrize == "mutual":
+            knn_left, knn_right = mutual_edges(knn_left, knn_right, n)
+            knn_info["mutual_edges"] = len(knn_left)
     found = {
         "knn": lambda: (knn_left, knn_right),
         "prior": lambda: prior_pairs(metadata, cfg.prior.same,
@@ -89,7 +101,7 @@ def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
     bad = ~np.isfinite(features.reshape(n, -1)).all(axis=1)
     if bad.any():
         raise DataError(
-            f"sample store {store.path}: {int(bad.sum())} training samples have NaN or infinite features "
+            f"sample store {store.directory}: {int(bad.sum())} training samples have NaN or infinite features "
             f"(first ids: {ids[bad][:5].tolist()}); fix the source data and re-run"
         )
     origin, _ = store.origins("train")
@@ -117,4 +129,4 @@ def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
     return PairSet.open(directory)
 
 
-__all__ = ["NegativeSampler", "PairSet", "build_pairs", "pairs_key"]
+__all__ = ["NegativeSampler", "PairSet", "build_pairs", "mutual_edges", "pairs_key", "similar_pairs"]

@@ -72,6 +72,7 @@ class IVFIndex(IndexBackend):
         sample = x[np.sort(np.random.default_rng(seed).choice(n, train_size, replace=False))]
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(x.shape[1]), x.shape[1], nlist)
         index.cp.seed = seed
+        self.options = {**self.options, "nlist": nlist, "train_size": train_size}  # record what was used
         index.train(sample)
         index.add(x)
         return index

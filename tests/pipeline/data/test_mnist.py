@@ -1,5 +1,4 @@
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,5 +61,5 @@ def test_ingest_paper_subset_and_reuse(tmp_path, mnist):
     again = ingest(cfg, mnist, tmp_path)
     assert again.directory == store.directory and again.manifest["sha256"] == store.manifest["sha256"]
     # A corrupted store is rebuilt, not trusted.
-    Path(store.path).write_bytes(b"garbage")
+    store.files[0].write_bytes(b"garbage")
     assert ingest(cfg, mnist, tmp_path).verify()

@@ -93,3 +93,14 @@ def test_ray_graph_with_an_approximate_index(ray_local, clustered):
     found = knn_graph(clustered, 5, num_tasks=3, backend=make_index("ivf", {"nlist": 40, "nprobe": 40}))
     # nprobe = nlist searches every cell: IVF-Flat is then exact.
     assert knn_recall(clustered, found, n_queries=3000) == 1.0
+
+
+def test_mutual_symmetrisation_keeps_only_edges_found_from_both_ends(points):
+    from pipeline.pairs import mutual_edges
+    from pipeline.pairs.shards import knn_pairs
+
+    neighbors = brute_force_knn(points, 5)
+    left, right = mutual_edges(*knn_pairs(neighbors), len(points))
+    expected = {(i, j) for i in range(len(points)) for j in neighbors[i] if i in neighbors[j]}
+    assert set(zip(left.tolist(), right.tolist())) == expected and len(left) == len(expected)
+    assert 0 < len(left) < neighbors.size

@@ -1,0 +1,32 @@
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
+from pipeline.errors import StageError
+
+
+def test_store_is_sharded_reads_across_shards_and_detects_a_corrupt_one(tmp_path):
+    rng = np.random.default_rng(0)
+    train = SplitArrays("train", rng.random((25, 3), dtype=np.float32), np.arange(25) % 2, np.arange(25),
+                        metadata={"angle": np.arange(25) * 10.0})
+    test = SplitArrays("test", rng.random((7, 3), dtype=np.float32), np.zeros(7), np.arange(7),
+                       metadata={"angle": np.zeros(7)})
+    manifest = write_store(tmp_path, build_sample_table([train, test]), {}, rows_per_shard=10)
+    assert [s["rows"] for s in manifest["shards"]] == [10, 10, 10, 2]
+    store = SampleStore(tmp_path)
+    ids, x, y = store.split("train")  # rows 0..24 span three shards
+    np.testing.assert_array_equal(ids, np.arange(25))
+    np.testing.assert_array_equal(x, train.features)
+    assert store.split("test")[0].tolist() == list(range(25, 32))
+    assert store.metadata("train", ["angle"])["angle"].tolist() == (np.arange(25) * 10.0).tolist()
+    assert store.verify()
+    (tmp_path / "part-00002.parquet").write_bytes(b"garbage")
+    assert not store.verify()
+
+
+def test_a_store_of_another_schema_version_is_refused_with_the_fix(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 1, "feature_shape": [3]}))
+    with pytest.raises(StageError, match="schema version 1 is not 2; delete .* and re-run the data stage"):
+        SampleStore(tmp_path)
