@@ -69,6 +69,14 @@ class SplitArrays:
     metadata: dict[str, np.ndarray] | None = None
 
 
+def _metadata_field(name: str, parts: list[np.ndarray]) -> pa.Field:
+    """One Arrow type for a metadata column over all splits (integers in one split, floats in another: float)."""
+    numeric = {a.dtype.kind in "biuf" for a in parts}
+    if len(numeric) > 1:
+        raise DataError(f"metadata column {name!r} holds numbers in one split and text in another; make them agree")
+    return pa.field(name, pa.array(np.concatenate(parts)).type)
+
+
 def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
     """Assign dense ids (in the order given) and build the store table."""
     shape = splits[0].features.shape[1:]
@@ -76,7 +84,7 @@ def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
     for s in splits:
         if sorted(s.metadata or {}) != columns:
             raise ValueError(f"split {s.name!r} has metadata columns {sorted(s.metadata or {})}, expected {columns}")
-    meta_fields = [pa.field(c, pa.array(splits[0].metadata[c][:1]).type) for c in columns]
+    meta_fields = [_metadata_field(c, [np.asarray(s.metadata[c]) for s in splits]) for c in columns]
     parts, start = [], 0
     for s in splits:
         if s.features.shape[1:] != shape:

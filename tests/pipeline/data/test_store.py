@@ -30,3 +30,16 @@ def test_a_store_of_another_schema_version_is_refused_with_the_fix(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 1, "feature_shape": [3]}))
     with pytest.raises(StageError, match="schema version 1 is not 2; delete .* and re-run the data stage"):
         SampleStore(tmp_path)
+
+
+def test_metadata_types_are_unified_across_splits_or_refused_with_the_column_named(tmp_path):
+    from pipeline.errors import DataError
+
+    x = np.zeros((2, 3), np.float32)
+    train = SplitArrays("train", x, np.zeros(2), np.arange(2), metadata={"elevation": np.array([0, 5])})
+    test = SplitArrays("test", x, np.zeros(2), np.arange(2), metadata={"elevation": np.array([2.5, 7.5])})
+    table = build_sample_table([train, test])
+    assert table.column("elevation").to_pylist() == [0.0, 5.0, 2.5, 7.5]
+    text = SplitArrays("test", x, np.zeros(2), np.arange(2), metadata={"elevation": np.array(["low", "high"])})
+    with pytest.raises(DataError, match="metadata column 'elevation' holds numbers in one split and text"):
+        build_sample_table([train, text])
