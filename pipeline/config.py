@@ -23,9 +23,11 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where samples come from. MNIST: the first ``train_per_digit`` of each digit in the training set."""
 
-    source: Literal["mnist", "parquet", "numpy"] = Field(
-        "mnist", description="mnist (digits, *_per_digit, root, download apply) or your own parquet/numpy files"
+    source: Literal["mnist", "parquet", "numpy", "norb", "airplane"] = Field(
+        "mnist", description="mnist (digits, *_per_digit, root, download apply), your own parquet/numpy files, "
+        "norb (one airplane from the small NORB files under ROOT/norb) or airplane (its synthetic stand-in)",
     )
+    norb_instance: int = Field(4, ge=0, description="norb: which airplane instance")
     root: str | None = Field(None, description="data root; else --data-root, DRLIM_DATA_ROOT, WORKDIR/data")
     path: str | None = Field(None, description="parquet/numpy: the training samples file")
     test_path: str | None = Field(None, description="parquet/numpy: held-out samples; none = evaluate on training")
@@ -42,7 +44,7 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _files(self) -> DataConfig:
-        if self.source != "mnist" and not self.path:
+        if self.source in ("parquet", "numpy") and not self.path:
             raise ValueError(f"data.path: source {self.source!r} reads your files; set data.path to the training file")
         if self.source == "mnist" and (self.path or self.test_path):
             raise ValueError("data.path: MNIST is read from the data root; set data.source: parquet or numpy "

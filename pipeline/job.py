@@ -74,7 +74,8 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
         tracking.log_missing_epochs(summary.run_id, result.history)
         clock = time.perf_counter()
         out_dir = runtime.workdir / "runs" / summary.run_id
-        evaluation = evaluate(result.model, store, job.evaluate, out_dir, title=f"DrLIM {job.name} (test set)")
+        title = f"DrLIM {job.name} ({store.held_out_split} samples)"
+        evaluation = evaluate(result.model, store, job.evaluate, out_dir, title=title)
         summary.metrics, summary.files = evaluation.metrics, evaluation.files
         summary.seconds["evaluate"] = time.perf_counter() - clock
         try:

@@ -9,6 +9,7 @@ import numpy as np
 
 from pipeline.config import DataConfig
 from pipeline.data.mnist import RAW_FILES, load_mnist, raw_dir, select_digits
+from pipeline.data.norb import NORB_FILES, load_norb_airplane, render_airplane
 from pipeline.data.files import read_samples
 from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
 from pipeline.data.transforms import transformed_copies
@@ -22,6 +23,10 @@ def _fingerprint(cfg: DataConfig, root: Path) -> dict:
     """What identifies the source's content: MNIST's file sizes, or the sha256 of the user's files."""
     if cfg.source == "mnist":
         return {name: (raw_dir(root) / name).stat().st_size for name in RAW_FILES if (raw_dir(root) / name).is_file()}
+    if cfg.source == "norb":
+        return {name: (root / "norb" / name).stat().st_size for name in NORB_FILES.values()}
+    if cfg.source == "airplane":
+        return {"renderer": 1}  # bump when render_airplane changes
     return {str(p): sha256_file(Path(p).expanduser()) for p in (cfg.path, cfg.test_path) if p}
 
 
@@ -31,17 +36,21 @@ def _store_key(cfg: DataConfig, root: Path) -> str:
     return content_hash({"data": data, "files": _fingerprint(cfg, root), "store": 2})
 
 
-def read_source(cfg: DataConfig, data_root: Path) -> list[SplitArrays]:
+def read_source(cfg: DataConfig, root: Path) -> list[SplitArrays]:
     """The splits of the configured source, transformed copies included."""
     if cfg.source == "mnist":
-        train_images, train_labels = load_mnist(data_root, train=True, download=cfg.download)
-        test_images, test_labels = load_mnist(data_root, train=False, download=cfg.download)
+        train_images, train_labels = load_mnist(root, train=True, download=cfg.download)
+        test_images, test_labels = load_mnist(root, train=False, download=cfg.download)
         train_idx = select_digits(train_labels, cfg.digits, cfg.train_per_digit)
         test_idx = select_digits(test_labels, cfg.digits, cfg.test_per_digit)
         return [
             with_copies("train", train_images[train_idx, None] / 255.0, train_labels[train_idx], train_idx, cfg),
             with_copies("test", test_images[test_idx, None] / 255.0, test_labels[test_idx], test_idx, cfg),
         ]
+    if cfg.source in ("norb", "airplane"):
+        # The paper maps the 972 views it trains on (there is no held-out set of one object's views).
+        images, meta = render_airplane() if cfg.source == "airplane" else load_norb_airplane(root, cfg.norb_instance)
+        return [with_copies("train", images, np.full(len(images), -1), np.arange(len(images)), cfg, meta)]
     splits = []
     for name, path in (("train", cfg.path), ("test", cfg.test_path)):
         if path:

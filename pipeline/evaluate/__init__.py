@@ -21,8 +21,8 @@ import torch
 from pipeline.config import EvaluateConfig
 from pipeline.data import SampleStore
 from pipeline.evaluate.embed import embed
-from pipeline.evaluate.metrics import invariance_ratio, knn_accuracy, trustworthiness
-from pipeline.evaluate.plots import scatter_map, thumbnail_map
+from pipeline.evaluate.metrics import cylinder_fit, invariance_ratio, knn_accuracy, trustworthiness
+from pipeline.evaluate.plots import cylinder_views, scatter_map, thumbnail_map
 from pipeline.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,14 @@ def evaluate(model: torch.nn.Module, store: SampleStore, cfg: EvaluateConfig, ou
     has_copies = not original.all()
     if has_copies:
         metrics["invariance_ratio"] = invariance_ratio(embedding, origin)
+    views = {"azimuth", "elevation"} <= set(store.metadata_columns)
+    if views:  # the airplane experiment: a cylinder, invariant to lighting
+        meta = store.metadata(split, ["azimuth", "elevation"])
+        if embedding.shape[1] >= 3:
+            metrics.update(cylinder_fit(embedding, meta["azimuth"], meta["elevation"]))
+        if "lighting" in store.metadata_columns:
+            same_view = np.unique(np.stack([meta["azimuth"], meta["elevation"]], 1), axis=0, return_inverse=True)[1]
+            metrics["lighting_invariance_ratio"] = invariance_ratio(embedding, same_view.ravel())
     log.info("Held-out (%s split) metrics: %s", split, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +99,10 @@ def evaluate(model: torch.nn.Module, store: SampleStore, cfg: EvaluateConfig, ou
         files["map"] = scatter_map(embedding, labels, out_dir / "map.png", title)
         if x.ndim >= 3:  # images: draw some on the map, as the paper's figures do
             files["map_thumbnails"] = thumbnail_map(z, x, y, out_dir / "map_thumbnails.png", title, cfg.thumbnails)
+        if views and embedding.shape[1] >= 3:
+            files["map_cylinder"] = cylinder_views(
+                embedding, meta["azimuth"], meta["elevation"], out_dir / "map_cylinder.png", title
+            )
         if has_copies:
             tags = np.where(original, "original", transform).astype(str)
             files["map_transforms"] = scatter_map(

@@ -54,3 +54,40 @@ def invariance_ratio(embedding: np.ndarray, origin: np.ndarray, n_random: int = 
     within = np.linalg.norm(embedding[left] - embedding[right], axis=1).mean()
     between = np.linalg.norm(embedding[a] - embedding[b], axis=1).mean()
     return float(within / between)
+
+
+def circular_correlation(a: np.ndarray, b: np.ndarray, max_points: int = 4000, seed: int = 0) -> float:
+    """Fisher-Lee correlation of two angles (radians): +-1 when one is a rotation (or a mirror) of the other,
+    ~0 when unrelated. Unlike mean-based coefficients it stays exact for angles spread all around the circle.
+    Above ``max_points`` samples it is computed on a seeded random subset (it costs O(n^2))."""
+    if len(a) > max_points:
+        keep = np.random.default_rng(seed).choice(len(a), max_points, replace=False)
+        a, b = a[keep], b[keep]
+    da = np.sin(a[:, None] - a[None, :])
+    db = np.sin(b[:, None] - b[None, :])
+    return float((da * db).sum() / np.sqrt((da**2).sum() * (db**2).sum()))
+
+
+def cylinder_fit(embedding: np.ndarray, azimuth: np.ndarray, elevation: np.ndarray) -> dict[str, float]:
+    """How well a 3-D map is the paper's cylinder: elevation along an axis, azimuth around it.
+
+    The axis is the least-squares direction of elevation in the map; ``elevation_spearman`` is the rank
+    correlation of elevation with the position along it. Around the axis, the angle of each point in the
+    perpendicular plane is compared with the azimuth: ``azimuth_circular_correlation`` is the absolute
+    Fisher-Lee correlation (the map may go round either way).
+    """
+    from scipy.stats import spearmanr
+
+    if embedding.shape[1] < 3:
+        raise ValueError(f"the cylinder needs a 3-D map, got {embedding.shape[1]} dimensions")
+    z = embedding - embedding.mean(axis=0)
+    weights, *_ = np.linalg.lstsq(z, elevation - elevation.mean(), rcond=None)
+    axis = weights / np.linalg.norm(weights)
+    along = z @ axis
+    plane = z - np.outer(along, axis)
+    _, _, basis = np.linalg.svd(plane, full_matrices=False)
+    angle = np.arctan2(plane @ basis[1], plane @ basis[0])
+    return {
+        "azimuth_circular_correlation": abs(circular_correlation(angle, np.radians(azimuth))),
+        "elevation_spearman": float(spearmanr(elevation, along).statistic),
+    }

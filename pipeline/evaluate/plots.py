@@ -56,3 +56,20 @@ def thumbnail_map(
     ax.set_title(title)
     ax.set_aspect("equal", adjustable="datalim")
     return _save(fig, path)
+
+
+def cylinder_views(embedding: np.ndarray, azimuth: np.ndarray, elevation: np.ndarray, path: Path, title: str) -> Path:
+    """A 3-D map from four viewpoints, coloured by azimuth (cyclic colours) with point size by elevation."""
+    fig = plt.figure(figsize=(16, 4.5))
+    size = 4 + 16 * (elevation - elevation.min()) / max(np.ptp(elevation), 1e-9)
+    for i, (elev, azim) in enumerate([(20, 30), (20, 120), (60, 210), (-10, 300)]):
+        ax = fig.add_subplot(1, 4, i + 1, projection="3d")
+        points = ax.scatter(*embedding[:, :3].T, c=azimuth, cmap="twilight", s=size, vmin=0, vmax=360)
+        ax.view_init(elev=elev, azim=azim)
+        ax.set_title(f"view {i + 1}", fontsize=9)
+        ax.set_xticklabels([])
+        ax.set_yticklabels([])
+        ax.set_zticklabels([])
+    fig.colorbar(points, ax=fig.axes, shrink=0.7, label="azimuth (degrees); point size: elevation")
+    fig.suptitle(title)
+    return _save(fig, path)

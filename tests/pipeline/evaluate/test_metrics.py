@@ -37,3 +37,18 @@ def test_invariance_ratio_is_zero_for_collapsed_copies_and_near_one_for_unrelate
     assert 0 < invariance_ratio(noisy, origin) < 0.05
     with pytest.raises(ValueError, match="needs transformed copies"):
         invariance_ratio(centres, np.arange(200))
+
+
+def test_cylinder_fit_recovers_azimuth_and_elevation_of_a_rotated_cylinder():
+    from pipeline.evaluate.metrics import circular_correlation, cylinder_fit
+
+    az, el = (g.ravel().astype(float) for g in np.meshgrid(np.arange(0, 360, 20), np.arange(30, 75, 5)))
+    cylinder = np.stack([np.cos(np.radians(az)), np.sin(np.radians(az)), (el - 50) / 20], axis=1)
+    rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))
+    fit = cylinder_fit(cylinder @ rotation.T * 3 + 1, az, el)
+    assert fit["azimuth_circular_correlation"] == pytest.approx(1.0, abs=1e-6)
+    assert fit["elevation_spearman"] > 0.99  # ties in elevation keep it just under 1
+    scrambled = cylinder_fit(np.random.default_rng(1).normal(size=cylinder.shape), az, el)
+    assert scrambled["azimuth_circular_correlation"] < 0.3 and abs(scrambled["elevation_spearman"]) < 0.3
+    b = np.random.default_rng(2).uniform(0, 2 * np.pi, 300)
+    assert circular_correlation(b + 1.0, b) == pytest.approx(1.0) and circular_correlation(-b, b) == pytest.approx(-1.0)
