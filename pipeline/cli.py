@@ -71,7 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, type=Path, help=".npy file, or .npz with --key")
     p.add_argument("--key", help="array name inside a .npz file (default: its only array)")
     p.add_argument("--output", type=Path, default=Path("embeddings.parquet"), help="Parquet file to write")
+
+    p = sub.add_parser("report", help="run the paper's experiments and baselines, write docs/results.md",
+                       description="Run every shipped experiment (reusing finished stages in --workdir), fit "
+                                   "PCA, Isomap and LLE on the same samples, and regenerate the results page.")
+    _add_runtime_args(p)
+    p.add_argument("--out", type=Path, default=Path("docs/results.md"), help="Markdown page to write")
+    p.add_argument("--jobs", nargs="+", help="only these experiments (job names), e.g. mnist_4_9")
     return parser
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from pipeline.report import report
+    from pipeline.runtime import resolve_runtime
+
+    runtime = resolve_runtime(args.workdir, args.data_root, None)
+    print(f"wrote {report(runtime, args.out.resolve(), args.jobs)}")
 
 
 def _cmd_validate(args: argparse.Namespace) -> None:
@@ -123,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_run(args, stop_after="all" if args.command == "run" else "pairs")
         elif args.command == "embed":
             _cmd_embed(args)
+        elif args.command == "report":
+            _cmd_report(args)
     except DrlimError as exc:
         print(f"drlim: error: {exc}", file=sys.stderr)
         return 2

@@ -60,6 +60,52 @@ def embeddings_table(
 
 
 @dataclass
+class HeldOut:
+    """The samples an embedding is scored on, with what the metrics need to know about them."""
+
+    split: str
+    ids: np.ndarray
+    features: np.ndarray
+    labels: np.ndarray
+    origin: np.ndarray
+    transform: np.ndarray
+    meta: dict[str, np.ndarray]  # azimuth / elevation / lighting when the source has them
+
+    @classmethod
+    def load(cls, store: SampleStore) -> HeldOut:
+        split = store.held_out_split
+        ids, features, labels = store.split(split)
+        origin, transform = store.origins(split)
+        names = [c for c in ("azimuth", "elevation", "lighting") if c in store.metadata_columns]
+        meta = store.metadata(split, names) if {"azimuth", "elevation"} <= set(names) else {}
+        return cls(split, ids, features, labels, origin, transform, meta)
+
+    @property
+    def original(self) -> np.ndarray:
+        return np.array([t is None for t in self.transform])
+
+
+def score(data: HeldOut, embedding: np.ndarray, cfg: EvaluateConfig) -> dict[str, float]:
+    """Every metric that applies: trustworthiness and k-NN accuracy on the originals; the invariance ratio
+    when there are transformed copies; the cylinder and lighting invariance for views with azimuth/elevation."""
+    original = data.original
+    x, z, y = data.features[original], embedding[original], data.labels[original]
+    metrics = {f"trustworthiness_{k}": trustworthiness(x, z, k) for k in cfg.trustworthiness_k}
+    if (y >= 0).all():  # sources without labels store -1
+        metrics[f"knn_accuracy_{cfg.knn_k}"] = knn_accuracy(z, y, cfg.knn_k)
+    if not original.all():
+        metrics["invariance_ratio"] = invariance_ratio(embedding, data.origin)
+    if data.meta:
+        if embedding.shape[1] >= 3:
+            metrics.update(cylinder_fit(embedding, data.meta["azimuth"], data.meta["elevation"]))
+        if "lighting" in data.meta:
+            views = np.stack([data.meta["azimuth"], data.meta["elevation"]], 1)
+            same_view = np.unique(views, axis=0, return_inverse=True)[1].ravel()
+            metrics["lighting_invariance_ratio"] = invariance_ratio(embedding, same_view)
+    return metrics
+
+
+@dataclass
 class Evaluation:
     metrics: dict[str, float]
     files: dict[str, Path]
@@ -67,28 +113,18 @@ class Evaluation:
 
 def evaluate(model: torch.nn.Module, store: SampleStore, cfg: EvaluateConfig, out_dir: Path, title: str) -> Evaluation:
     """Embed the held-out split, compute metrics, write ``embeddings.parquet`` and PNG maps into ``out_dir``."""
-    split = store.held_out_split
+    data = HeldOut.load(store)
+    split = data.split
     if split != "test":
         log.warning("The sample store has no test split: evaluating on the training samples (set data.test_path)")
-    ids, features, labels = store.split(split)
-    origin, transform = store.origins(split)
+    ids, features, labels, origin, transform, meta = (data.ids, data.features, data.labels, data.origin,
+                                                      data.transform, data.meta)
     embedding = embed(model, features, cfg.batch_size)
-    original = np.array([t is None for t in transform])
+    metrics = score(data, embedding, cfg)
+    original = data.original
     x, z, y = features[original], embedding[original], labels[original]
-    metrics = {f"trustworthiness_{k}": trustworthiness(x, z, k) for k in cfg.trustworthiness_k}
-    if (y >= 0).all():  # sources without labels store -1
-        metrics[f"knn_accuracy_{cfg.knn_k}"] = knn_accuracy(z, y, cfg.knn_k)
     has_copies = not original.all()
-    if has_copies:
-        metrics["invariance_ratio"] = invariance_ratio(embedding, origin)
-    views = {"azimuth", "elevation"} <= set(store.metadata_columns)
-    if views:  # the airplane experiment: a cylinder, invariant to lighting
-        meta = store.metadata(split, ["azimuth", "elevation"])
-        if embedding.shape[1] >= 3:
-            metrics.update(cylinder_fit(embedding, meta["azimuth"], meta["elevation"]))
-        if "lighting" in store.metadata_columns:
-            same_view = np.unique(np.stack([meta["azimuth"], meta["elevation"]], 1), axis=0, return_inverse=True)[1]
-            metrics["lighting_invariance_ratio"] = invariance_ratio(embedding, same_view.ravel())
+    views = "azimuth" in meta
     log.info("Held-out (%s split) metrics: %s", split, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -111,4 +147,5 @@ def evaluate(model: torch.nn.Module, store: SampleStore, cfg: EvaluateConfig, ou
     return Evaluation(metrics=metrics, files=files)
 
 
-__all__ = ["Evaluation", "embed", "evaluate", "invariance_ratio", "knn_accuracy", "trustworthiness"]
+__all__ = ["Evaluation", "HeldOut", "embed", "evaluate", "invariance_ratio", "knn_accuracy", "score",
+           "trustworthiness"]

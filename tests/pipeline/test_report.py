@@ -1,0 +1,29 @@
+import numpy as np
+
+from pipeline.config import EvaluateConfig
+from pipeline.evaluate import HeldOut, score
+from pipeline.report import EXPERIMENTS, JOBS_DIR, _table, baselines
+
+
+def test_every_experiment_is_a_shipped_job():
+    assert [e.job for e in EXPERIMENTS] == ["mnist_4_9", "mnist_translated_knn", "mnist_translated_invariant",
+                                           "norb_airplane"]
+    assert all((JOBS_DIR / f"{e.job}.yaml").is_file() for e in EXPERIMENTS)
+
+
+def test_baselines_are_scored_with_the_pipelines_metrics_and_tabulated():
+    rng = np.random.default_rng(0)
+    n = 60
+    data = HeldOut("test", np.arange(3 * n), rng.random((3 * n, 1, 6, 6), dtype=np.float32),
+                   np.tile(np.arange(n) % 2, 3), np.tile(np.arange(n), 3),
+                   np.array([None] * n + ["shift_x=1"] * n + ["shift_x=-1"] * n, dtype=object), {})
+    fitted = baselines(data, dim=2)
+    assert list(fitted) == ["PCA", "Isomap (k=12)", "LLE (k=12)"]
+    assert [inductive for _, _, inductive in fitted.values()] == [True, False, False]
+    cfg = EvaluateConfig()
+    rows = [(name, score(data, z, cfg), "yes", "0.1") for name, (z, _, _) in fitted.items()]
+    assert {"trustworthiness_5", "knn_accuracy_5", "invariance_ratio"} <= set(rows[0][1])
+    rows.append(("partial", {"trustworthiness_5": 0.5}, "no", "1"))
+    table = _table(rows)
+    assert table[0].startswith("| method | trust@5 | trust@12 | 5-NN acc. | invariance ratio |")
+    assert table[-1] == "| partial | 0.500 | – | – | – | no | 1 |"
