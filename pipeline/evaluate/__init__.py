@@ -101,7 +101,8 @@ def score(data: HeldOut, embedding: np.ndarray, cfg: EvaluateConfig) -> dict[str
         if "lighting" in data.meta:
             views = np.stack([data.meta["azimuth"], data.meta["elevation"]], 1)
             same_view = np.unique(views, axis=0, return_inverse=True)[1].ravel()
-            metrics["lighting_invariance_ratio"] = invariance_ratio(embedding, same_view)
+            if np.bincount(same_view).max() > 1:  # some view is seen under several lightings
+                metrics["lighting_invariance_ratio"] = invariance_ratio(embedding, same_view)
     return metrics
 
 
