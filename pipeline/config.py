@@ -155,6 +155,11 @@ class EncoderConfig(_Section):
     output_dim: int = Field(2, ge=1)
     options: dict[str, int | float | str] = Field(default_factory=dict, description="encoder keyword options")
 
+    def spec(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        """``build_encoder`` keyword arguments for samples of ``input_shape`` (also stored in checkpoints)."""
+        return {"name": self.name, "output_dim": self.output_dim, "options": dict(self.options),
+                "input_shape": list(input_shape)}
+
 
 class TrainConfig(_Section):
     num_workers: int = Field(2, ge=1, description="Ray Train workers")

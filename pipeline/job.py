@@ -10,10 +10,10 @@ from typing import Literal
 
 import mlflow
 
+from encoders import build_encoder
 from pipeline import tracking
 from pipeline.config import JobConfig
 from pipeline.data import SampleStore, ingest
-from encoders import build_encoder
 from pipeline.errors import ConfigError, TrackingError
 from pipeline.pairs import PairSet, build_pairs
 from pipeline.runtime import Runtime, init_ray
@@ -43,7 +43,7 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
     clock = time.perf_counter()
     store = ingest(job.data, runtime.data_root, runtime.workdir)  # before Ray: bad data fails in seconds
     try:  # an encoder that cannot take these samples fails here, not inside a Ray worker
-        build_encoder(job.encoder.name, job.encoder.output_dim, job.encoder.options, store.feature_shape)
+        build_encoder(**job.encoder.spec(store.feature_shape))
     except ValueError as exc:
         raise ConfigError(f"encoder: {exc}") from None
     init_ray()

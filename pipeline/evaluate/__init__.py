@@ -118,30 +118,27 @@ def evaluate(model: torch.nn.Module, store: SampleStore, cfg: EvaluateConfig, ou
     split = data.split
     if split != "test":
         log.warning("The sample store has no test split: evaluating on the training samples (set data.test_path)")
-    ids, features, labels, origin, transform, meta = (data.ids, data.features, data.labels, data.origin,
-                                                      data.transform, data.meta)
-    embedding = embed(model, features, cfg.batch_size)
+    embedding = embed(model, data.features, cfg.batch_size)
     metrics = score(data, embedding, cfg)
     original = data.original
-    x, z, y = features[original], embedding[original], labels[original]
+    x, z, y = data.features[original], embedding[original], data.labels[original]
     has_copies = not original.all()
-    views = "azimuth" in meta
     log.info("Held-out (%s split) metrics: %s", split, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"embeddings": out_dir / "embeddings.parquet"}
     with atomic_path(files["embeddings"]) as tmp:
-        pq.write_table(embeddings_table(ids, split, labels, embedding, origin, transform), tmp)
+        pq.write_table(embeddings_table(data.ids, split, data.labels, embedding, data.origin, data.transform), tmp)
     if embedding.shape[1] >= 2:
-        files["map"] = scatter_map(embedding, labels, out_dir / "map.png", title)
+        files["map"] = scatter_map(embedding, data.labels, out_dir / "map.png", title)
         if x.ndim >= 3:  # images: draw some on the map, as the paper's figures do
             files["map_thumbnails"] = thumbnail_map(z, x, y, out_dir / "map_thumbnails.png", title, cfg.thumbnails)
-        if views and embedding.shape[1] >= 3:
+        if data.meta and embedding.shape[1] >= 3:
             files["map_cylinder"] = cylinder_views(
-                embedding, meta["azimuth"], meta["elevation"], out_dir / "map_cylinder.png", title
+                embedding, data.meta["azimuth"], data.meta["elevation"], out_dir / "map_cylinder.png", title
             )
         if has_copies:
-            tags = np.where(original, "original", transform).astype(str)
+            tags = np.where(original, "original", data.transform).astype(str)
             files["map_transforms"] = scatter_map(
                 embedding, tags, out_dir / "map_transforms.png", f"{title}, by transform", legend="transform"
             )

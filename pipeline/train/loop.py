@@ -51,13 +51,6 @@ def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
     return cfg.lr
 
 
-def encoder_spec(job: JobConfig, input_shape: tuple[int, ...]) -> dict[str, Any]:
-    """``build_encoder`` keyword arguments; stored in every checkpoint so the model can be rebuilt from it."""
-    enc = job.encoder
-    return {"name": enc.name, "output_dim": enc.output_dim, "options": dict(enc.options),
-            "input_shape": list(input_shape)}
-
-
 def load_state(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
     with checkpoint.as_directory() as directory:
         # weights_only: a checkpoint is data (tensors, numbers, lists), never code to execute.
@@ -140,7 +133,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     mine = np.arange(rank, len(left), world)
     steps = max(1, math.ceil(per_rank / cfg.batch_size))
 
-    spec = encoder_spec(job, store.feature_shape)
+    spec = job.encoder.spec(store.feature_shape)
     # Channels-last convolutions were measured: faster in one process, slower under DDP here (BENCHMARKS.md).
     model = ray.train.torch.prepare_model(build_encoder(**spec))
     optimizer = make_optimizer(model.parameters(), cfg)
