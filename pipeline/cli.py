@@ -72,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="array name inside a .npz file (default: its only array)")
     p.add_argument("--output", type=Path, default=Path("embeddings.parquet"), help="Parquet file to write")
 
+    p = sub.add_parser("models", help="manage registered models (promote a version to an alias)",
+                       description="Registered models in the MLflow store ($MLFLOW_TRACKING_URI, else "
+                                   "WORKDIR/mlflow.db).")
+    models = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    q = models.add_parser("promote", help="point an alias at a model version",
+                          description="Move ALIAS of registered model NAME to VERSION, e.g. "
+                                      "drlim models promote drlim-mnist-4-9 3 --alias production.")
+    q.add_argument("name", help="registered model name")
+    q.add_argument("version", help="model version number")
+    q.add_argument("--alias", required=True, help="alias to move, e.g. champion or production")
+    q.add_argument("--workdir", help="where the default MLflow store lives (default: current directory)")
+
     p = sub.add_parser("report", help="run the paper's experiments and baselines, write docs/results.md",
                        description="Run every shipped experiment (reusing finished stages in --workdir), fit "
                                    "PCA, Isomap and LLE on the same samples, and regenerate the results page.")
@@ -79,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("docs/results.md"), help="Markdown page to write")
     p.add_argument("--jobs", nargs="+", help="only these experiments (job names), e.g. mnist_4_9")
     return parser
+
+
+def _cmd_promote(args: argparse.Namespace) -> None:
+    from pipeline.runtime import resolve_tracking_uri
+    from pipeline.tracking import promote
+
+    uri = resolve_tracking_uri(Path(args.workdir or ".").resolve())
+    promote(uri, args.name, args.version, args.alias)
+    print(f"models:/{args.name}@{args.alias} -> version {args.version}")
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
@@ -140,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_embed(args)
         elif args.command == "report":
             _cmd_report(args)
+        elif args.command == "models":
+            _cmd_promote(args)
     except DrlimError as exc:
         print(f"drlim: error: {exc}", file=sys.stderr)
         return 2

@@ -92,3 +92,28 @@ def log_missing_epochs(run_id: str, history: list[dict[str, float]]) -> None:
         epoch = int(entry["epoch"])
         if epoch not in logged:
             mlflow.log_metrics({f"train/{k}": float(v) for k, v in entry.items()}, step=epoch)
+
+
+def promote(tracking_uri: str, name: str, version: str, alias: str) -> None:
+    """Point ``alias`` of registered model ``name`` at ``version``; errors name what exists instead."""
+    from pydantic import ValidationError
+
+    from pipeline.config import TrackingConfig
+
+    try:
+        TrackingConfig(alias=alias)
+    except ValidationError as exc:
+        raise TrackingError(f"alias {alias!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    check_tracking_server(tracking_uri)
+    client = MlflowClient(tracking_uri)
+    try:
+        versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+    except Exception as exc:
+        raise TrackingError(f"could not list versions of {name!r} at {tracking_uri}: {exc}") from None
+    if not versions:
+        known = sorted(m.name for m in client.search_registered_models())
+        raise TrackingError(f"no registered model {name!r} at {tracking_uri}; registered models: {known or 'none'}")
+    if not version.isdigit() or int(version) not in versions:
+        raise TrackingError(f"{name!r} has no version {version!r}; its versions are {versions}")
+    client.set_registered_model_alias(name, alias, version)
+    log.info("Alias @%s of %s now points at version %s", alias, name, version)

@@ -130,6 +130,18 @@ def test_rerun_reuses_stages_and_resumes_training(first_run):
     assert "models:/drlim-test@champion (version 2" in proc.stdout
 
 
+def test_models_promote_moves_an_alias_and_names_the_versions_that_exist(first_run):
+    import mlflow
+
+    workdir, _ = first_run
+    _drlim(workdir, "models", "promote", "drlim-test", "1", "--alias", "production")
+    client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    assert str(client.get_model_version_by_alias("drlim-test", "production").version) == "1"
+    bad = _drlim(workdir, "models", "promote", "drlim-test", "9", "--alias", "production", check=False)
+    assert bad.returncode == 2 and "has no version '9'; its versions are [1, 2]" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_bad_job_fails_before_work_with_a_clear_message(tmp_path):
     proc = _drlim(tmp_path, "run", str(REPO / "jobs" / "mnist_4_9.yaml"), "--set", "train.margn=2", check=False)
     assert proc.returncode == 2
