@@ -21,8 +21,8 @@ import time
 import numpy as np
 import torch
 
-from _common import machine, prepare, train_step
-from encoders import build_encoder, contrastive_loss
+from _common import machine, new_model, prepare, train_step
+from encoders import contrastive_loss
 from pipeline.train.batches import mixed_precision
 
 
@@ -56,8 +56,7 @@ VARIANTS = {
 
 def measure(name, data, batch_size, steps, warmup, seed=0) -> tuple[float, float, float]:
     step_fn, mode, ratio, memory_format, compiled = VARIANTS[name]
-    torch.manual_seed(seed)
-    model = build_encoder("lenet", 2).to(data.features.device)
+    model = new_model(data, seed)
     features = data.features
     if memory_format is not None:
         model = model.to(memory_format=memory_format)
