@@ -14,13 +14,15 @@ log = logging.getLogger("drlim")
 EPILOG = """\
 environment:
   DRLIM_DATA_ROOT      data root when neither --data-root nor data.root is given (holds MNIST/raw/)
-  RAY_ADDRESS          attach to this Ray cluster instead of starting a local one
+  RAY_ADDRESS          run: attach to this Ray cluster instead of starting a local one
+  RAY_API_SERVER_ADDRESS  submit/status/logs/stop: the head's Jobs API (default http://127.0.0.1:8265)
   MLFLOW_TRACKING_URI  tracking server; default: sqlite store WORKDIR/mlflow.db
 
 examples:
   drlim run jobs/mnist_4_9.yaml --data-root ../shared/data
   drlim run jobs/mnist_4_9.yaml --set train.epochs=3 --set data.train_per_digit=500
   drlim embed --model models:/drlim-mnist-4-9@champion --input images.npy --output emb.parquet
+  drlim submit jobs/mnist_4_9.yaml --address http://127.0.0.1:8265 --workdir /mnt/shared/drlim
 """
 
 
@@ -34,6 +36,11 @@ def _add_runtime_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", help="folder holding MNIST/raw/ (overrides data.root and DRLIM_DATA_ROOT)")
     p.add_argument("--workdir", help="where the sample store, pairs, checkpoints, runs and the default "
                                      "MLflow store go (default: current directory)")
+
+
+def _add_address_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", help="Jobs API of the head (default: $RAY_API_SERVER_ADDRESS, an http "
+                                     "$RAY_ADDRESS, else http://127.0.0.1:8265)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +65,28 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Ingest the data and write the pair shards and manifest, without training.")
     _add_job_args(p)
     _add_runtime_args(p)
+
+    p = sub.add_parser("submit", help="run a job on a Ray cluster through the Ray Jobs API",
+                       description="Ship this project to a Ray cluster and run `drlim run JOB` there as a Ray "
+                                   "job: the source tree as working_dir, the project's requirements as a pip "
+                                   "runtime env, MLFLOW_TRACKING_* and DRLIM_DATA_ROOT passed through. Streams "
+                                   "the job's logs and exits non-zero when the job fails.")
+    _add_job_args(p)
+    p.add_argument("--workdir", required=True,
+                   help="working directory ON THE CLUSTER (every node must see it), e.g. /mnt/shared/drlim")
+    p.add_argument("--data-root", help="data root on the cluster (default: the job's, then DRLIM_DATA_ROOT there)")
+    _add_address_arg(p)
+    p.add_argument("--no-deps", dest="ship_requirements", action="store_false",
+                   help="don't ship the requirements (the cluster's image already has them)")
+    p.add_argument("--no-wait", dest="wait", action="store_false", help="print the job id and return at once")
+
+    for name, text in (("status", "show a submitted job's status"), ("logs", "print a submitted job's logs"),
+                       ("stop", "stop a submitted job")):
+        p = sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]} (Ray Jobs API).")
+        p.add_argument("job_id", help="the id `drlim submit` printed, e.g. raysubmit_AbC123")
+        _add_address_arg(p)
+        if name == "logs":
+            p.add_argument("--follow", action="store_true", help="keep streaming until the job ends")
 
     p = sub.add_parser("validate", help="check a job file and print the resolved configuration",
                        description="Validate a job file (and overrides) without running anything.")
@@ -139,6 +168,30 @@ def _cmd_run(args: argparse.Namespace, stop_after: str) -> None:
         print(f"{'time:':<22} " + ", ".join(f"{k} {v:.0f}s" for k, v in summary.seconds.items()))
 
 
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from pipeline.submit import submit
+
+    job_id, code = submit(args.job, args.overrides, args.workdir, args.data_root, args.address,
+                          args.ship_requirements, args.wait)
+    print(f"job: {job_id}" + ("" if args.wait else f"  (drlim logs {job_id} --follow)"))
+    return code
+
+
+def _cmd_job(args: argparse.Namespace) -> int:
+    from pipeline.submit import client, describe, follow
+
+    jobs = client(args.address)
+    print(describe(jobs, args.job_id))  # also checks that the job exists
+    if args.command == "stop":
+        jobs.stop_job(args.job_id)
+        print(f"stop requested for {args.job_id}")
+    elif args.command == "logs":
+        if args.follow:
+            return follow(jobs, args.job_id)
+        print(jobs.get_job_logs(args.job_id), end="")
+    return 0
+
+
 def _cmd_embed(args: argparse.Namespace) -> None:
     from pipeline.embed_cli import embed_file
 
@@ -163,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_report(args)
         elif args.command == "models":
             _cmd_promote(args)
+        elif args.command == "submit":
+            return _cmd_submit(args)
+        elif args.command in ("status", "logs", "stop"):
+            return _cmd_job(args)
     except DrlimError as exc:
         print(f"drlim: error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """Where things run and land: the embedded defaults, or a cluster and tracking server from the environment.
 
-- Ray: ``ray.init()`` attaches to ``RAY_ADDRESS`` when set, otherwise starts a local instance.
+- Ray: attaches to ``RAY_ADDRESS`` when set (a Ray job always has it), otherwise starts a new local instance.
 - MLflow: ``MLFLOW_TRACKING_URI`` when set, otherwise a sqlite store ``WORKDIR/mlflow.db``.
 - Data root: ``--data-root``, then the job's ``data.root``, then ``DRLIM_DATA_ROOT``, then ``WORKDIR/data``.
 """
@@ -61,4 +61,5 @@ def init_ray() -> None:
         log.info("Connecting to the Ray cluster at %s (RAY_ADDRESS)", address)
     else:
         log.info("Starting a local Ray instance (set RAY_ADDRESS to use a cluster)")
-    ray.init(address=address or None, log_to_driver=True, configure_logging=False)
+    # "local", not None: without RAY_ADDRESS, Ray would attach to whatever `ray start` cluster runs here.
+    ray.init(address=address or "local", log_to_driver=True, configure_logging=False)
