@@ -5,7 +5,7 @@
 #   infra/local/stop.sh         # stops both (and nothing else)
 #
 # The Jobs API/dashboard and MLflow listen on 127.0.0.1 only. Ray's own cluster ports (GCS, raylet) cannot be
-# bound to loopback; the token authentication Ray turns on for new clusters guards them (~/.ray/auth_token).
+# bound to loopback; token authentication (turned on here) guards them and the Jobs API (~/.ray/auth_token).
 # Settings (environment variables, defaults in brackets):
 #   DRLIM_LOCAL_DIR [.drlim-local]  state: session ids, logs, the MLflow database and artifacts
 #   RAY_PORT [6379]  RAY_DASHBOARD_PORT [8265]  RAY_CLIENT_PORT [10001]  RAY_NUM_CPUS [2]
@@ -25,6 +25,10 @@ if [[ -e $state/ray.sid || -e $state/mlflow.sid ]]; then
 fi
 mkdir -p "$state/mlartifacts"
 trap 'echo "start.sh: failed; stopping what started (logs in $state)" >&2; "$(dirname "$0")/stop.sh"' ERR
+
+# Token authentication on, always: a token in ~/.ray/auth_token (created if missing) that `drlim submit` sends.
+export RAY_AUTH_MODE=token
+ray get-auth-token --generate >/dev/null
 
 # Each server gets its own session (setsid): stop.sh ends the session, i.e. the server and every process it
 # started (Ray workers and jobs included), and nothing else on the machine.
