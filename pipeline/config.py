@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -28,9 +28,13 @@ class DataConfig(_Section):
         "norb (one airplane from the small NORB files under ROOT/norb) or airplane (its synthetic stand-in)",
     )
     norb_instance: int = Field(4, ge=0, description="norb: which airplane instance")
-    root: str | None = Field(None, description="data root; else --data-root, DRLIM_DATA_ROOT, WORKDIR/data")
-    path: str | None = Field(None, description="parquet/numpy: the training samples file")
-    test_path: str | None = Field(None, description="parquet/numpy: held-out samples; none = evaluate on training")
+    root: str | None = Field(None, description="data root (DATA_ROOT) unless --data-root is given; else "
+                             "DRLIM_DATA_ROOT, WORKDIR/data. A relative root is taken from the current directory")
+    path: str | None = Field(None, description="parquet/numpy: the training samples file. Absolute, or relative to "
+                             "DATA_ROOT; a relative path may not climb out of DATA_ROOT with '..' (use an absolute "
+                             "path for a file elsewhere)")
+    test_path: str | None = Field(None, description="parquet/numpy: held-out samples; none = evaluate on training. "
+                                  "Resolved like data.path")
     feature_column: str = Field("features", min_length=1, description="parquet column / npz array of features")
     label_column: str | None = Field("label", description="parquet column / npz array of labels; null = none")
     feature_shape: list[int] | None = Field(None, description="reshape each sample, e.g. [1, 28, 28]")
@@ -52,6 +56,19 @@ class DataConfig(_Section):
         if self.feature_shape is not None and (not self.feature_shape or min(self.feature_shape) < 1):
             raise ValueError(f"data.feature_shape: must be positive sizes, e.g. [1, 28, 28], got {self.feature_shape}")
         return self
+
+    @field_validator("path", "test_path")
+    @classmethod
+    def _inside_data_root(cls, v: str | None) -> str | None:
+        from pipeline.data.files import climbs_out
+
+        if v and climbs_out(v):
+            raise ValueError(
+                f"{v!r} climbs out of the data root with '..' (relative paths are read from DATA_ROOT: --data-root, "
+                f"data.root, DRLIM_DATA_ROOT or WORKDIR/data); put the file under DATA_ROOT, or use an absolute path "
+                f"if you really mean a file outside DATA_ROOT"
+            )
+        return v
 
     @field_validator("transforms")
     @classmethod
@@ -300,7 +317,60 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {text!r} must look like section.key=value, e.g. train.epochs=3")
-    return key.strip().split("."), yaml.safe_load(value)
+    try:
+        return key.strip().split("."), yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: the value {value!r} is not valid YAML ({_yaml_problem(exc)}); quote "
+                          f"strings and close brackets, e.g. data.digits=[1, 7]") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What the YAML parser found, and where (1-based line and column)."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return " ".join(str(exc).split())
+    where = f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    return f"{where} ({context} at line {start.line + 1}, column {start.column + 1})" if context and start else where
+
+
+def _scalar_parent(keys: list[str]) -> str | None:
+    """The first of ``keys[:-1]`` that names a plain value (``seed`` in ``seed.x``), which cannot hold keys."""
+    model: type[BaseModel] = JobConfig
+    for i, part in enumerate(keys[:-1]):
+        field = model.model_fields.get(part)
+        if field is None:
+            return None  # an unknown key: validation names it, with "did you mean"
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            model = field.annotation
+            continue
+        scalar = field.annotation in (int, float, str, bool) or get_origin(field.annotation) is Literal
+        return ".".join(keys[: i + 1]) if scalar else None
+    return None
+
+
+def _apply_override(raw: dict, text: str) -> tuple[str, ...]:
+    """Set one ``key=value`` in the raw job; returns the key path."""
+    keys, value = parse_override(text)
+    scalar = _scalar_parent(keys)
+    if scalar:
+        raise ConfigError(f"override {text!r}: {scalar!r} is a value, not a section; set it directly, e.g. "
+                          f"{scalar}=...")
+    node = raw
+    for part in keys[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {text!r}: {part!r} is not a section")
+    node[keys[-1]] = value
+    return tuple(keys)
+
+
+def _error_source(loc: tuple, source: str, applied: dict[tuple[str, ...], str]) -> str:
+    """Who set the value an error is about: the last ``--set`` of that key or a section above it, else the file."""
+    for keys, text in reversed(applied.items()):
+        if len(loc) >= len(keys) and tuple(map(str, loc[: len(keys)])) == keys:
+            return f"--set {text}"
+    return source
 
 
 def load_job(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> JobConfig:
@@ -312,21 +382,18 @@ def load_job(path: str | Path | None = None, overrides: list[str] | tuple[str, .
         if not path.is_file():
             raise ConfigError(f"job file {path} does not exist; the shipped jobs are in jobs/*.yaml")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}; fix the syntax there") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the job file ({exc.__class__.__name__}: {exc}); save it as "
+                              f"UTF-8 text") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}")
-    for text in overrides:
-        keys, value = parse_override(text)
-        node = raw
-        for part in keys[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {text!r}: {part!r} is not a section")
-        node[keys[-1]] = value
+    applied = {_apply_override(raw, text): text for text in overrides}
     try:
         return JobConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = list(dict.fromkeys(_format_error(e, source) for e in exc.errors()))
+        lines = list(dict.fromkeys(_format_error(e, _error_source(tuple(e["loc"]), source, applied))
+                                   for e in exc.errors()))
         raise ConfigError("invalid job configuration:\n  " + "\n  ".join(lines)) from None

@@ -15,7 +15,7 @@ from pipeline import tracking
 from pipeline.config import JobConfig
 from pipeline.data import SampleStore, ingest
 from pipeline.errors import ConfigError, TrackingError
-from pipeline.pairs import PairSet, build_pairs
+from pipeline.pairs import PairSet, build_pairs, check_pairs_config
 from pipeline.runtime import Runtime, init_ray
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
         build_encoder(**job.encoder.spec(store.feature_shape))
     except ValueError as exc:
         raise ConfigError(f"encoder: {exc}") from None
+    check_pairs_config(job.pairs, store)
     init_ray()
     pairs = build_pairs(job.pairs, store, runtime.workdir)
     summary = RunSummary(store=store, pairs=pairs, seconds={"data_and_pairs": time.perf_counter() - clock})

@@ -10,7 +10,7 @@ import numpy as np
 from pipeline.config import DataConfig
 from pipeline.data.mnist import RAW_FILES, load_mnist, raw_dir, select_digits
 from pipeline.data.norb import NORB_FILES, load_norb_airplane, render_airplane
-from pipeline.data.files import read_samples
+from pipeline.data.files import read_samples, resolve_data_path
 from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
 from pipeline.data.transforms import transformed_copies
 from pipeline.errors import DataError
@@ -27,7 +27,7 @@ def _fingerprint(cfg: DataConfig, root: Path) -> dict:
         return {name: (root / "norb" / name).stat().st_size for name in NORB_FILES.values()}
     if cfg.source == "airplane":
         return {"renderer": 1}  # bump when render_airplane changes
-    return {str(p): sha256_file(Path(p).expanduser()) for p in (cfg.path, cfg.test_path) if p}
+    return {str(p): sha256_file(resolve_data_path(p, root)) for p in (cfg.path, cfg.test_path) if p}
 
 
 def _store_key(cfg: DataConfig, root: Path) -> str:
@@ -51,18 +51,31 @@ def read_source(cfg: DataConfig, root: Path) -> list[SplitArrays]:
         # The paper maps the 972 views it trains on (there is no held-out set of one object's views).
         images, meta = render_airplane() if cfg.source == "airplane" else load_norb_airplane(root, cfg.norb_instance)
         return [with_copies("train", images, np.full(len(images), -1), np.arange(len(images)), cfg, meta)]
+    files = {name: _user_file(key, value, root)
+             for name, key, value in (("train", "data.path", cfg.path), ("test", "data.test_path", cfg.test_path))
+             if value}
     splits = []
-    for name, path in (("train", cfg.path), ("test", cfg.test_path)):
-        if path:
-            got = read_samples(path, cfg.feature_column, cfg.label_column, cfg.feature_shape)
-            splits.append(with_copies(name, got.features, got.labels, np.arange(len(got.labels)), cfg, got.metadata))
+    for name, path in files.items():
+        got = read_samples(path, cfg.feature_column, cfg.label_column, cfg.feature_shape)
+        splits.append(with_copies(name, got.features, got.labels, np.arange(len(got.labels)), cfg, got.metadata))
     if len(splits) == 2 and splits[0].features.shape[1:] != splits[1].features.shape[1:]:
-        raise DataError(f"{cfg.test_path}: samples have shape {splits[1].features.shape[1:]}, but those in "
-                        f"{cfg.path} have {splits[0].features.shape[1:]}; both files need the same features")
+        raise DataError(f"{files['test']}: samples have shape {splits[1].features.shape[1:]}, but those in "
+                        f"{files['train']} have {splits[0].features.shape[1:]}; both files need the same features")
     if len(splits) == 2 and sorted(splits[0].metadata or {}) != sorted(splits[1].metadata or {}):
-        raise DataError(f"{cfg.test_path} has metadata columns {sorted(splits[1].metadata or {})}, {cfg.path} has "
-                        f"{sorted(splits[0].metadata or {})}; both files need the same columns")
+        raise DataError(f"{files['test']} has metadata columns {sorted(splits[1].metadata or {})}, {files['train']} "
+                        f"has {sorted(splits[0].metadata or {})}; both files need the same columns")
     return splits
+
+
+def _user_file(key: str, value: str, root: Path) -> Path:
+    """The file a job's ``data.path`` / ``data.test_path`` names: absolute, or relative to the data root."""
+    path = resolve_data_path(value, root)
+    if not path.is_file():
+        relative = not Path(value).expanduser().is_absolute()
+        where = f" (relative paths are read from the data root {root})" if relative else ""
+        raise DataError(f"{key}: data file {path} does not exist{where}; set {key} to your file, or point "
+                        f"--data-root (or data.root, DRLIM_DATA_ROOT) at the folder that holds it")
+    return path
 
 
 def ingest(cfg: DataConfig, data_root: Path, workdir: Path) -> SampleStore:
@@ -78,7 +91,7 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: Path) -> SampleStore:
         log.warning("Sample store %s fails its checksum; rebuilding it", directory)
 
     provenance = {"source": cfg.source, "digits": cfg.digits, "path": cfg.path, "test_path": cfg.test_path,
-                  "transforms": cfg.transforms}
+                  "data_root": str(data_root), "transforms": cfg.transforms}
     with atomic_dir(directory) as tmp:
         write_store(tmp, build_sample_table(splits), provenance=provenance)
     copies = sum(len(v) for v in cfg.transforms.values())

@@ -17,6 +17,7 @@ from pipeline.pairs.knn import knn_graph, knn_recall, make_index
 from pipeline.pairs.negatives import NegativeSampler
 from pipeline.pairs.prior import prior_pairs
 from pipeline.pairs.shards import PairSet, knn_pairs, write_pair_shards
+from pipeline.data.files import resolve_data_path
 from pipeline.pairs.transforms import transform_knn_pairs, transform_pairs
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,24 @@ def similar_pairs(
     left = np.concatenate([p[0] for p in parts.values()])
     right = np.concatenate([p[1] for p in parts.values()])
     return left, right, source, knn_info
+
+
+def check_pairs_config(cfg: PairsConfig, store: SampleStore) -> None:
+    """Refuse, before Ray starts, a pair configuration the samples cannot satisfy; errors name the data file."""
+    provenance = store.manifest.get("provenance", {})
+    if provenance.get("path"):
+        source = str(resolve_data_path(provenance["path"], Path(provenance.get("data_root", "."))))
+    else:
+        source = f"the {provenance.get('source', 'selected')} samples"
+    n = store.manifest["splits"]["train"]
+    if "knn" in cfg.sources and cfg.k >= n:
+        raise DataError(f"pairs.k={cfg.k} needs more than k training samples, but {source} has {n}; lower "
+                        f"pairs.k below {n} or use more samples")
+    if "prior" in cfg.sources and cfg.prior is not None:
+        missing = sorted(set(cfg.prior.columns) - set(store.metadata_columns))
+        if missing:
+            raise DataError(f"pairs.prior names column(s) {missing} that {source} lacks; its metadata columns "
+                            f"are {store.metadata_columns or 'none'}; fix the rule or add the columns")
 
 
 def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
