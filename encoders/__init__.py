@@ -14,11 +14,13 @@ from torch import nn
 
 from encoders.lenet import LeNetEncoder
 from encoders.mlp import MLPEncoder
+from encoders.resnet import ResNetEncoder
 from encoders.loss import contrastive_loss, contrastive_loss_terms, pair_distance
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "lenet": LeNetEncoder,
     "mlp": MLPEncoder,
+    "resnet18": ResNetEncoder,
 }
 _BUILT_IN = ("output_dim", "input_shape")
 
@@ -61,6 +63,7 @@ __all__ = [
     "ENCODERS",
     "LeNetEncoder",
     "MLPEncoder",
+    "ResNetEncoder",
     "build_encoder",
     "check_options",
     "encoder_options",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -201,6 +202,9 @@ def _cmd_embed(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Launched in the background by a script, a process starts with SIGINT ignored; Ctrl-C / kill -INT must
+    # still stop a run cleanly (finished stages and checkpoints kept).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("faiss", "alembic", "mlflow.store", "urllib3"):

@@ -57,8 +57,10 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
     from pipeline.train import train
 
     artifact_root = runtime.workdir / "mlartifacts" if runtime.uses_local_store else None
-    with tracking.start_run(runtime.tracking_uri, job.tracking.experiment, artifact_root, job.name, job.flat()) as run:
-        summary.run_id = run.info.run_id
+    run = tracking.start_run(runtime.tracking_uri, job.tracking.experiment, artifact_root, job.name, job.flat())
+    summary.run_id = run.info.run_id
+    status = "FAILED"
+    try:
         mlflow.log_dict(pairs.manifest, "pairs/manifest.json")
         pair_metrics = {
             "pairs/similar": pairs.manifest["similar_pairs"],
@@ -72,7 +74,6 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
         clock = time.perf_counter()
         result = train(job, store, pairs, runtime.workdir, runtime.tracking_uri, summary.run_id)
         summary.seconds["train"] = time.perf_counter() - clock
-        tracking.log_missing_epochs(summary.run_id, result.history)
         clock = time.perf_counter()
         out_dir = runtime.workdir / "runs" / summary.run_id
         title = f"DrLIM {job.name} ({store.held_out_split} samples)"
@@ -80,6 +81,7 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
         summary.metrics, summary.files = evaluation.metrics, evaluation.files
         summary.seconds["evaluate"] = time.perf_counter() - clock
         try:
+            tracking.log_missing_epochs(summary.run_id, result.history)
             mlflow.log_metrics({f"test/{k}": v for k, v in evaluation.metrics.items()})
             for key, path in evaluation.files.items():
                 mlflow.log_artifact(str(path), artifact_path="embeddings" if key == "embeddings" else "plots")
@@ -87,12 +89,15 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
             summary.model_version, summary.model_uri = tracking.log_encoder(
                 result.model, example[:8], job.tracking.registered_model, job.tracking.alias
             )
+            mlflow.log_metrics({f"seconds/{k}": v for k, v in summary.seconds.items()})
         except Exception as exc:
-            problem = str(exc).rstrip(".")
+            problem = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else exc.__class__.__name__
             raise TrackingError(
                 f"training finished but logging to MLflow ({runtime.tracking_uri}) failed: {problem}. The trained "
-                f"model is safe in the checkpoint {result.checkpoint_path}; re-running the same command resumes "
-                f"from it and logs again without retraining"
+                f"model is safe in the checkpoint {result.checkpoint_path}; once the server is back, re-run the "
+                f"same command: it resumes from that checkpoint and logs again without retraining"
             ) from None
-        mlflow.log_metrics({f"seconds/{k}": v for k, v in summary.seconds.items()})
+        status = "FINISHED"
+    finally:
+        tracking.end_run(status)  # best effort: a lost server must not hide the error above
     return summary

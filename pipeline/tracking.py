@@ -61,6 +61,14 @@ def start_run(tracking_uri: str, experiment: str, artifact_root: Path | None, ru
     return run
 
 
+def end_run(status: str) -> None:
+    """End the active run; when the server is gone, say so and go on (the caller reports the real problem)."""
+    try:
+        mlflow.end_run(status)
+    except Exception as exc:
+        log.warning("Could not close the MLflow run (%s)", str(exc).strip().splitlines()[0] if str(exc) else exc)
+
+
 def log_encoder(model: torch.nn.Module, example: np.ndarray, registered_name: str, alias: str) -> tuple[str, str]:
     """Log ``model`` to the active run, register it and point ``alias`` at the new version.
 

@@ -139,7 +139,8 @@ def apply_search_parameters(index: faiss.Index, parameters: dict[str, int]) -> N
         space.set_index_parameter(index, key, value)
 
 
-@ray.remote
+# A search is pure, so a task whose worker process died (OOM killer, lost node) is simply run again.
+@ray.remote(max_retries=3)
 def _search_shard(index_bytes, features, start: int, stop: int, k: int, threads: int, parameters: dict[str, int]):
     faiss.omp_set_num_threads(threads)
     index = faiss.deserialize_index(index_bytes)

@@ -8,6 +8,7 @@ last checkpoint instead of starting over, and a changed job trains afresh.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def train(
             failure_config=FailureConfig(max_failures=max_failures),
         ),
     )
-    result = trainer.fit()
+    result = _fit(trainer)
     if result.checkpoint is None:
         raise StageError(f"training {name} finished without a checkpoint; see the worker logs above")
     state = load_state(result.checkpoint)
@@ -96,6 +97,29 @@ def train(
     model.load_state_dict(state["model"])
     model.eval()
     return TrainResult(model=model, history=list(state["history"]), checkpoint_path=result.checkpoint.path)
+
+
+def _fit(trainer: TorchTrainer):
+    """``trainer.fit()`` in a helper thread, so that Ctrl-C reaches the caller as ``KeyboardInterrupt``.
+
+    From the main thread, Ray Train installs its own SIGINT handler, which ends the process with status 1
+    and no word. The run's actors belong to this driver: they stop when it exits, and the checkpoints stay.
+    """
+    outcome: dict = {}
+
+    def fit() -> None:
+        try:
+            outcome["result"] = trainer.fit()
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=fit, name="ray-train-fit", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(timeout=0.2)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 __all__ = ["TrainResult", "train", "train_loop_per_worker"]

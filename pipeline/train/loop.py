@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -60,6 +61,9 @@ def load_state(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
 def _log_to_mlflow(tracking_uri: str | None, run_id: str | None, metrics: dict[str, float], epoch: int) -> None:
     if not (tracking_uri and run_id):
         return
+    # Best effort (the checkpoint keeps every number): don't stall training for minutes retrying a lost server.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     try:
         from mlflow import MlflowClient
         from mlflow.entities import Metric
@@ -92,6 +96,7 @@ def _epoch_metrics(sums: torch.Tensor, steps: int, elapsed: float, epoch: int, l
         "dissimilar_loss": s["dissimilar_loss"] / max(s["dissimilar"], 1),
         "similar_distance": s["similar_distance"] / max(s["similar"], 1),
         "dissimilar_distance": s["dissimilar_distance"] / max(s["dissimilar"], 1),
+        "pairs": s["pairs"],
         "pairs_per_second": s["pairs"] / elapsed,
         "samples_per_second": s["encoded"] / elapsed,
         "lr": lr,
@@ -144,8 +149,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         getattr(model, "module", model).load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, history = int(state["epoch"]), list(state["history"])
-        if rank == 0:
+        if rank == 0:  # a re-run of the job, or Ray Train restarting the workers after a failure
             log.info("Resuming from the checkpoint after epoch %d", start_epoch)
+            _log_to_mlflow(config.get("tracking_uri"), config.get("run_id"), {"resumed_from_epoch": start_epoch},
+                           start_epoch)
 
     for epoch in range(start_epoch, cfg.epochs):
         rng = NegativeSampler.rng_for(job.seed, epoch, rank)
@@ -175,7 +182,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 epoch + 1, cfg.epochs, metrics["loss"], metrics["similar_distance"],
                 metrics["dissimilar_distance"], metrics["pairs_per_second"],
             )
-            _log_to_mlflow(config.get("tracking_uri"), config.get("run_id"), metrics, epoch + 1)
             with tempfile.TemporaryDirectory() as tmp:
                 state = {
                     "model": getattr(model, "module", model).state_dict(),
@@ -186,5 +192,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 }
                 torch.save(state, Path(tmp) / STATE_FILE)
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+            # After the checkpoint: an epoch lost to a worker failure is retrained, not logged twice.
+            _log_to_mlflow(config.get("tracking_uri"), config.get("run_id"), metrics, epoch + 1)
         else:
             ray.train.report(metrics, checkpoint=None)

@@ -39,3 +39,20 @@ def test_an_encoder_refuses_samples_of_a_shape_it_cannot_take():
     assert build_encoder("lenet", output_dim=2, input_shape=(1, 28, 28)) is not None
     with pytest.raises(ValueError, match=r"takes samples of shape \(1, 28, 28\), the data has \(64,\); choose encoder.name: mlp"):
         build_encoder("lenet", output_dim=2, input_shape=(64,))
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 96, 96)])
+def test_resnet18_backbone_maps_grey_and_colour_images_to_output_dim(shape):
+    torch.manual_seed(0)
+    model = build_encoder("resnet18", output_dim=3, options={"projection": 16}, input_shape=shape).eval()
+    out = model(torch.rand(2, *shape))
+    assert out.shape == (2, 3) and torch.isfinite(out).all()
+    assert model.backbone.conv1.in_channels == shape[0]
+    # Small images keep their resolution through the stem (no stride, no max pooling); large ones use ResNet's own.
+    assert model.backbone.conv1.stride == ((1, 1) if shape[1] < 64 else (2, 2))
+    assert sum(p.numel() for p in model.backbone.parameters()) > 11_000_000  # a real ResNet-18
+
+
+def test_resnet18_needs_images():
+    with pytest.raises(ValueError, match=r"takes images \(channels, height, width\), the data has shape \(64,\)"):
+        build_encoder("resnet18", output_dim=2, input_shape=(64,))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, mnist_root
+from tests.integration.cli_runs import free_ports
 
 pytestmark = [
     pytest.mark.integration,
@@ -29,16 +30,6 @@ SMALL = [
 ]
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _sessions_alive(sids: dict[str, str]) -> list[str]:
     """Live (not zombie) processes in the servers' sessions."""
     table = subprocess.run(["ps", "-eo", "pid=,sid=,stat="], capture_output=True, text=True).stdout
@@ -51,7 +42,7 @@ def _sessions_alive(sids: dict[str, str]) -> list[str]:
 def servers(tmp_path_factory):
     """Ray head + MLflow server from infra/local/start.sh on free loopback ports; stopped by stop.sh."""
     state = tmp_path_factory.mktemp("local")
-    ray_port, dashboard, client, agent, mlflow_port = _free_ports(5)
+    ray_port, dashboard, client, agent, mlflow_port = free_ports(5)
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
     env.update(
         DRLIM_LOCAL_DIR=str(state),

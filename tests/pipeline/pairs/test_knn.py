@@ -1,4 +1,9 @@
+import os
 import re
+import signal
+import subprocess
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -104,3 +109,32 @@ def test_mutual_symmetrisation_keeps_only_edges_found_from_both_ends(points):
     expected = {(i, j) for i in range(len(points)) for j in neighbors[i] if i in neighbors[j]}
     assert set(zip(left.tolist(), right.tolist())) == expected and len(left) == len(expected)
     assert 0 < len(left) < neighbors.size
+
+
+def _kill_first_task(name: str, killed: list[int], stop: threading.Event) -> None:
+    """SIGKILL the first process of this test's session that runs Ray task ``name`` (its title while running)."""
+    session = os.getsid(0)
+    while not stop.is_set():
+        table = subprocess.run(["ps", "-eo", "pid=,sid=,args="], capture_output=True, text=True).stdout
+        for line in table.splitlines():
+            pid, sid, args = line.split(None, 2)
+            if int(sid) == session and args.startswith(f"ray::{name}"):
+                os.kill(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+                return
+        time.sleep(0.02)
+
+
+def test_a_killed_search_task_is_retried_and_the_graph_is_still_exact(ray_local):
+    x = np.random.default_rng(3).normal(size=(20_000, 64)).astype(np.float32)  # seconds per task: time to kill one
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_first_task, args=("_search_shard", killed, stop), daemon=True)
+    killer.start()
+    try:
+        graph = knn_graph(x, k=5, num_tasks=2)
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no search task was caught running"
+    np.testing.assert_array_equal(graph, knn_search(build_flat_index(x), x, np.arange(len(x)), 5))
