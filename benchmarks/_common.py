@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 @dataclass
 class TrainingData:
     store: SampleStore
+    pair_set: PairSet
     features: torch.Tensor  # training features, on the device
     left: np.ndarray
     right: np.ndarray
@@ -53,7 +54,7 @@ def load(store: SampleStore, pairs: PairSet, device: torch.device) -> TrainingDa
     left, right = pairs.read()
     sampler = NegativeSampler(pairs.n_samples, left, right)
     degree = np.maximum(sampler.degree(), 1).astype(np.float64)
-    return TrainingData(store, torch.from_numpy(x).to(device), left, right, sampler, degree)
+    return TrainingData(store, pairs, torch.from_numpy(x).to(device), left, right, sampler, degree)
 
 
 def new_model(data: TrainingData, seed: int = 0) -> torch.nn.Module:

@@ -1,0 +1,99 @@
+"""The Ray Train path against a plain single-process PyTorch loop: same data, model, batch size and mode, on the
+same machine in the same run.
+
+- plain loop: the workers' training step (``step_pairs`` + ``weighted_loss``) in this process, with as many
+  torch threads as the Ray path has CPUs, ``batch_size`` similar pairs per step, one epoch = every similar pair;
+- Ray path: ``pipeline.train.train`` as ``drlim run`` calls it (TorchTrainer, ``num_workers`` DDP workers,
+  checkpoint and report every epoch), run for 1 and for 1 + E epochs; the difference is E epochs with every
+  per-epoch overhead included (gradient all-reduce, metric reduction, checkpoints, reports) and start-up
+  excluded; start-up is the 1-epoch run minus one steady epoch.
+
+    python benchmarks/ray_train_throughput.py --data-root ../shared/data
+    python benchmarks/ray_train_throughput.py --data-root DATA --device cuda --num-workers 1   # one GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+
+from _common import REPO, machine, new_model, prepare, train_step
+from pipeline.config import load_job
+from pipeline.runtime import init_ray
+from pipeline.train import train
+
+
+def plain_loop(data, mode: str, batch_size: int, ratio: float, epochs: int) -> tuple[float, float]:
+    """(pairs scored, seconds) of ``epochs`` epochs of the plain loop."""
+    model = new_model(data)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    steps = math.ceil(len(data.left) / batch_size)
+    pairs = 0
+    start = time.perf_counter()
+    for _ in range(epochs * steps):
+        pairs += train_step(model, optimizer, data, mode, batch_size, ratio, rng)[0]
+    return pairs, time.perf_counter() - start
+
+
+def ray_path(job, data, epochs: int) -> tuple[float, float]:
+    """(pairs scored, seconds) of a fresh ``train`` call of ``epochs`` epochs, start-up included."""
+    job = job.model_copy(update={"train": job.train.model_copy(update={"epochs": epochs})})
+    with tempfile.TemporaryDirectory() as workdir:  # fresh checkpoints: nothing to resume
+        start = time.perf_counter()
+        result = train(job, data.store, data.pair_set, Path(workdir))
+        seconds = time.perf_counter() - start
+    return sum(h["pairs"] for h in result.history), seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", required=True, help="folder holding MNIST/raw/")
+    parser.add_argument("--job", default="mnist_4_9", help="a job in jobs/: its data, pairs and train settings")
+    parser.add_argument("--workdir", default="/tmp/drlim-bench", help="sample store and pair set (reused)")
+    parser.add_argument("--epochs", type=int, default=8, help="E: steady-state epochs measured on each path")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda: the plain loop on the GPU, Ray workers on GPUs")
+    parser.add_argument("--num-workers", type=int, help="Ray Train workers (default: the job's)")
+    args = parser.parse_args()
+
+    job = load_job(REPO / "jobs" / f"{args.job}.yaml")
+    train_update = {"use_gpu": args.device == "cuda"}
+    if args.num_workers:
+        train_update["num_workers"] = args.num_workers
+    job = job.model_copy(update={"train": job.train.model_copy(update=train_update)})
+    cfg = job.train
+    data = prepare(args.job, args.data_root, args.workdir, torch.device(args.device))
+    cpus = max(1, int(cfg.num_workers * cfg.cpus_per_worker))
+    torch.set_num_threads(cpus)
+    print(f"{args.job}: {len(data.features)} samples, {len(data.left)} similar pairs, mode {cfg.mode}, batch "
+          f"{cfg.batch_size} similar pairs per step (and worker); {machine()}")
+
+    plain_pairs, plain_seconds = plain_loop(data, cfg.mode, cfg.batch_size, cfg.negatives_per_positive, args.epochs)
+    init_ray()
+    one_pairs, one_seconds = ray_path(job, data, 1)
+    many_pairs, many_seconds = ray_path(job, data, 1 + args.epochs)
+    ray.shutdown()
+
+    steady = (many_pairs - one_pairs) / (many_seconds - one_seconds)
+    epoch_seconds = (many_seconds - one_seconds) / args.epochs
+    plain = plain_pairs / plain_seconds
+    print("| path | pairs scored / s | seconds per epoch |")
+    print("|---|---|---|")
+    where = "1 GPU" if args.device == "cuda" else f"{cpus} torch threads"
+    print(f"| plain loop, 1 process, {where} | {plain:,.0f} | {plain_seconds / args.epochs:.2f} |")
+    each = "1 GPU" if cfg.use_gpu else f"{cfg.cpus_per_worker:g} CPU"
+    print(f"| Ray Train, {cfg.num_workers} workers x {each} (after start-up) | {steady:,.0f} "
+          f"| {epoch_seconds:.2f} |")
+    print(f"\nRay path / plain loop: {steady / plain:.2f}x; Ray start-up (TorchTrainer to first step, "
+          f"Ray already running): {one_seconds - epoch_seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
