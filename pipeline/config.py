@@ -194,11 +194,17 @@ class TrainConfig(_Section):
         0.25, ge=0, description="per_pair: dissimilar pairs drawn per similar pair; batch: their weight ratio"
     )
     margin: float = Field(1.0, gt=0, description="m in the contrastive loss")
-    optimizer: Literal["sgd", "adam"] = "adam"
+    optimizer: Literal["sgd", "adam", "adamw"] = Field(
+        "adam", description="adamw: Adam with decoupled weight decay (adam adds weight_decay to the gradient)"
+    )
     lr: float = Field(1e-3, gt=0)
     lr_schedule: Literal["constant", "cosine"] = Field("cosine", description="cosine: decays to 0 by the last step")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     weight_decay: float = Field(0.0, ge=0)
+    ema_decay: float | None = Field(
+        None, gt=0, lt=1, description="keep an exponential moving average of the weights (updated every step) "
+        "and return it as the trained model; null = the last weights",
+    )
 
 
 class EvaluateConfig(_Section):

@@ -94,7 +94,8 @@ def train(
         raise StageError(f"training {name} finished without a checkpoint; see the worker logs above")
     state = load_state(result.checkpoint)
     model = build_encoder(**state["encoder"])
-    model.load_state_dict(state["model"])
+    # With train.ema_decay the averaged weights are the trained model (the raw ones only resume training).
+    model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
     model.eval()
     return TrainResult(model=model, history=list(state["history"]), checkpoint_path=result.checkpoint.path)
 

@@ -42,6 +42,8 @@ _SUMS = (
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
@@ -50,6 +52,16 @@ def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
     if cfg.lr_schedule == "cosine":
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
     return cfg.lr
+
+
+def ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * weights. Integer buffers (none in the shipped encoders) are copied."""
+    with torch.no_grad():
+        for name, value in model.state_dict().items():
+            if value.is_floating_point():
+                ema[name].lerp_(value, 1 - decay)
+            else:
+                ema[name].copy_(value)
 
 
 def load_state(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
@@ -142,12 +154,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     # Channels-last convolutions were measured: faster in one process, slower under DDP here (BENCHMARKS.md).
     model = ray.train.torch.prepare_model(build_encoder(**spec))
     optimizer = make_optimizer(model.parameters(), cfg)
+    module = getattr(model, "module", model)
+    # The weight average starts from the initial weights; DDP keeps the weights equal on every rank, so every
+    # rank's average is the same and rank 0 checkpoints it.
+    ema = {k: v.detach().clone() for k, v in module.state_dict().items()} if cfg.ema_decay is not None else None
     start_epoch, history = 0, []
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         state = load_state(checkpoint)
-        getattr(model, "module", model).load_state_dict(state["model"])
+        module.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema = {k: v.to(device) for k, v in state["ema"].items()}
         start_epoch, history = int(state["epoch"]), list(state["history"])
         if rank == 0:  # a re-run of the job, or Ray Train restarting the workers after a failure
             log.info("Resuming from the checkpoint after epoch %d", start_epoch)
@@ -170,6 +188,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if ema is not None:
+                ema_update(ema, module, cfg.ema_decay)
             sums += _step_sums(loss, per_pair, distance, y, len(pairs.samples))
         elapsed = time.perf_counter() - started
         if world > 1:
@@ -184,7 +204,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             )
             with tempfile.TemporaryDirectory() as tmp:
                 state = {
-                    "model": getattr(model, "module", model).state_dict(),
+                    "model": module.state_dict(),
+                    "ema": ema,
                     "optimizer": optimizer.state_dict(),
                     "epoch": epoch + 1,
                     "history": history,

@@ -138,7 +138,7 @@ CASES = [
     pytest.param("train: {negatives_per_positive: -0.5}\n", _nothing, VALIDATE,
                  ["train.negatives_per_positive", "greater than or equal to 0", "got -0.5"], id="negative-ratio"),
     pytest.param("train: {optimizer: adagrad}\n", _nothing, VALIDATE,
-                 ["train.optimizer", "'sgd' or 'adam'", "got 'adagrad'"], id="bad-enum"),
+                 ["train.optimizer", "'sgd', 'adam' or 'adamw'", "got 'adagrad'"], id="bad-enum"),
     pytest.param("pairs: {index: annoy}\n", _nothing, VALIDATE,
                  ["pairs.index", "'flat', 'ivf' or 'hnsw'", "got 'annoy'"], id="bad-enum-index"),
     pytest.param("train: [unclosed\n", _nothing, VALIDATE,

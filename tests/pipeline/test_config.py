@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import JobConfig, load_job
+from pipeline.config import JobConfig, TrainConfig, load_job
 from pipeline.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,8 +16,9 @@ def test_defaults_are_the_papers_mnist_setup():
     assert job.train.margin > 0
 
 
-def test_shipped_job_file_validates_and_equals_the_defaults():
-    assert load_job(REPO / "jobs" / "mnist_4_9.yaml") == JobConfig()
+def test_shipped_job_file_validates_and_equals_the_defaults_but_for_epochs_and_the_weight_average():
+    job = load_job(REPO / "jobs" / "mnist_4_9.yaml")
+    assert job == JobConfig(train=TrainConfig(epochs=45, ema_decay=0.9995))
 
 
 def _write(tmp_path, text):
@@ -58,8 +59,8 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         ("data:\n  digits: []\n", "data.digits", "at least one digit"),
         ("data:\n  digits: [4, 12]\n", "data.digits", "0..9"),
         ("train:\n  negatives_per_positive: -1\n", "train.negatives_per_positive", "greater than or equal to 0"),
-        ("train:\n  optimizer: adagrad\n", "train.optimizer", "'sgd' or 'adam'"),
-        ("encoder:\n  name: vgg\n", "encoder.name", "choose one of ['lenet', 'mlp']"),
+        ("train:\n  optimizer: adagrad\n", "train.optimizer", "'sgd', 'adam' or 'adamw'"),
+        ("encoder:\n  name: vgg\n", "encoder.name", "choose one of ['lenet', 'mlp', 'resnet18']"),
         ("data:\n  source: parquet\n", "data.path", "set data.path to the training file"),
         ("data:\n  path: x.parquet\n", "data.path", "set data.source: parquet or numpy"),
         ("data:\n  source: csv\n", "data.source", "'numpy', 'norb' or 'airplane'"),
