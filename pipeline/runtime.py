@@ -62,7 +62,6 @@ def init_ray() -> None:
     else:
         log.info("Starting a local Ray instance (set RAY_ADDRESS to use a cluster)")
     # "local", not None: without RAY_ADDRESS, Ray would attach to whatever `ray start` cluster runs here.
-    # No dashboard for the embedded instance: a dozen processes that slow start-up on small machines
-    # (infra/local/start.sh starts a head with one).
-    ray.init(address=address or "local", include_dashboard=False if not address else None, log_to_driver=True,
-             configure_logging=False)
+    # The embedded instance keeps Ray's dashboard (on 127.0.0.1): Ray Train's placement-group cleaner queries
+    # the state API it serves, and warns every second without it.
+    ray.init(address=address or "local", log_to_driver=True, configure_logging=False)
