@@ -73,13 +73,24 @@ def _drlim(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedPr
                           text=True, timeout=600)
 
 
+def _listening(port: int) -> list[str]:
+    """Hex local addresses of the TCP sockets listening on ``port``, from /proc (no tools needed)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.append(address)
+    return found
+
+
 def test_local_servers_listen_on_loopback(servers):
     dashboard = int(servers["RAY_API_SERVER_ADDRESS"].rsplit(":", 1)[1])
     mlflow_port = int(servers["MLFLOW_TRACKING_URI"].rsplit(":", 1)[1])
-    listening = subprocess.run(["ss", "-Htln"], capture_output=True, text=True).stdout.split("\n")
     for port in (dashboard, mlflow_port):
-        local = [line.split()[3] for line in listening if line.split() and line.split()[3].endswith(f":{port}")]
-        assert local and all(address.startswith("127.0.0.1:") for address in local), (port, local)
+        addresses = _listening(port)
+        assert addresses and set(addresses) == {"0100007F"}, (port, addresses)  # 127.0.0.1, little-endian hex
 
 
 def test_submitted_job_registers_a_model_that_a_client_loads(servers, tmp_path):
