@@ -22,3 +22,9 @@ class StageError(DrlimError):
 
 class TrackingError(DrlimError):
     """The MLflow tracking server or registry cannot be used."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a library's exception message (without a trailing full stop), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(".") if text else exc.__class__.__name__

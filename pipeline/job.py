@@ -14,7 +14,7 @@ from encoders import build_encoder
 from pipeline import tracking
 from pipeline.config import JobConfig
 from pipeline.data import SampleStore, ingest
-from pipeline.errors import ConfigError, TrackingError
+from pipeline.errors import ConfigError, TrackingError, first_line
 from pipeline.pairs import PairSet, build_pairs, check_pairs_config
 from pipeline.runtime import Runtime, init_ray
 
@@ -91,11 +91,10 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all") -> RunS
             )
             mlflow.log_metrics({f"seconds/{k}": v for k, v in summary.seconds.items()})
         except Exception as exc:
-            problem = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else exc.__class__.__name__
             raise TrackingError(
-                f"training finished but logging to MLflow ({runtime.tracking_uri}) failed: {problem}. The trained "
-                f"model is safe in the checkpoint {result.checkpoint_path}; once the server is back, re-run the "
-                f"same command: it resumes from that checkpoint and logs again without retraining"
+                f"training finished but logging to MLflow ({runtime.tracking_uri}) failed: {first_line(exc)}. The "
+                f"trained model is safe in the checkpoint {result.checkpoint_path}; once the server is back, re-run "
+                f"the same command: it resumes from that checkpoint and logs again without retraining"
             ) from None
         status = "FINISHED"
     finally:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import load_job
-from pipeline.errors import DrlimError
+from pipeline.errors import DrlimError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +114,8 @@ def client(address: str | None):
     try:
         return JobSubmissionClient(url, headers=auth_headers())
     except Exception as exc:  # ConnectionError, AuthenticationError, version mismatch: all say why
-        text = str(exc).strip()
-        first_line = text.splitlines()[0].rstrip(".") if text else exc.__class__.__name__
         raise SubmitError(
-            f"cannot use the Ray Jobs API at {url}: {first_line}. Start a cluster (infra/local/start.sh here, "
+            f"cannot use the Ray Jobs API at {url}: {first_line(exc)}. Start a cluster (infra/local/start.sh here, "
             f"infra/README.md for clusters), pass --address http://HEAD:8265, and for token authentication put "
             f"the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
         ) from None

@@ -18,7 +18,7 @@ import torch
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
-from pipeline.errors import TrackingError
+from pipeline.errors import TrackingError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def end_run(status: str) -> None:
     try:
         mlflow.end_run(status)
     except Exception as exc:
-        log.warning("Could not close the MLflow run (%s)", str(exc).strip().splitlines()[0] if str(exc) else exc)
+        log.warning("Could not close the MLflow run (%s)", first_line(exc))
 
 
 def log_encoder(model: torch.nn.Module, example: np.ndarray, registered_name: str, alias: str) -> tuple[str, str]:

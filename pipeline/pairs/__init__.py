@@ -50,8 +50,6 @@ def similar_pairs(
     knn_left = knn_right = np.empty(0, np.int64)
     knn_info: dict = {}
     if "knn" in cfg.sources:
-        if cfg.k >= n:
-            raise DataError(f"pairs.k={cfg.k} needs more than k training samples, the sample store has {n}")
         cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
         num_tasks = cfg.num_tasks or 2 * cpus
         backend = make_index(cfg.index, cfg.index_options)
@@ -103,6 +101,7 @@ def check_pairs_config(cfg: PairsConfig, store: SampleStore) -> None:
 
 def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
     """Build (or reuse, when every shard still matches its checksum) the pair set for ``cfg``."""
+    check_pairs_config(cfg, store)
     directory = workdir / "pairs" / pairs_key(cfg, store)
     if (directory / "manifest.json").is_file():
         pair_set = PairSet.open(directory)
