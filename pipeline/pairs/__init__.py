@@ -90,12 +90,12 @@ def check_pairs_config(cfg: PairsConfig, store: SampleStore) -> None:
         source = f"the {provenance.get('source', 'selected')} samples"
     n = store.manifest["splits"]["train"]
     if "knn" in cfg.sources and cfg.k >= n:
-        raise DataError(f"pairs.k={cfg.k} needs more than k training samples, but {source} has {n}; lower "
-                        f"pairs.k below {n} or use more samples")
+        raise DataError(f"pairs.k={cfg.k} needs more than k training samples, and there are {n} in {source}; "
+                        f"lower pairs.k below {n} or use more samples")
     if "prior" in cfg.sources and cfg.prior is not None:
         missing = sorted(set(cfg.prior.columns) - set(store.metadata_columns))
         if missing:
-            raise DataError(f"pairs.prior names column(s) {missing} that {source} lacks; its metadata columns "
+            raise DataError(f"pairs.prior names column(s) {missing} missing from {source}; its metadata columns "
                             f"are {store.metadata_columns or 'none'}; fix the rule or add the columns")
 
 

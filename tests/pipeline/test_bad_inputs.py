@@ -265,7 +265,7 @@ CASES = [
                  PAIRS, ["{data}/train.parquet", "pairs.prior names column(s) ['object']", "fix the rule"],
                  id="prior-rule-missing-column"),
     pytest.param(files_job(pairs={"k": 12}), _valid("train.parquet"), PAIRS,
-                 ["pairs.k=12", "{data}/train.parquet has 12", "lower pairs.k"], id="k-not-below-n-files"),
+                 ["pairs.k=12", "there are 12 in {data}/train.parquet", "lower pairs.k"], id="k-not-below-n-files"),
 ]
 
 

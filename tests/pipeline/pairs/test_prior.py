@@ -56,7 +56,7 @@ def test_rule_naming_a_missing_column_says_which_columns_exist(tmp_path):
     store = SampleStore(tmp_path / "s")
     assert store.metadata_columns == ["azimuth", "elevation", "lighting"]
     rule = PriorRule(same=["object"], adjacent={"azimuth": {"step": 20, "period": 360}})
-    with pytest.raises(DataError, match=r"no metadata column\(s\) \['object'\]; its metadata columns are \['azimuth'"):
+    with pytest.raises(DataError, match=r"names column\(s\) \['object'\] missing from .*; its metadata columns are \['azimuth'"):
         build_pairs(PairsConfig(sources=["prior"], prior=rule), store, tmp_path)
     # A valid rule runs without Ray (no kNN source) and records its pairs under 'prior'.
     rule = PriorRule(adjacent={"azimuth": {"step": 20, "period": 360}, "elevation": {"step": 5}}, max_differing=1)
