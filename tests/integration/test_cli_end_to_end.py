@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO, mnist_root
+from tests.integration.cli_runs import cli_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -29,17 +29,10 @@ SMALL = [
 ]
 
 
-def _env(workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
-    env["DRLIM_DATA_ROOT"] = str(mnist_root())
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 def _drlim(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", *args],
-        cwd=workdir, env=_env(workdir), capture_output=True, text=True, timeout=600,
+        cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=600,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"drlim {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr[-5000:]}")
@@ -99,7 +92,7 @@ def test_registered_model_loads_by_alias_in_a_new_process_and_embeds(first_run):
         np.save("{workdir / 'client.npy'}", model.predict((images[idx, None] / 255.0).astype(np.float32)))
         """
     )
-    subprocess.run([sys.executable, "-c", script], check=True, env=_env(workdir), timeout=300)
+    subprocess.run([sys.executable, "-c", script], check=True, env=cli_env(), timeout=300)
     from_client = np.load(workdir / "client.npy")
     from_pipeline = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
     assert from_client.shape == (120, 2)
@@ -114,7 +107,7 @@ def test_embed_command_reads_uint8_images(first_run):
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "embed", "--model", "models:/drlim-test@champion",
          "--input", "images.npy", "--output", "out.parquet"],
-        cwd=workdir, env={**_env(workdir), "MLFLOW_TRACKING_URI": env_uri}, capture_output=True, text=True,
+        cwd=workdir, env={**cli_env(), "MLFLOW_TRACKING_URI": env_uri}, capture_output=True, text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -159,7 +152,7 @@ def test_missing_data_root_names_the_path(tmp_path):
 
 
 def test_unreachable_tracking_server_fails_before_any_work(tmp_path):
-    env = {**_env(tmp_path), "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # discard port: nothing listens
+    env = {**cli_env(), "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # discard port: nothing listens
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "run", str(REPO / "jobs" / "mnist_4_9.yaml")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, mnist_root
+from tests.integration.cli_runs import cli_env, kill_session
 
 pytestmark = [
     pytest.mark.integration,
@@ -24,9 +23,7 @@ ARGS = ["pairs", str(REPO / "jobs" / "mnist_4_9.yaml"), "--set", "data.train_per
 
 
 def _command(workdir: Path) -> tuple[list[str], dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
-    env.update(DRLIM_DATA_ROOT=str(mnist_root()), PYTHONUNBUFFERED="1")
-    return [sys.executable, "-m", "pipeline.cli", *ARGS, "--workdir", str(workdir)], env
+    return [sys.executable, "-m", "pipeline.cli", *ARGS, "--workdir", str(workdir)], cli_env()
 
 
 def _manifest(workdir: Path) -> dict:
@@ -44,7 +41,7 @@ def test_killed_pair_stage_then_rerun_equals_an_uninterrupted_run(tmp_path):
     for line in proc.stdout:
         if "NN graph of" in line or time.monotonic() > deadline:
             break
-    os.killpg(proc.pid, signal.SIGKILL)
+    kill_session(proc.pid)
     proc.wait(timeout=60)
     assert "NN graph of" in line, "the pair stage never started"
     finished = [d for d in (killed / "pairs").glob("*/manifest.json")] if (killed / "pairs").exists() else []

@@ -4,7 +4,6 @@ separate client process from the tracking server. Both servers are stopped, also
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, mnist_root
-from tests.integration.cli_runs import free_ports
+from tests.integration.cli_runs import cli_env, free_ports
 
 pytestmark = [
     pytest.mark.integration,
@@ -43,8 +42,7 @@ def servers(tmp_path_factory):
     """Ray head + MLflow server from infra/local/start.sh on free loopback ports; stopped by stop.sh."""
     state = tmp_path_factory.mktemp("local")
     ray_port, dashboard, client, agent, mlflow_port = free_ports(5)
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
-    env.update(
+    env = cli_env(
         DRLIM_LOCAL_DIR=str(state),
         RAY_PORT=str(ray_port), RAY_DASHBOARD_PORT=str(dashboard), RAY_CLIENT_PORT=str(client),
         RAY_EXTRA_ARGS=f"--dashboard-agent-listen-port {agent}", RAY_OBJECT_STORE_MB="200",
@@ -60,7 +58,6 @@ def servers(tmp_path_factory):
         assert f"export RAY_API_SERVER_ADDRESS=http://127.0.0.1:{dashboard}" in started.stdout
         env["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{dashboard}"
         env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{mlflow_port}"
-        env["PYTHONUNBUFFERED"] = "1"
         yield env
     finally:
         subprocess.run(["bash", str(REPO / "infra/local/stop.sh")], env=env, timeout=120)
