@@ -17,8 +17,8 @@ import torch
 from encoders import build_encoder
 from pipeline.config import load_job
 from pipeline.data import SampleStore
-from pipeline.pairs import NegativeSampler, PairSet
-from pipeline.train.batches import mixed_precision, step_pairs, weighted_loss
+from pipeline.pairs import PairSet
+from pipeline.train.batches import ShareSampling, mixed_precision, step_pairs, weighted_loss
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,8 +30,7 @@ class TrainingData:
     features: torch.Tensor  # training features, on the device
     left: np.ndarray
     right: np.ndarray
-    sampler: NegativeSampler
-    degree: np.ndarray
+    sampling: ShareSampling  # the whole pair set as one worker's share
 
 
 def prepare(job_name: str, data_root: str, workdir: str, device: torch.device) -> TrainingData:
@@ -51,10 +50,10 @@ def prepare(job_name: str, data_root: str, workdir: str, device: torch.device) -
 
 def load(store: SampleStore, pairs: PairSet, device: torch.device) -> TrainingData:
     _, x, _ = store.split("train")
-    left, right = pairs.read()
-    sampler = NegativeSampler(pairs.n_samples, left, right)
-    degree = np.maximum(sampler.degree(), 1).astype(np.float64)
-    return TrainingData(store, pairs, torch.from_numpy(x).to(device), left, right, sampler, degree)
+    share = pairs.read_share(0, 1)  # every pair, both directions: one worker's share
+    once = share.left < share.right  # draw each similar pair once per epoch; the odds of a sample are the same
+    return TrainingData(store, pairs, torch.from_numpy(x).to(device), share.left[once], share.right[once],
+                        ShareSampling.from_share(share))
 
 
 def new_model(data: TrainingData, seed: int = 0) -> torch.nn.Module:
@@ -66,9 +65,10 @@ def new_model(data: TrainingData, seed: int = 0) -> torch.nn.Module:
 def train_step(model, optimizer, data: TrainingData, mode: str, batch_size: int, ratio: float, rng) -> tuple[int, int]:
     """One optimiser step on ``batch_size`` uniformly drawn similar pairs; returns (pairs scored, samples encoded)."""
     pos = rng.integers(0, len(data.left), batch_size)
-    pairs = step_pairs(mode, data.left[pos], data.right[pos], data.sampler, ratio, data.degree, rng)
+    pairs = step_pairs(mode, data.left[pos], data.right[pos], data.sampling, ratio, rng)
+    x = data.features[torch.from_numpy(pairs.samples).to(data.features.device)]
     with mixed_precision(data.features.device):
-        loss, *_ = weighted_loss(model, data.features, pairs, margin=1.0)
+        loss, *_ = weighted_loss(model, x, pairs, margin=1.0)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

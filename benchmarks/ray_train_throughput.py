@@ -3,6 +3,7 @@ same machine in the same run.
 
 - plain loop: the workers' training step (``step_pairs`` + ``weighted_loss``) in this process, with as many
   torch threads as the Ray path has CPUs, ``batch_size`` similar pairs per step, one epoch = every similar pair;
+  run before and after the Ray path, and averaged (the machine drifts);
 - Ray path: ``pipeline.train.train`` as ``drlim run`` calls it (TorchTrainer, ``num_workers`` DDP workers,
   checkpoint and report every epoch), run for 1 and for 1 + E epochs; the difference is E epochs with every
   per-epoch overhead included (gradient all-reduce, metric reduction, checkpoints, reports) and start-up
@@ -10,6 +11,7 @@ same machine in the same run.
 
     python benchmarks/ray_train_throughput.py --data-root ../shared/data
     python benchmarks/ray_train_throughput.py --data-root DATA --device cuda --num-workers 1   # one GPU
+    python benchmarks/ray_train_throughput.py --data-root ../shared/data --set train.prefetch=0  # no prefetch
 """
 
 from __future__ import annotations
@@ -61,9 +63,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="E: steady-state epochs measured on each path")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda: the plain loop on the GPU, Ray workers on GPUs")
     parser.add_argument("--num-workers", type=int, help="Ray Train workers (default: the job's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the job's train settings on the Ray path, e.g. train.prefetch=0")
     args = parser.parse_args()
 
-    job = load_job(REPO / "jobs" / f"{args.job}.yaml")
+    job = load_job(REPO / "jobs" / f"{args.job}.yaml", args.set)
     train_update = {"use_gpu": args.device == "cuda"}
     if args.num_workers:
         train_update["num_workers"] = args.num_workers
@@ -75,19 +79,28 @@ def main() -> None:
     print(f"{args.job}: {len(data.features)} samples, {len(data.left)} similar pairs, mode {cfg.mode}, batch "
           f"{cfg.batch_size} similar pairs per step (and worker); {machine()}")
 
-    plain_pairs, plain_seconds = plain_loop(data, cfg.mode, cfg.batch_size, cfg.negatives_per_positive, args.epochs)
+    def plain_run() -> tuple[float, float]:
+        return plain_loop(data, cfg.mode, cfg.batch_size, cfg.negatives_per_positive, args.epochs)
+
+    # The plain loop runs before and after the Ray path: a shared machine drifts, and the mean of the two
+    # brackets the Ray path's time.
+    before_pairs, before_seconds = plain_run()
     init_ray()
     one_pairs, one_seconds = ray_path(job, data, 1)
     many_pairs, many_seconds = ray_path(job, data, 1 + args.epochs)
     ray.shutdown()
+    after_pairs, after_seconds = plain_run()
 
     steady = (many_pairs - one_pairs) / (many_seconds - one_seconds)
     epoch_seconds = (many_seconds - one_seconds) / args.epochs
-    plain = plain_pairs / plain_seconds
+    plain_seconds = (before_seconds + after_seconds) / 2
+    plain = (before_pairs + after_pairs) / (before_seconds + after_seconds)
     print("| path | pairs scored / s | seconds per epoch |")
     print("|---|---|---|")
     where = "1 GPU" if args.device == "cuda" else f"{cpus} torch threads"
-    print(f"| plain loop, 1 process, {where} | {plain:,.0f} | {plain_seconds / args.epochs:.2f} |")
+    print(f"| plain loop, 1 process, {where} (before / after the Ray path) | {plain:,.0f} "
+          f"({before_pairs / before_seconds:,.0f} / {after_pairs / after_seconds:,.0f}) "
+          f"| {plain_seconds / args.epochs:.2f} |")
     each = "1 GPU" if cfg.use_gpu else f"{cfg.cpus_per_worker:g} CPU"
     print(f"| Ray Train, {cfg.num_workers} workers x {each} (after start-up) | {steady:,.0f} "
           f"| {epoch_seconds:.2f} |")

@@ -205,6 +205,23 @@ class TrainConfig(_Section):
         None, gt=0, lt=1, description="keep an exponential moving average of the weights (updated every step) "
         "and return it as the trained model; null = the last weights",
     )
+    features: Literal["auto", "device", "stream"] = Field(
+        "auto", description="device: the training features copied to the device once; stream: read by id from "
+        "the sample store per step (pinned, copied without blocking); auto: device when they take at most a "
+        "quarter of its free memory",
+    )
+    prefetch: Literal["auto"] | int = Field(
+        "auto", description="steps prepared ahead in a background thread; 0 = inline; auto: 2 on GPU, 0 on CPU "
+        "(where the thread only competes with the worker's own compute)",
+    )
+
+
+    @field_validator("prefetch", mode="before")
+    @classmethod
+    def _prefetch(cls, v: Any) -> Any:
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 64):
+            return v
+        raise ValueError(f"must be 'auto' or a number of steps from 0 to 64 (got {v!r})")
 
 
 class EvaluateConfig(_Section):
@@ -262,6 +279,12 @@ class JobConfig(_Section):
             raise ValueError(
                 f"pairs.sources: {sorted(uses_copies)} pair transformed copies, but data.transforms is empty; "
                 f"add e.g. data.transforms: {{shift_x: [-6, -3, 3, 6]}} or drop them from pairs.sources"
+            )
+        if self.train.num_workers > self.pairs.num_shards:
+            raise ValueError(
+                f"train.num_workers: each of the {self.train.num_workers} workers reads its own pair shards, but "
+                f"pairs.num_shards is {self.pairs.num_shards}; raise pairs.num_shards to at least "
+                f"{self.train.num_workers} (a multiple of the workers balances them)"
             )
         if self.data.source == "mnist" and self.data.train_per_digit is not None:
             n_train = self.data.train_per_digit * len(self.data.digits)

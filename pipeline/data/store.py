@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.errors import DataError, StageError
@@ -181,6 +182,45 @@ class SampleStore:
         features = flat.reshape(len(ids), *self.feature_shape)[order]
         labels = table.column("label").to_numpy(zero_copy_only=False)[order]
         return ids[order], features, labels
+
+    def feature_matrix(self, name: str = "train") -> np.ndarray:
+        """Features of one split, ordered by id, as a read-only memory map ``(n, *shape)`` float32: rows are
+        read from disk when touched, so a worker can gather rows by id without holding the split in memory.
+
+        Made on first use from the shards, one record batch at a time, as ``features-<split>.npy`` beside them
+        (a derived file: written to a temporary name and renamed, rebuilt when it does not match the manifest,
+        safe to delete).
+        """
+        n = self.manifest["splits"].get(name, 0)
+        if n == 0:
+            raise StageError(f"sample store {self.directory} has no rows in split {name!r}")
+        path = self.directory / f"features-{name}.npy"
+        shape = (n, *self.feature_shape)
+        if path.is_file():
+            try:
+                matrix = np.load(path, mmap_mode="r")
+                if matrix.shape == shape and matrix.dtype == np.float32:
+                    return matrix
+            except (OSError, ValueError):
+                pass
+        with atomic_path(path) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+            row, last_id = 0, -1
+            for file in self.files:
+                with pq.ParquetFile(file) as shard:
+                    for batch in shard.iter_batches(columns=["id", "split", "features"]):
+                        batch = batch.filter(pc.equal(batch.column("split"), name))
+                        ids = batch.column("id").to_numpy()
+                        if len(ids) and (ids[0] <= last_id or (np.diff(ids) <= 0).any()):
+                            raise StageError(f"sample store {self.directory}: rows are not ordered by id; "
+                                             "delete it and re-run the data stage")
+                        values = batch.column("features").flatten().to_numpy()
+                        out[row : row + len(ids)] = values.reshape(len(ids), *self.feature_shape)
+                        row += len(ids)
+                        last_id = ids[-1] if len(ids) else last_id
+            out.flush()
+            del out
+        return np.load(path, mmap_mode="r")
 
     @property
     def held_out_split(self) -> str:

@@ -17,7 +17,7 @@ from pipeline.io import atomic_dir, content_hash
 from pipeline.pairs.knn import knn_graph, knn_recall, make_index
 from pipeline.pairs.negatives import NegativeSampler
 from pipeline.pairs.prior import prior_pairs
-from pipeline.pairs.shards import PairSet, knn_pairs, write_pair_shards
+from pipeline.pairs.shards import SCHEMA_VERSION, PairSet, PairShare, knn_pairs, write_pair_shards
 from pipeline.pairs.transforms import transform_knn_pairs, transform_pairs
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,8 @@ SOURCES = ["knn", "prior", "transform", "transform_knn"]
 
 def pairs_key(cfg: PairsConfig, store: SampleStore) -> str:
     # num_tasks only changes how the work is split, never the result.
-    return content_hash({"pairs": cfg.model_dump(exclude={"num_tasks"}), "samples": store.manifest["sha256"]})
+    return content_hash({"pairs": cfg.model_dump(exclude={"num_tasks"}), "samples": store.manifest["sha256"],
+                         "schema": SCHEMA_VERSION})
 
 
 def mutual_edges(left: np.ndarray, right: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -147,4 +148,4 @@ def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
     return PairSet.open(directory)
 
 
-__all__ = ["NegativeSampler", "PairSet", "build_pairs", "mutual_edges", "pairs_key", "similar_pairs"]
+__all__ = ["NegativeSampler", "PairSet", "PairShare", "build_pairs", "mutual_edges", "pairs_key", "similar_pairs"]

@@ -1,12 +1,15 @@
 """Pair shards: the Parquet contract between the pair stage and training.
 
-Schema (version 1), one row per similar pair, each unordered pair once:
-    left    int64   sample id, left < right
-    right   int64   sample id
+Schema (version 2), one row per *directed* similar pair: both (i, j) and (j, i) of every unordered pair:
+    left    int64   sample id
+    right   int64   sample id, != left
     label   int8    0 = similar (the paper's Y); dissimilar pairs are never written
     source  dictionary<int8, string>   how the pair was found: knn, ...
 Rows go to shard ``mix(left) % num_shards`` (independent of how many tasks produced them), sorted by
-(left, right). ``manifest.json`` lists every shard with its row count and sha256 and is written last.
+(left, right): a shard holds *every* similar pair of the samples hashed to it. That is what lets a training
+worker read only its own shards and still reject every similar pair of its samples when it draws negatives
+(``PairSet.read_share``). The unordered pairs are the rows with left < right. ``manifest.json`` lists every
+shard with its row count and sha256, and is written last.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pipeline.io import atomic_path, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 PAIR_SCHEMA = pa.schema(
     [
@@ -63,6 +66,31 @@ def shard_of(left: np.ndarray, num_shards: int) -> np.ndarray:
     return (mixed % np.uint64(num_shards)).astype(np.int64)
 
 
+def owner_of(ids: np.ndarray, num_shards: int, world: int) -> np.ndarray:
+    """The training worker that owns each sample: the one that reads the sample's shard."""
+    return shard_of(ids, num_shards) % world
+
+
+@dataclass(frozen=True)
+class PairShare:
+    """One training worker's part of a pair set: the samples it owns and every similar pair of each.
+
+    ``(left, right)`` are directed, owned sample first, so the worker knows exactly which samples are similar to
+    an owned one without the other workers' pairs. Every unordered pair is held by the owners of both its ends,
+    once each: over all workers, the pairs held are every similar pair in both directions.
+    """
+
+    owned: np.ndarray  # bool per sample
+    left: np.ndarray
+    right: np.ndarray
+    pairs_per_rank: list[int]  # len(left) of every worker
+    similar_pairs: int  # unordered similar pairs of the whole set
+
+    @property
+    def world(self) -> int:
+        return len(self.pairs_per_rank)
+
+
 def degree_histogram(left: np.ndarray, right: np.ndarray, n: int) -> dict[str, int]:
     degree = np.bincount(np.concatenate([left, right]), minlength=n)
     values, counts = np.unique(degree, return_counts=True)
@@ -88,7 +116,11 @@ def write_pair_shards(
     """
     lo, hi, rows = canonical_pairs(left, right)
     src = np.asarray(source)[rows].astype(np.int8)
-    shard = shard_of(lo, num_shards)
+    # Both directions, sorted by (left, right): lexsort's last key is the primary one.
+    out_left, out_right, out_src = np.concatenate([lo, hi]), np.concatenate([hi, lo]), np.concatenate([src, src])
+    order = np.lexsort((out_right, out_left))
+    out_left, out_right, out_src = out_left[order], out_right[order], out_src[order]
+    shard = shard_of(out_left, num_shards)
     directory.mkdir(parents=True, exist_ok=True)
     shards = []
     for s in range(num_shards):
@@ -96,10 +128,10 @@ def write_pair_shards(
         name = f"part-{s:05d}.parquet"
         table = pa.table(
             {
-                "left": lo[mask],
-                "right": hi[mask],
+                "left": out_left[mask],
+                "right": out_right[mask],
                 "label": np.zeros(int(mask.sum()), dtype=np.int8),
-                "source": pa.DictionaryArray.from_arrays(pa.array(src[mask], pa.int8()), pa.array(source_names)),
+                "source": pa.DictionaryArray.from_arrays(pa.array(out_src[mask], pa.int8()), pa.array(source_names)),
             },
             schema=PAIR_SCHEMA,
         )
@@ -157,15 +189,46 @@ class PairSet:
                 bad.append(shard["file"])
         return bad
 
-    def read(self, shard_indices: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(left, right)`` of the given shards (all when None), in shard order."""
-        shards = self.manifest["shards"]
-        chosen = range(len(shards)) if shard_indices is None else shard_indices
-        lefts, rights = [], []
-        for i in chosen:
-            table = pq.read_table(self.directory / shards[i]["file"], columns=["left", "right"])
-            lefts.append(table.column("left").to_numpy())
-            rights.append(table.column("right").to_numpy())
-        if not lefts:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        return np.concatenate(lefts), np.concatenate(rights)
+    def _stream(self, shard_indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The directed rows ``(left, right)`` of the given shards, read one record batch at a time into arrays
+        sized from the manifest (no second copy)."""
+        shards = [self.manifest["shards"][i] for i in shard_indices]
+        total = sum(shard["rows"] for shard in shards)
+        left, right = np.empty(total, np.int64), np.empty(total, np.int64)
+        row = 0
+        for shard in shards:
+            with pq.ParquetFile(self.directory / shard["file"]) as parquet:
+                for batch in parquet.iter_batches(columns=["left", "right"]):
+                    left[row : row + batch.num_rows] = batch.column(0).to_numpy()
+                    right[row : row + batch.num_rows] = batch.column(1).to_numpy()
+                    row += batch.num_rows
+        if row != total:
+            raise StageError(f"{self.directory}: the pair shards hold {row} rows, the manifest says {total}; "
+                             "delete the folder and re-run the pair stage")
+        return left, right
+
+    def read(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every unordered similar pair once, as ``(left, right)`` with left < right (the whole set: for tools
+        and tests; training workers read their share with ``read_share``)."""
+        left, right = self._stream(list(range(len(self.manifest["shards"]))))
+        once = left < right
+        return left[once], right[once]
+
+    def read_share(self, rank: int, world: int) -> PairShare:
+        """Worker ``rank`` of ``world``'s share: it owns the samples of shards ``rank, rank + world, ...``
+        and reads only those shards, which hold every similar pair of its samples."""
+        num_shards = int(self.manifest["num_shards"])
+        if not 0 <= rank < world <= num_shards:
+            raise StageError(
+                f"{self.directory}: {world} training workers need at least as many pair shards, there are "
+                f"{num_shards}; raise pairs.num_shards to {world} or more (a multiple of the workers balances them)"
+            )
+        left, right = self._stream(list(range(rank, num_shards, world)))
+        rows = [s["rows"] for s in self.manifest["shards"]]
+        return PairShare(
+            owned=owner_of(np.arange(self.n_samples), num_shards, world) == rank,
+            left=left,
+            right=right,
+            pairs_per_rank=[sum(rows[r::world]) for r in range(world)],
+            similar_pairs=int(self.manifest["similar_pairs"]),
+        )

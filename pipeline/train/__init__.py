@@ -47,7 +47,8 @@ def train_run_name(job: JobConfig, store: SampleStore, pairs: PairSet) -> str:
             "samples": store.manifest["sha256"],
             "pairs": pairs.directory.name,
             "encoder": job.encoder.model_dump(),
-            "train": job.train.model_dump(),
+            # Where features live and how far steps are prepared ahead never change the result.
+            "train": job.train.model_dump(exclude={"features", "prefetch"}),
             "seed": job.seed,
         }
     )

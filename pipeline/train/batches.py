@@ -18,6 +18,13 @@ where D (all pairs that are neither similar nor self-pairs, ~N^2/2) is never mat
   each is weighted by 1 / (d_u d_v), normalised to sum to 1 over the step -- a self-normalised importance
   sampling estimate of the mean over D (consistent; its bias is O(1 / pairs per step), with thousands of
   pairs per step). The halves are weighted 1/(1+r) and r/(1+r), as in L.
+
+Several workers: each holds only the pairs of the samples it owns (``PairShare``), draws its similar pairs
+from those, and scores only dissimilar pairs that include an owned sample (the only ones whose similarity it
+knows); degrees become each worker's own odds of drawing a sample, and ``ShareSampling`` scales each worker's
+halves so that the average over workers (what DDP applies) is L again. With one worker, all of this reduces
+to the estimators above (a worker holds every pair in both directions, and its odds of drawing a sample are
+twice its degree).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import numpy as np
 import torch
 
 from encoders import contrastive_loss_terms
-from pipeline.pairs import NegativeSampler
+from pipeline.pairs import NegativeSampler, PairShare
 
 
 @dataclass(frozen=True)
@@ -38,30 +45,70 @@ class StepPairs:
     left: np.ndarray  # positions into ``samples``
     right: np.ndarray
     label: np.ndarray  # 0 similar, 1 dissimilar
-    weight: np.ndarray  # per pair, sums to 1
+    weight: np.ndarray  # per pair; sums to 1 for one worker (see ShareSampling for several)
+
+
+@dataclass(frozen=True)
+class ShareSampling:
+    """How a worker draws steps from its share of the pairs (``PairShare``) so that, averaged over the workers
+    (DDP averages their gradients), each step still estimates the loss over *all* pairs.
+
+    A worker draws similar pairs from ``E_r``, the pairs of its owned samples (directed: over all workers each
+    similar pair is held twice, once from each end), and scores dissimilar pairs that start at an owned sample,
+    ``D_r`` (ordered). The halves of its loss are scaled by ``world * |E_r| / |E|`` and ``world * |D_r| / |D|``
+    (``E``, ``D`` counted in both directions; both scales are 1 for one worker), which makes the average over
+    workers the loss over ``E`` and ``D`` even when the shards split the samples unevenly.
+    """
+
+    sampler: NegativeSampler  # draws from D_r; exact for pairs starting at an owned sample
+    owned: np.ndarray  # bool per sample
+    touches: np.ndarray  # per sample: the worker's similar pairs that include it (>= 1), its odds of being in a step
+    similar_scale: float
+    dissimilar_scale: float
+
+    @classmethod
+    def from_share(cls, share: PairShare) -> ShareSampling:
+        n = len(share.owned)
+        sampler = NegativeSampler(n, share.left, share.right, sources=np.flatnonzero(share.owned))
+        touches = np.bincount(share.left, minlength=n) + np.bincount(share.right, minlength=n)
+        return cls(
+            sampler=sampler,
+            owned=share.owned,
+            touches=np.maximum(touches, 1).astype(np.float64),
+            similar_scale=share.world * len(share.left) / max(2 * share.similar_pairs, 1),
+            dissimilar_scale=share.world * sampler.n_dissimilar / (n * (n - 1) - 2 * share.similar_pairs),
+        )
 
 
 def per_pair_step(
-    left: np.ndarray, right: np.ndarray, sampler: NegativeSampler, ratio: float, rng: np.random.Generator
+    left: np.ndarray, right: np.ndarray, sampling: ShareSampling, ratio: float, rng: np.random.Generator
 ) -> StepPairs:
-    neg_i, neg_j = sampler.sample(round(len(left) * ratio), rng)
+    neg_i, neg_j = sampling.sampler.sample(round(len(left) * ratio), rng)
     a, b = np.concatenate([left, neg_i]), np.concatenate([right, neg_j])
     samples, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
     n = len(a)
     label = np.concatenate([np.zeros(len(left), np.int8), np.ones(len(neg_i), np.int8)])
-    return StepPairs(samples, inverse[:n], inverse[n:], label, np.full(n, 1.0 / n))
+    weight = np.concatenate([np.full(len(left), sampling.similar_scale / n),
+                             np.full(len(neg_i), sampling.dissimilar_scale / n)])
+    return StepPairs(samples, inverse[:n], inverse[n:], label, weight)
 
 
-def in_batch_step(
-    left: np.ndarray, right: np.ndarray, sampler: NegativeSampler, ratio: float, degree: np.ndarray
-) -> StepPairs:
+def in_batch_step(left: np.ndarray, right: np.ndarray, sampling: ShareSampling, ratio: float) -> StepPairs:
     samples, inverse = np.unique(np.concatenate([left, right]), return_inverse=True)
     u, v = np.triu_indices(len(samples), k=1)
-    dissimilar = ~sampler.is_similar(samples[u], samples[v])
-    u, v = u[dissimilar], v[dissimilar]
+    own_u, own_v = sampling.owned[samples[u]], sampling.owned[samples[v]]
+    # Only pairs with an owned sample: the worker knows every similar pair of those, none of the others'.
+    keep = own_u | own_v
+    u, v, own_u, own_v = u[keep], v[keep], own_u[keep], own_v[keep]
+    first, second = np.where(own_u, samples[u], samples[v]), np.where(own_u, samples[v], samples[u])
+    dissimilar = ~sampling.sampler.is_similar(first, second)
+    u, v, own_u, own_v = u[dissimilar], v[dissimilar], own_u[dissimilar], own_v[dissimilar]
     n_sim = len(left)
     sim_weight = np.full(n_sim, 1.0 / n_sim)
-    importance = 1.0 / (degree[samples[u]] * degree[samples[v]])
+    # An unordered pair stands for its ordered pairs in D_r (one per owned sample in it); a sample is in the
+    # step with odds ~ touches.
+    touches = sampling.touches
+    importance = (own_u.astype(np.float64) + own_v) / (touches[samples[u]] * touches[samples[v]])
     dis_weight = importance / importance.sum() if len(u) else importance
     share = ratio / (1 + ratio)
     return StepPairs(
@@ -69,7 +116,8 @@ def in_batch_step(
         left=np.concatenate([inverse[:n_sim], u]),
         right=np.concatenate([inverse[n_sim:], v]),
         label=np.concatenate([np.zeros(n_sim, np.int8), np.ones(len(u), np.int8)]),
-        weight=np.concatenate([(1 - share) * sim_weight, share * dis_weight]),
+        weight=np.concatenate([(1 - share) * sampling.similar_scale * sim_weight,
+                               share * sampling.dissimilar_scale * dis_weight]),
     )
 
 
@@ -77,15 +125,14 @@ def step_pairs(
     mode: str,
     left: np.ndarray,
     right: np.ndarray,
-    sampler: NegativeSampler,
+    sampling: ShareSampling,
     ratio: float,
-    degree: np.ndarray,
     rng: np.random.Generator,
 ) -> StepPairs:
     """The pairs of one step in ``mode`` ("per_pair" or "batch") for the similar pairs ``(left, right)``."""
     if mode == "batch":
-        return in_batch_step(left, right, sampler, ratio, degree)
-    return per_pair_step(left, right, sampler, ratio, rng)
+        return in_batch_step(left, right, sampling, ratio)
+    return per_pair_step(left, right, sampling, ratio, rng)
 
 
 def mixed_precision(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
@@ -95,11 +142,12 @@ def mixed_precision(device: torch.device, precision: str = "auto") -> contextlib
 
 
 def weighted_loss(
-    model: torch.nn.Module, features: torch.Tensor, pairs: StepPairs, margin: float
+    model: torch.nn.Module, x: torch.Tensor, pairs: StepPairs, margin: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Encode ``pairs.samples`` once; return (weighted loss, per-pair loss, per-pair distance, labels)."""
-    device = features.device
-    z = model(features[torch.from_numpy(pairs.samples).to(device)]).float()  # fp32 loss under bf16 autocast
+    """Encode ``x`` (the features of ``pairs.samples``, in that order) once; return (weighted loss, per-pair
+    loss, per-pair distance, labels)."""
+    device = x.device
+    z = model(x).float()  # fp32 loss under bf16 autocast
     a, b = torch.from_numpy(pairs.left).to(device), torch.from_numpy(pairs.right).to(device)
     y = torch.from_numpy(pairs.label).to(device)
     per_pair, distance = contrastive_loss_terms(z[a], z[b], y, margin)

@@ -1,9 +1,11 @@
 """The per-worker training function run by Ray Train (also runs as one worker: rank 0, world 1).
 
-Each step takes ``batch_size`` similar pairs from this rank's share of the pair shards, draws
-``negatives_per_positive`` times as many dissimilar pairs lazily, encodes both sides in one forward pass
-and minimises the mean contrastive loss. Every epoch: metrics reduced over workers, reported to Ray Train
-with a checkpoint (model, optimizer, epoch, history), and logged to MLflow from rank 0.
+A worker reads only its own pair shards (``PairSet.read_share``: the similar pairs of the samples it owns,
+never all pairs) and fetches features by id (``pipeline/train/inputs.py``). Each step takes ``batch_size``
+similar pairs from its share, adds lazily drawn dissimilar pairs (``pipeline/train/batches.py``), encodes the
+step's samples once and minimises the weighted contrastive loss; the next steps are prepared in a background
+thread meanwhile. Every epoch: metrics reduced over workers, reported to Ray Train with a checkpoint (model,
+optimizer, weight average, epoch, history), and logged to MLflow from rank 0.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import ray.train
 import ray.train.torch
 import torch
@@ -25,8 +26,10 @@ import torch.distributed as dist
 from encoders import build_encoder
 from pipeline.config import JobConfig, TrainConfig
 from pipeline.data import SampleStore
+from pipeline.errors import StageError
 from pipeline.pairs import NegativeSampler, PairSet
-from pipeline.train.batches import mixed_precision, step_pairs, weighted_loss
+from pipeline.train.batches import ShareSampling, mixed_precision, step_pairs, weighted_loss
+from pipeline.train.inputs import StreamedFeatures, feature_table, prefetched
 
 log = logging.getLogger(__name__)
 
@@ -138,17 +141,22 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
 
     store = SampleStore(config["samples_dir"])
-    _, x_train, _ = store.split("train")
-    # The whole training set lives on the device: a step only gathers rows by index, nothing to pin or prefetch.
-    features = torch.from_numpy(x_train).to(device)
-    pair_set = PairSet.open(config["pairs_dir"])
-    left, right = pair_set.read()
-    sampler = NegativeSampler(pair_set.n_samples, left, right)
-    degree = np.maximum(sampler.degree(), 1).astype(np.float64)
-    # Every rank gets the same number of pairs so that all take the same number of (synchronised) steps.
-    per_rank = len(left) // world
-    mine = np.arange(rank, len(left), world)
+    features = feature_table(store.feature_matrix("train"), device, cfg.features)
+    share = PairSet.open(config["pairs_dir"]).read_share(rank, world)
+    sampling = ShareSampling.from_share(share)
+    left, right = share.left, share.right
+    # Every similar pair is held by the owners of both its ends, so an epoch -- as many similar pairs as there
+    # are -- is half a share per worker; all take half the smallest share: the same (synchronised) steps.
+    per_rank = min(share.pairs_per_rank) // 2
+    if rank == 0:
+        where = "streamed by id" if isinstance(features, StreamedFeatures) else "on the device"
+        log.info("Worker 0 of %d: %d of %d similar pairs, both directions (every worker takes %d per epoch); "
+                 "features (%.1f MiB) %s", world, len(left), 2 * share.similar_pairs, per_rank,
+                 features.nbytes / 2**20, where)
+    if per_rank == 0:
+        raise StageError("a training worker got no similar pairs; lower train.num_workers or raise pairs.num_shards")
     steps = max(1, math.ceil(per_rank / cfg.batch_size))
+    prefetch = cfg.prefetch if cfg.prefetch != "auto" else (2 if device.type == "cuda" else 0)
 
     spec = job.encoder.spec(store.feature_shape)
     # Channels-last convolutions were measured: faster in one process, slower under DDP here (BENCHMARKS.md).
@@ -174,15 +182,20 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     for epoch in range(start_epoch, cfg.epochs):
         rng = NegativeSampler.rng_for(job.seed, epoch, rank)
-        order = rng.permutation(mine)[:per_rank]
+        order = rng.permutation(len(left))[:per_rank]
+
+        def prepare(step: int, order=order, rng=rng):
+            pos = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            pairs = step_pairs(cfg.mode, left[pos], right[pos], sampling, cfg.negatives_per_positive, rng)
+            return pairs, features.fetch(pairs.samples)
+
         sums = torch.zeros(len(_SUMS), dtype=torch.float64, device=device)
         model.train()
         started = time.perf_counter()
-        for step in range(steps):
-            pos = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            pairs = step_pairs(cfg.mode, left[pos], right[pos], sampler, cfg.negatives_per_positive, degree, rng)
+        for step, (pairs, fetched) in enumerate(prefetched(prepare, steps, prefetch)):
+            x = features.to_device(pairs.samples, fetched)
             with mixed_precision(device, cfg.precision):
-                loss, per_pair, distance, y = weighted_loss(model, features, pairs, cfg.margin)
+                loss, per_pair, distance, y = weighted_loss(model, x, pairs, cfg.margin)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, epoch * steps + step, cfg.epochs * steps)
             optimizer.zero_grad(set_to_none=True)

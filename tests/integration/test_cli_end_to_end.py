@@ -51,7 +51,7 @@ def test_run_writes_every_stage(first_run):
     [pairs_dir] = (workdir / "pairs").iterdir()
     manifest = json.loads((pairs_dir / "manifest.json").read_text())
     assert manifest["n_samples"] == 300
-    assert manifest["similar_pairs"] == sum(s["rows"] for s in manifest["shards"]) > 0
+    assert 2 * manifest["similar_pairs"] == sum(s["rows"] for s in manifest["shards"]) > 0  # both directions
     assert manifest["dissimilar_pairs_implicit"] == 300 * 299 // 2 - manifest["similar_pairs"]
     [run_dir] = (workdir / "runs").iterdir()
     table = pq.read_table(run_dir / "embeddings.parquet")

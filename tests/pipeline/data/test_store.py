@@ -43,3 +43,26 @@ def test_metadata_types_are_unified_across_splits_or_refused_with_the_column_nam
     text = SplitArrays("test", x, np.zeros(2), np.arange(2), metadata={"elevation": np.array(["low", "high"])})
     with pytest.raises(DataError, match="metadata column 'elevation' holds numbers in one split and text"):
         build_sample_table([train, text])
+
+
+def test_feature_matrix_is_a_memory_map_of_the_split_made_once_and_remade_when_stale(tmp_path):
+    rng = np.random.default_rng(1)
+    train = SplitArrays("train", rng.random((25, 2, 3), dtype=np.float32), np.zeros(25), np.arange(25))
+    test = SplitArrays("test", rng.random((7, 2, 3), dtype=np.float32), np.zeros(7), np.arange(7))
+    write_store(tmp_path, build_sample_table([train, test]), {}, rows_per_shard=10)
+    store = SampleStore(tmp_path)
+    matrix = store.feature_matrix("train")  # 25 rows over three shards, the last shared with the test split
+    assert isinstance(matrix, np.memmap) and not matrix.flags.writeable
+    np.testing.assert_array_equal(matrix, train.features)
+    np.testing.assert_array_equal(store.feature_matrix("test"), test.features)
+    path = tmp_path / "features-train.npy"
+    made = path.stat().st_mtime_ns
+    assert store.feature_matrix("train").shape == (25, 2, 3) and path.stat().st_mtime_ns == made  # reused
+    np.save(path, np.zeros((3, 3), np.float32))  # stale: another shape
+    np.testing.assert_array_equal(store.feature_matrix("train"), train.features)
+    path.write_bytes(b"not numpy")
+    np.testing.assert_array_equal(store.feature_matrix("train"), train.features)
+    assert store.verify()  # the derived file is no part of the store's checksums
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary files left
+    with pytest.raises(StageError, match="no rows in split 'valid'"):
+        store.feature_matrix("valid")

@@ -38,7 +38,8 @@ def pair_set(tmp_path):
 
 def test_written_shards_roundtrip_with_schema_and_manifest(pair_set):
     ps, manifest, (lo, hi, _) = pair_set
-    assert manifest["similar_pairs"] == len(lo) == sum(s["rows"] for s in manifest["shards"])
+    assert manifest["similar_pairs"] == len(lo)
+    assert sum(s["rows"] for s in manifest["shards"]) == 2 * len(lo)  # both directions
     assert manifest["dissimilar_pairs_implicit"] == 50 * 49 // 2 - len(lo)
     assert manifest["counts_by_source"] == {"knn": len(lo)}
     assert sum(manifest["degree_histogram"].values()) == 50
@@ -49,6 +50,40 @@ def test_written_shards_roundtrip_with_schema_and_manifest(pair_set):
     assert table.schema.equals(PAIR_SCHEMA, check_metadata=False)
     assert (table.column("label").to_numpy() == 0).all()
     assert ps.corrupt_shards() == []
+
+
+def test_a_shard_holds_every_pair_of_its_samples_sorted(pair_set):
+    ps, manifest, (lo, hi, _) = pair_set
+    for number, shard in enumerate(manifest["shards"]):
+        table = pq.read_table(ps.directory / shard["file"])
+        left, right = table.column("left").to_numpy(), table.column("right").to_numpy()
+        assert (shard_of(left, 4) == number).all()
+        assert (np.lexsort((right, left)) == np.arange(len(left))).all()
+        mine = shard_of(np.arange(50), 4) == number
+        expected = {(a, b) for a, b in zip(lo.tolist(), hi.tolist()) if mine[a]}
+        expected |= {(b, a) for a, b in zip(lo.tolist(), hi.tolist()) if mine[b]}
+        assert set(zip(left.tolist(), right.tolist())) == expected
+
+
+@pytest.mark.parametrize("world", [1, 2, 3, 4])
+def test_worker_shares_partition_the_samples_and_hold_every_pair_of_their_own(pair_set, world):
+    ps, manifest, (lo, hi, _) = pair_set
+    shares = [ps.read_share(rank, world) for rank in range(world)]
+    assert (sum(s.owned.astype(int) for s in shares) == 1).all()  # every sample owned by exactly one worker
+    held = [set(zip(s.left.tolist(), s.right.tolist())) for s in shares]
+    both_ways = set(zip(lo.tolist(), hi.tolist())) | set(zip(hi.tolist(), lo.tolist()))
+    assert sum(map(len, held)) == len(both_ways) and set().union(*held) == both_ways  # disjoint, complete
+    for share, pairs in zip(shares, held):
+        assert share.pairs_per_rank == [len(p) for p in held] and share.similar_pairs == len(lo)
+        assert share.owned[share.left].all()  # owned sample first
+        # Every pair touching an owned sample is known to its owner, from the owner's side.
+        assert pairs == {(a, b) for a, b in both_ways if share.owned[a]}
+
+
+def test_more_workers_than_shards_is_refused_with_the_fix(pair_set):
+    ps, _, _ = pair_set
+    with pytest.raises(StageError, match="raise pairs.num_shards to 5"):
+        ps.read_share(0, 5)
 
 
 def test_truncated_shard_is_detected(pair_set):

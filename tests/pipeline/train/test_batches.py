@@ -1,17 +1,29 @@
 import numpy as np
 import pytest
+import torch
 
-from pipeline.pairs import NegativeSampler
-from pipeline.train.batches import in_batch_step, per_pair_step
+from pipeline.pairs.shards import PairSet, canonical_pairs, write_pair_shards
+from pipeline.train.batches import (
+    ShareSampling, in_batch_step, mixed_precision, per_pair_step, step_pairs, weighted_loss,
+)
+
+N = 40
 
 
 @pytest.fixture
-def graph():
+def pair_set(tmp_path):
     rng = np.random.default_rng(0)
-    n = 40
-    left = rng.integers(0, n, 80)
-    right = (left + rng.integers(1, n, 80)) % n
-    return n, left, right, NegativeSampler(n, left, right)
+    left = rng.integers(0, N, 80)
+    right = (left + rng.integers(1, N, 80)) % N
+    write_pair_shards(tmp_path, left, right, np.zeros(80, int), ["knn"], N, num_shards=4, provenance={})
+    return PairSet.open(tmp_path)
+
+
+@pytest.fixture
+def graph(pair_set):
+    """The whole pair set as one worker's share (every pair, both directions), its sampling, a set of them."""
+    share = pair_set.read_share(0, 1)
+    return share, ShareSampling.from_share(share), set(zip(share.left.tolist(), share.right.tolist()))
 
 
 def _pairs(step):
@@ -19,60 +31,114 @@ def _pairs(step):
 
 
 def test_per_pair_step_mixes_ratio_negatives_with_equal_weights(graph):
-    n, left, right, sampler = graph
-    step = per_pair_step(left[:10], right[:10], sampler, 2.0, np.random.default_rng(1))
+    share, sampling, similar = graph
+    left, right = share.left[:10], share.right[:10]
+    step = per_pair_step(left, right, sampling, 2.0, np.random.default_rng(1))
     a, b = _pairs(step)
     assert (step.label == 0).sum() == 10 and (step.label == 1).sum() == 20
-    np.testing.assert_array_equal(a[:10], left[:10])
-    np.testing.assert_array_equal(b[:10], right[:10])
-    assert not sampler.is_similar(a[10:], b[10:]).any() and not (a == b).any()
+    np.testing.assert_array_equal(a[:10], left)
+    np.testing.assert_array_equal(b[:10], right)
+    assert not any((i, j) in similar for i, j in zip(a[10:].tolist(), b[10:].tolist())) and not (a == b).any()
     np.testing.assert_allclose(step.weight, 1 / 30)
     assert len(np.unique(step.samples)) == len(step.samples)  # each sample encoded once
 
 
 def test_in_batch_step_scores_every_non_similar_pair_among_the_samples(graph):
-    n, left, right, sampler = graph
-    degree = np.maximum(sampler.degree(), 1).astype(float)
-    step = in_batch_step(left[:8], right[:8], sampler, 1.0, degree)
+    share, sampling, similar = graph
+    step = in_batch_step(share.left[:8], share.right[:8], sampling, 1.0)
     a, b = _pairs(step)
     u = len(step.samples)
     dis = step.label == 1
-    assert not sampler.is_similar(a[dis], b[dis]).any() and not (a == b).any()
+    assert not any((i, j) in similar for i, j in zip(a[dis].tolist(), b[dis].tolist())) and not (a == b).any()
     iu, ju = np.triu_indices(u, k=1)
-    similar_among = int(sampler.is_similar(step.samples[iu], step.samples[ju]).sum())
+    similar_among = sum((int(i), int(j)) in similar for i, j in zip(step.samples[iu], step.samples[ju]))
     assert similar_among >= 8  # at least the 8 drawn similar pairs
     assert dis.sum() == u * (u - 1) // 2 - similar_among
     assert step.weight.sum() == pytest.approx(1.0)
     assert step.weight[~dis].sum() == pytest.approx(0.5) and step.weight[dis].sum() == pytest.approx(0.5)
-    # Importance weights: a pair of high-degree samples weighs less than a pair of low-degree ones.
-    w = step.weight[dis]
-    d = degree[a[dis]] * degree[b[dis]]
-    assert np.corrcoef(w, 1 / d)[0, 1] == pytest.approx(1.0)
+    # Importance weights 1 / (d_u d_v): a pair of high-degree samples weighs less than a pair of low-degree ones.
+    degree = np.bincount(share.left, minlength=N)
+    np.testing.assert_allclose(step.weight[dis] * degree[a[dis]] * degree[b[dis]],
+                               step.weight[dis][0] * degree[a[dis][0]] * degree[b[dis][0]])
 
 
-def test_cosine_learning_rate_starts_at_lr_and_ends_at_zero():
-    from pipeline.config import TrainConfig
-    from pipeline.train.loop import learning_rate
+@pytest.mark.parametrize("world", [2, 3])
+def test_workers_never_score_a_similar_pair_as_dissimilar_with_only_their_share(pair_set, world):
+    left, right = pair_set.read()
+    similar = set(zip(left.tolist(), right.tolist()))
+    similar |= {(b, a) for a, b in similar}
+    for rank in range(world):
+        share = pair_set.read_share(rank, world)
+        sampling = ShareSampling.from_share(share)
+        rng = np.random.default_rng(rank)
+        for mode in ("per_pair", "batch"):
+            for _ in range(20):
+                pos = rng.integers(0, len(share.left), 8)
+                step = step_pairs(mode, share.left[pos], share.right[pos], sampling, 1.0, rng)
+                a, b = _pairs(step)
+                dis = step.label == 1
+                assert dis.any() and not (a == b).any()
+                assert not any((i, j) in similar for i, j in zip(a[dis].tolist(), b[dis].tolist()))
+                assert (share.owned[a[dis]] | share.owned[b[dis]]).all()  # one end owned: similarity known
 
-    cfg = TrainConfig(lr=0.01, lr_schedule="cosine")
-    assert learning_rate(cfg, 0, 100) == pytest.approx(0.01)
-    assert learning_rate(cfg, 50, 100) == pytest.approx(0.005)
-    assert learning_rate(cfg, 100, 100) == pytest.approx(0.0, abs=1e-12)
-    assert learning_rate(TrainConfig(lr=0.01, lr_schedule="constant"), 70, 100) == 0.01
+
+def test_workers_draw_negatives_from_disjoint_parts_that_cover_every_dissimilar_pair(pair_set):
+    left, right = pair_set.read()
+    similar = set(zip(left.tolist(), right.tolist())) | set(zip(right.tolist(), left.tolist()))
+    everything = {(a, b) for a in range(N) for b in range(N) if a != b and (a, b) not in similar}
+    world, parts, scales = 2, [], []
+    for rank in range(world):
+        sampling = ShareSampling.from_share(pair_set.read_share(rank, world))
+        i, j = sampling.sampler.sample(100_000, np.random.default_rng(rank))
+        drawn = set(zip(i.tolist(), j.tolist()))
+        assert len(drawn) == sampling.sampler.n_dissimilar  # all of the worker's part, uniformly enough to hit each
+        parts.append(drawn)
+        scales.append((sampling.similar_scale, sampling.dissimilar_scale))
+    assert parts[0].isdisjoint(parts[1]) and parts[0] | parts[1] == everything
+    # Scaled by their share, the workers' halves average to the whole: the scales sum to the number of workers.
+    assert sum(s for s, _ in scales) == pytest.approx(world) and sum(d for _, d in scales) == pytest.approx(world)
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_the_workers_average_estimates_the_mean_over_all_dissimilar_pairs(pair_set, world):
+    """Monte Carlo over many steps: the weighted in-batch dissimilar term, averaged over workers as DDP does,
+    matches the plain mean over every dissimilar pair of a degree-dependent quantity (which uniform weights
+    over in-batch pairs would overestimate: high-degree samples are in more steps)."""
+    left, right = pair_set.read()
+    degree = np.bincount(np.concatenate([left, right]), minlength=N).astype(float)
+    similar = set(zip(left.tolist(), right.tolist())) | set(zip(right.tolist(), left.tolist()))
+    dissimilar = np.array([(a, b) for a in range(N) for b in range(a + 1, N) if (a, b) not in similar])
+    value = degree[dissimilar[:, 0]] + degree[dissimilar[:, 1]]
+    target = value.mean()
+    estimates, naive = [], []
+    for rank in range(world):
+        share = pair_set.read_share(rank, world)
+        sampling = ShareSampling.from_share(share)
+        rng = np.random.default_rng(10 + rank)
+        totals, plain = [], []
+        for _ in range(3000):
+            pos = rng.integers(0, len(share.left), 6)
+            step = in_batch_step(share.left[pos], share.right[pos], sampling, 1.0)
+            dis = step.label == 1
+            a, b = _pairs(step)
+            pair_value = degree[a[dis]] + degree[b[dis]]
+            totals.append((step.weight[dis] * pair_value).sum() / 0.5)  # the dissimilar half weighs 1/2
+            plain.append(pair_value.mean())
+        estimates.append(np.mean(totals))
+        naive.append(np.mean(plain))
+    assert np.mean(estimates) == pytest.approx(target, rel=0.03)
+    assert np.mean(naive) > target * 1.05  # without the weights the estimate would be off
 
 
 def test_weighted_loss_in_per_pair_mode_is_the_mean_contrastive_loss(graph):
-    import torch
-
     from encoders import contrastive_loss
-    from pipeline.train.batches import step_pairs, weighted_loss
 
-    n, left, right, sampler = graph
+    share, sampling, _ = graph
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 2)
-    features = torch.randn(n, 3)
-    pairs = step_pairs("per_pair", left[:6], right[:6], sampler, 1.0, np.ones(n), np.random.default_rng(0))
-    loss, per_pair, _, y = weighted_loss(model, features, pairs, margin=1.0)
+    features = torch.randn(N, 3)
+    pairs = step_pairs("per_pair", share.left[:6], share.right[:6], sampling, 1.0, np.random.default_rng(0))
+    loss, per_pair, _, y = weighted_loss(model, features[pairs.samples], pairs, margin=1.0)
     a, b = pairs.samples[pairs.left], pairs.samples[pairs.right]
     expected = contrastive_loss(model(features[a]), model(features[b]), torch.from_numpy(pairs.label), 1.0)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
@@ -80,19 +146,26 @@ def test_weighted_loss_in_per_pair_mode_is_the_mean_contrastive_loss(graph):
 
 
 def test_bf16_autocast_keeps_the_loss_in_fp32_and_close_to_the_fp32_loss(graph):
-    import torch
-
-    from pipeline.train.batches import mixed_precision, step_pairs, weighted_loss
-
-    n, left, right, sampler = graph
+    share, sampling, _ = graph
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
-    features = torch.randn(n, 3)
-    pairs = step_pairs("per_pair", left[:6], right[:6], sampler, 1.0, np.ones(n), np.random.default_rng(0))
+    features = torch.randn(N, 3)
+    pairs = step_pairs("per_pair", share.left[:6], share.right[:6], sampling, 1.0, np.random.default_rng(0))
+    x = features[pairs.samples]
     cpu = torch.device("cpu")
     assert isinstance(mixed_precision(cpu), type(mixed_precision(cpu, "fp32")))  # auto = fp32 on CPU
-    full, *_ = weighted_loss(model, features, pairs, margin=1.0)
+    full, *_ = weighted_loss(model, x, pairs, margin=1.0)
     with mixed_precision(cpu, "bf16"):
-        half, per_pair, _, _ = weighted_loss(model, features, pairs, margin=1.0)
+        half, per_pair, _, _ = weighted_loss(model, x, pairs, margin=1.0)
     assert half.dtype == per_pair.dtype == torch.float32
     assert half.item() == pytest.approx(full.item(), rel=0.05)
+
+
+def test_one_worker_share_is_every_pair_both_ways(pair_set):
+    share = pair_set.read_share(0, 1)
+    left, right = pair_set.read()
+    assert share.owned.all() and share.pairs_per_rank == [2 * len(left)]
+    lo, hi, _ = canonical_pairs(share.left, share.right)
+    order = np.lexsort((right, left))
+    np.testing.assert_array_equal(lo, left[order])
+    np.testing.assert_array_equal(hi, right[order])

@@ -37,3 +37,13 @@ def test_same_seed_same_losses_and_resume_does_not_retrain(stores, tmp_path, mod
     assert resumed.history == first.history  # picked up after epoch 2, trained nothing again
     for name, value in first.model.state_dict().items():
         assert resumed.model.state_dict()[name].equal(value)
+
+
+def test_two_workers_reading_their_own_shares_learn_alike_with_features_streamed_or_held(stores, tmp_path):
+    job, store, pairs, _ = stores
+    two = [*OVERRIDES, "train.num_workers=2"]
+    held = train(load_job(None, [*two, "train.features=device", "train.prefetch=0"]), store, pairs, tmp_path / "a")
+    streamed = train(load_job(None, [*two, "train.features=stream", "train.prefetch=3"]), store, pairs, tmp_path / "b")
+    assert [h["loss"] for h in held.history] == [h["loss"] for h in streamed.history]
+    assert held.history[1]["loss"] < held.history[0]["loss"]
+    assert [h["epoch"] for h in streamed.history] == [1, 2]
