@@ -3,8 +3,8 @@
 A worker reads only its own pair shards (``PairSet.read_share``: the similar pairs of the samples it owns,
 never all pairs) and fetches features by id (``pipeline/train/inputs.py``). Each step takes ``batch_size``
 similar pairs from its share, adds lazily drawn dissimilar pairs (``pipeline/train/batches.py``), encodes the
-step's samples once and minimises the weighted contrastive loss; the next steps are prepared in a background
-thread meanwhile. Every epoch: metrics reduced over workers, reported to Ray Train with a checkpoint (model,
+step's samples once and minimises the weighted contrastive loss; on a GPU the next steps are prepared in a
+background thread meanwhile (``train.prefetch``). Every epoch: metrics reduced over workers, reported to Ray Train with a checkpoint (model,
 optimizer, weight average, epoch, history), and logged to MLflow from rank 0.
 """
 
