@@ -188,7 +188,7 @@ class SampleStore:
         read from disk when touched, so a worker can gather rows by id without holding the split in memory.
 
         Made on first use from the shards, one record batch at a time, as ``features-<split>.npy`` beside them
-        (a derived file: written to a temporary name and renamed, rebuilt when it does not match the manifest,
+        (a derived file: written to a temporary name and renamed, remade when unreadable or of another shape,
         safe to delete).
         """
         n = self.manifest["splits"].get(name, 0)
