@@ -26,6 +26,7 @@ from encoders import build_encoder
 from pipeline.config import load_job
 from pipeline.data import SampleStore
 from pipeline.pairs import PairSet
+from pipeline.train.allocator import keep_freed_memory
 from pipeline.train.batches import ShareSampling, step_pairs, weighted_loss
 
 
@@ -65,6 +66,7 @@ def ddp_worker(rank: int, world: int, port: int, args: tuple, results) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.set_num_threads(1)
+    keep_freed_memory()
     results.put(epochs_of_steps(*args[:2], rank, world, *args[2:]))
     dist.destroy_process_group()
 
@@ -96,6 +98,7 @@ def main() -> None:
     world = cfg.num_workers
     step_args = (str(data.store.directory), str(data.pair_set.directory), cfg.batch_size, args.epochs)
     torch.set_num_threads(world)
+    keep_freed_memory()  # as the training workers (and the DDP processes here) do
     before = epochs_of_steps(*step_args[:2], 0, 1, *step_args[2:])
     ddp_rate = ddp(world, step_args)
     after = epochs_of_steps(*step_args[:2], 0, 1, *step_args[2:])

@@ -29,6 +29,7 @@ import torch
 from _common import REPO, machine, new_model, prepare, train_step
 from pipeline.config import load_job
 from pipeline.runtime import init_ray
+from pipeline.train.allocator import keep_freed_memory
 from pipeline.train import train
 
 
@@ -76,6 +77,7 @@ def main() -> None:
     data = prepare(args.job, args.data_root, args.workdir, torch.device(args.device))
     cpus = max(1, int(cfg.num_workers * cfg.cpus_per_worker))
     torch.set_num_threads(cpus)
+    keep_freed_memory()  # as every training worker does: the ratio is Ray's overhead, not the allocator's
     print(f"{args.job}: {len(data.features)} samples, {len(data.left)} similar pairs, mode {cfg.mode}, batch "
           f"{cfg.batch_size} similar pairs per step (and worker); {machine()}")
 

@@ -28,6 +28,7 @@ from pipeline.config import JobConfig, TrainConfig
 from pipeline.data import SampleStore
 from pipeline.errors import StageError
 from pipeline.pairs import NegativeSampler, PairSet
+from pipeline.train.allocator import keep_freed_memory
 from pipeline.train.batches import ShareSampling, mixed_precision, step_pairs, weighted_loss
 from pipeline.train.inputs import StreamedFeatures, feature_table, prefetched
 
@@ -137,6 +138,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if rank == 0:
         _log_to_console()
     torch.set_num_threads(max(1, int(config["threads_per_worker"])))
+    keep_freed_memory()
     torch.manual_seed(job.seed)
     device = ray.train.torch.get_device()
 
