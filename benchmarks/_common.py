@@ -65,9 +65,16 @@ def new_model(data: TrainingData, seed: int = 0) -> torch.nn.Module:
 def train_step(model, optimizer, data: TrainingData, mode: str, batch_size: int, ratio: float, rng) -> tuple[int, int]:
     """One optimiser step on ``batch_size`` uniformly drawn similar pairs; returns (pairs scored, samples encoded)."""
     pos = rng.integers(0, len(data.left), batch_size)
-    pairs = step_pairs(mode, data.left[pos], data.right[pos], data.sampling, ratio, rng)
-    x = data.features[torch.from_numpy(pairs.samples).to(data.features.device)]
-    with mixed_precision(data.features.device):
+    return step_on(model, optimizer, data.features, data.left[pos], data.right[pos], data.sampling, mode, ratio, rng)
+
+
+def step_on(model, optimizer, features: torch.Tensor, left: np.ndarray, right: np.ndarray, sampling: ShareSampling,
+            mode: str, ratio: float, rng) -> tuple[int, int]:
+    """One optimiser step on the similar pairs ``(left, right)`` (the workers' step: ``step_pairs`` +
+    ``weighted_loss``); returns (pairs scored, samples encoded)."""
+    pairs = step_pairs(mode, left, right, sampling, ratio, rng)
+    x = features[torch.from_numpy(pairs.samples).to(features.device)]
+    with mixed_precision(features.device):
         loss, *_ = weighted_loss(model, x, pairs, margin=1.0)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -88,8 +88,8 @@ def main() -> None:
             child.join()
     base = statistics.median(r[0] for r in runs[VARIANTS[0]])
     print(f"{args.job}, batch mode, {batch} similar pairs per step, {args.threads} torch thread(s); {machine()}")
-    print("| malloc | loop runs in | pairs scored / s (median; each round) | kernel share of CPU time | vs default, main thread |")
-    print("|---|---|---|---|---|")
+    print("| malloc | loop runs in | pairs scored / s (median; each round) | kernel share of CPU time "
+          "| vs default, main thread |\n|---|---|---|---|---|")
     for (name, _, in_thread), values in runs.items():
         rate = statistics.median(v[0] for v in values)
         each = " / ".join(f"{v[0]:,.0f}" for v in values)

@@ -21,13 +21,13 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from _common import REPO, machine, prepare
+from _common import REPO, machine, prepare, step_on
 from encoders import build_encoder
 from pipeline.config import load_job
 from pipeline.data import SampleStore
 from pipeline.pairs import PairSet
 from pipeline.train.allocator import keep_freed_memory
-from pipeline.train.batches import ShareSampling, step_pairs, weighted_loss
+from pipeline.train.batches import ShareSampling
 
 
 def epochs_of_steps(store_dir: str, pairs_dir: str, rank: int, world: int, batch: int, epochs: int) -> float:
@@ -51,12 +51,7 @@ def epochs_of_steps(store_dir: str, pairs_dir: str, rank: int, world: int, batch
         order = rng.permutation(len(share.left))
         for step in range(steps):
             pos = order[step * batch : (step + 1) * batch]
-            step_set = step_pairs("batch", share.left[pos], share.right[pos], sampling, 0.25, rng)
-            loss, *_ = weighted_loss(model, x[torch.from_numpy(step_set.samples)], step_set, margin=1.0)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            pairs += len(step_set.label)
+            pairs += step_on(model, optimizer, x, share.left[pos], share.right[pos], sampling, "batch", 0.25, rng)[0]
     if world > 1:
         dist.barrier()
     return pairs / (time.perf_counter() - start)

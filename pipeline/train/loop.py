@@ -4,8 +4,8 @@ A worker reads only its own pair shards (``PairSet.read_share``: the similar pai
 never all pairs) and fetches features by id (``pipeline/train/inputs.py``). Each step takes ``batch_size``
 similar pairs from its share, adds lazily drawn dissimilar pairs (``pipeline/train/batches.py``), encodes the
 step's samples once and minimises the weighted contrastive loss; on a GPU the next steps are prepared in a
-background thread meanwhile (``train.prefetch``). Every epoch: metrics reduced over workers, reported to Ray Train with a checkpoint (model,
-optimizer, weight average, epoch, history), and logged to MLflow from rank 0.
+background thread meanwhile (``train.prefetch``). Every epoch: metrics reduced over workers, reported to Ray
+Train with a checkpoint (model, optimizer, weight average, epoch, history), and logged to MLflow from rank 0.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -130,15 +131,25 @@ def _log_to_console() -> None:
         logger.propagate = False  # Ray's worker root handler would print each line again
 
 
+def _quiet_ray_train_reports() -> None:
+    """Ray Train V2 logs every report and checkpoint of every worker at INFO (two lines per epoch and worker, each
+    with the whole metrics dict); rank 0's epoch line says the same. Its warnings and errors still show."""
+    for name in ("ray.train.v2._internal.execution.context", "ray.train.v2._internal.execution.storage"):
+        logger = getattr(sys.modules.get(name), "logger", None)  # internal modules: skip if Ray renames them
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(logging.WARNING)
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     job = JobConfig.model_validate(config["job"])
     cfg = job.train
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
+    _quiet_ray_train_reports()
     if rank == 0:
         _log_to_console()
     torch.set_num_threads(max(1, int(config["threads_per_worker"])))
-    keep_freed_memory()
+    keep_freed_memory()  # else a CPU step hands its memory back to the OS and faults it in again (allocator.py)
     torch.manual_seed(job.seed)
     device = ray.train.torch.get_device()
 

@@ -60,6 +60,9 @@ def test_run_writes_every_stage(first_run):
         assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list((workdir / "checkpoints").iterdir())
     assert "models:/drlim-test@champion (version 1" in proc.stdout
+    # Progress is one line per epoch from rank 0, not Ray Train's line per report and worker.
+    output = proc.stdout + proc.stderr
+    assert "epoch 1/2" in output and "Reporting training result" not in output
 
 
 def test_mlflow_run_has_params_metrics_and_artifacts(first_run):

@@ -31,7 +31,8 @@ print(mapped, libc.mallinfo2().fordblks)
 
 
 def _child(variant: str) -> tuple[int, int]:
-    out = subprocess.run([sys.executable, "-c", CHILD, variant, allocator.__file__], capture_output=True, text=True, check=True)
+    command = [sys.executable, "-c", CHILD, variant, allocator.__file__]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
     mapped, kept = map(int, out.stdout.split())
     return mapped, kept
 
