@@ -6,6 +6,7 @@ measures the estimator and the encoder, not the cluster.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import platform
 from dataclasses import dataclass
@@ -46,6 +47,15 @@ def prepare(job_name: str, data_root: str, workdir: str, device: torch.device) -
     summary = run_job(job, runtime, stop_after="pairs")
     ray.shutdown()
     return load(summary.store, summary.pairs, device)
+
+
+def job_parser(doc: str, job_help: str) -> argparse.ArgumentParser:
+    """The arguments of the benchmarks that run on a job's data: ``--data-root``, ``--job``, ``--workdir``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", required=True, help="folder holding MNIST/raw/")
+    parser.add_argument("--job", default="mnist_4_9", help=f"a job in jobs/: {job_help}")
+    parser.add_argument("--workdir", default="/tmp/drlim-bench", help="sample store and pair set (reused)")
+    return parser
 
 
 def load(store: SampleStore, pairs: PairSet, device: torch.device) -> TrainingData:

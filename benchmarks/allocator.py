@@ -11,7 +11,6 @@ pairs/s and the share of the process's CPU time spent in the kernel.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import statistics
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 import torch.multiprocessing as mp
 
-from _common import REPO, load, machine, new_model, prepare, train_step
+from _common import REPO, job_parser, load, machine, new_model, prepare, train_step
 from pipeline.config import load_job
 from pipeline.data import SampleStore
 from pipeline.pairs import PairSet
@@ -64,10 +63,7 @@ def measure(store_dir: str, pairs_dir: str, kept: bool, in_thread: bool, threads
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", required=True, help="folder holding MNIST/raw/")
-    parser.add_argument("--job", default="mnist_4_9", help="a job in jobs/: its data, pairs and batch size")
-    parser.add_argument("--workdir", default="/tmp/drlim-bench", help="sample store and pair set (reused)")
+    parser = job_parser(__doc__, "its data, pairs and batch size")
     parser.add_argument("--epochs", type=int, default=2, help="measured epochs per variant and round")
     parser.add_argument("--rounds", type=int, default=2, help="times each variant runs (alternating)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (a Ray Train CPU worker has 1)")

@@ -11,7 +11,6 @@ the DDP figure with ``ray_train_throughput.py``'s Ray path separates DDP's cost 
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import time
@@ -21,7 +20,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from _common import REPO, machine, prepare, step_on
+from _common import REPO, job_parser, machine, prepare, step_on
 from encoders import build_encoder
 from pipeline.config import load_job
 from pipeline.data import SampleStore
@@ -82,10 +81,7 @@ def ddp(world: int, args: tuple) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", required=True, help="folder holding MNIST/raw/")
-    parser.add_argument("--job", default="mnist_4_9", help="a job in jobs/: its data, pairs, workers, batch size")
-    parser.add_argument("--workdir", default="/tmp/drlim-bench", help="sample store and pair set (reused)")
+    parser = job_parser(__doc__, "its data, pairs, workers, batch size")
     parser.add_argument("--epochs", type=int, default=3, help="measured epochs after one warm-up epoch")
     args = parser.parse_args()
     cfg = load_job(REPO / "jobs" / f"{args.job}.yaml").train

@@ -16,7 +16,6 @@ same machine in the same run.
 
 from __future__ import annotations
 
-import argparse
 import math
 import tempfile
 import time
@@ -26,7 +25,7 @@ import numpy as np
 import ray
 import torch
 
-from _common import REPO, machine, new_model, prepare, train_step
+from _common import REPO, job_parser, machine, new_model, prepare, train_step
 from pipeline.config import load_job
 from pipeline.runtime import init_ray
 from pipeline.train.allocator import keep_freed_memory
@@ -57,10 +56,7 @@ def ray_path(job, data, epochs: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", required=True, help="folder holding MNIST/raw/")
-    parser.add_argument("--job", default="mnist_4_9", help="a job in jobs/: its data, pairs and train settings")
-    parser.add_argument("--workdir", default="/tmp/drlim-bench", help="sample store and pair set (reused)")
+    parser = job_parser(__doc__, "its data, pairs and train settings")
     parser.add_argument("--epochs", type=int, default=8, help="E: steady-state epochs measured on each path")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda: the plain loop on the GPU, Ray workers on GPUs")
     parser.add_argument("--num-workers", type=int, help="Ray Train workers (default: the job's)")

@@ -15,13 +15,12 @@ machine load affects every row alike. Rows:
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import torch
 
-from _common import machine, new_model, prepare, train_step
+from _common import job_parser, machine, new_model, prepare, train_step
 from encoders import contrastive_loss
 from pipeline.train.batches import mixed_precision
 
@@ -82,10 +81,7 @@ def measure(name, data, batch_size, steps, warmup, seed=0) -> tuple[float, float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", required=True, help="folder holding MNIST/raw/")
-    parser.add_argument("--job", default="mnist_4_9", help="a job in jobs/ whose pairs to use")
-    parser.add_argument("--workdir", default="/tmp/drlim-bench", help="sample store and pair set (reused)")
+    parser = job_parser(__doc__, "its pairs")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first (compilation happens here)")
     parser.add_argument("--batch-size", type=int, default=64, help="similar pairs per step")
