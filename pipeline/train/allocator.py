@@ -2,10 +2,10 @@
 
 With glibc's defaults, a CPU training step frees its activations and gradients (a few MiB) back to the
 operating system and the next step faults the same pages in again: on this project's 2-core machine the
-LeNet step spent ~30 % of its time in the kernel (``madvise`` and page faults), worst in a Ray Train worker,
-whose training function runs in a thread with its own malloc arena. Keeping freed memory in the process
-removes that: pairs/s rose 1.4-1.6x in one process and in Ray Train workers alike (BENCHMARKS.md). The cost:
-a worker's resident memory stays near its peak instead of shrinking between steps.
+LeNet step spent ~30 % of its time in the kernel (``madvise`` and page faults) in a Ray Train worker, whose
+training function runs in a thread with its own malloc arena, and in one process too, depending on the heap's
+layout. Keeping freed memory in the process removes that: where it struck, pairs/s rose 1.5-1.6x
+(BENCHMARKS.md). The cost: a worker's resident memory stays near its peak instead of shrinking between steps.
 """
 
 from __future__ import annotations
