@@ -28,8 +28,8 @@ import torch
 from _common import REPO, job_parser, machine, new_model, prepare, train_step
 from pipeline.config import load_job
 from pipeline.runtime import init_ray
-from pipeline.train.allocator import keep_freed_memory
 from pipeline.train import train
+from pipeline.train.allocator import keep_freed_memory
 
 
 def plain_loop(data, mode: str, batch_size: int, ratio: float, epochs: int) -> tuple[float, float]:
