@@ -215,7 +215,6 @@ class TrainConfig(_Section):
         "(where the thread only competes with the worker's own compute)",
     )
 
-
     @field_validator("prefetch", mode="before")
     @classmethod
     def _prefetch(cls, v: Any) -> Any:
