@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,10 +27,25 @@ def free_ports(n: int) -> list[int]:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """The test's environment without a cluster or tracking server of the caller's, with the real MNIST."""
+    """The test's environment without a cluster or tracking server of the caller's, with the real MNIST.
+
+    The running interpreter's ``bin/`` comes first on PATH, so scripts that call ``ray`` and ``mlflow`` (the
+    infra/local scripts) get the ones installed with this interpreter, activated venv or not.
+    """
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
     env.update(DRLIM_DATA_ROOT=str(mnist_root()), PYTHONUNBUFFERED="1", **extra)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
+
+
+def require_tools(env: dict[str, str], *names: str) -> None:
+    """Fail with the fix named when a command-line tool of the project is not installed with this interpreter."""
+    missing = [name for name in names if shutil.which(name, path=env["PATH"]) is None]
+    if missing:
+        raise AssertionError(
+            f"{', '.join(missing)} not found beside {sys.executable} nor on PATH; activate the project's virtual "
+            f"environment (e.g. source .venv/bin/activate) and run pip install -e '.[dev]' in it"
+        )
 
 
 def start_drlim(workdir: Path, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:

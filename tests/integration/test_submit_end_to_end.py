@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, mnist_root
-from tests.integration.cli_runs import cli_env, free_ports
+from tests.integration.cli_runs import cli_env, free_ports, require_tools
 
 pytestmark = [
     pytest.mark.integration,
@@ -49,6 +49,7 @@ def servers(tmp_path_factory):
         RAY_TEMP_DIR=tempfile.mkdtemp(prefix="drlim-ray-", dir="/tmp"),  # socket paths must stay short
         MLFLOW_PORT=str(mlflow_port),
     )
+    require_tools(env, "ray", "mlflow")
     sids = {}
     try:
         started = subprocess.run(["bash", str(REPO / "infra/local/start.sh")], env=env, capture_output=True,
