@@ -123,12 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_promote(args: argparse.Namespace) -> None:
+def _tracker(workdir: str | None):
+    """The MLflow store of ``workdir`` (default: here), or ``$MLFLOW_TRACKING_URI``."""
     from pipeline.runtime import resolve_tracking_uri
-    from pipeline.tracking import promote
+    from pipeline.tracking import Tracker
 
-    uri = resolve_tracking_uri(Path(args.workdir or ".").resolve())
-    promote(uri, args.name, args.version, args.alias)
+    return Tracker(resolve_tracking_uri(Path(workdir or ".").resolve()))
+
+
+def _cmd_promote(args: argparse.Namespace) -> None:
+    _tracker(args.workdir).promote(args.name, args.version, args.alias)
     print(f"models:/{args.name}@{args.alias} -> version {args.version}")
 
 
@@ -196,7 +200,7 @@ def _cmd_job(args: argparse.Namespace) -> int:
 def _cmd_embed(args: argparse.Namespace) -> None:
     from pipeline.embed_cli import embed_file
 
-    n = embed_file(args.model, args.input, args.output, args.key)
+    n = embed_file(_tracker(None), args.model, args.input, args.output, args.key)
     print(f"wrote {n} embeddings to {args.output}")
 
 

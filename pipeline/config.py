@@ -2,6 +2,9 @@
 
 Every field has a default that serves the paper's MNIST 4/9 set-up, so an empty job file is a valid job.
 Errors name the job file, the dotted key, what was given and what is allowed ("did you mean" for typos).
+Loading a job imports nothing heavy (no Ray, FAISS or torch): the choices it checks come from the stages'
+import-light catalogs; checks that need the data (an encoder against the samples' shape, k against their
+number) run in the stages.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ from typing import Any, Literal, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from encoders.catalog import ENCODER_OPTIONS, check_options
+from pipeline.data.catalog import check_transforms
+from pipeline.data.paths import climbs_out
 from pipeline.errors import ConfigError
+from pipeline.pairs.catalog import check_index_options
 
 
 class _Section(BaseModel):
@@ -60,8 +67,6 @@ class DataConfig(_Section):
     @field_validator("path", "test_path")
     @classmethod
     def _inside_data_root(cls, v: str | None) -> str | None:
-        from pipeline.data.files import climbs_out
-
         if v and climbs_out(v):
             raise ValueError(
                 f"{v!r} climbs out of the data root with '..' (relative paths are read from DATA_ROOT: --data-root, "
@@ -73,8 +78,6 @@ class DataConfig(_Section):
     @field_validator("transforms")
     @classmethod
     def _transforms(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
-        from pipeline.data.transforms import check_transforms
-
         check_transforms(v)
         return v
 
@@ -147,10 +150,8 @@ class PairsConfig(_Section):
                 "the 'prior' source and the pairs.prior rule go together; "
                 + ("add a rule, e.g. prior: {same: [object]}" if self.prior is None else "add 'prior' to pairs.sources")
             )
-        from pipeline.pairs.knn import make_index
-
         try:
-            make_index(self.index, self.index_options)
+            check_index_options(self.index, self.index_options)
         except ValueError as exc:
             raise ValueError(f"pairs.index_options: {exc}") from None
         return self
@@ -263,11 +264,9 @@ class JobConfig(_Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> JobConfig:
-        from encoders import ENCODERS, check_options
-
-        if self.encoder.name not in ENCODERS:
+        if self.encoder.name not in ENCODER_OPTIONS:
             raise ValueError(
-                f"encoder.name: unknown encoder {self.encoder.name!r}; choose one of {sorted(ENCODERS)}"
+                f"encoder.name: unknown encoder {self.encoder.name!r}; choose one of {sorted(ENCODER_OPTIONS)}"
             )
         try:
             check_options(self.encoder.name, self.encoder.options)

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline.errors import DataError, TrackingError
-from pipeline.evaluate import embeddings_table
+from pipeline.errors import DataError
+from pipeline.evaluate.embeddings import embeddings_table
 from pipeline.io import atomic_path
+from pipeline.tracking import Tracker
 
 
 def read_images(path: Path, key: str | None = None) -> np.ndarray:
@@ -40,17 +41,12 @@ def read_images(path: Path, key: str | None = None) -> np.ndarray:
     return images
 
 
-def embed_file(model_uri: str, input_path: Path, output_path: Path, key: str | None = None) -> int:
-    import mlflow
-
+def embed_file(
+    tracker: Tracker, model_uri: str, input_path: Path, output_path: Path, key: str | None = None
+) -> int:
+    """Embed the images of ``input_path`` with ``model_uri`` from ``tracker``'s store into a Parquet file."""
     images = read_images(input_path, key)
-    try:
-        model = mlflow.pyfunc.load_model(model_uri)
-    except Exception as exc:
-        raise TrackingError(
-            f"could not load model {model_uri} from {mlflow.get_tracking_uri()}: {exc}. Check the name and alias "
-            f"(e.g. models:/drlim-mnist-4-9@champion) and MLFLOW_TRACKING_URI"
-        ) from None
+    model = tracker.load_model(model_uri)
     embedding = np.asarray(model.predict(images), dtype=np.float32)
     ids = np.arange(len(images), dtype=np.int64)
     with atomic_path(output_path) as tmp:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import load_job
-from pipeline.data import SampleStore
-from pipeline.evaluate import HeldOut, score
+from pipeline.data.store import SampleStore
+from pipeline.evaluate.evaluation import HeldOut, score
 from pipeline.io import atomic_path
 from pipeline.runtime import Runtime
 

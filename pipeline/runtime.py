@@ -11,8 +11,10 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import ray
+if TYPE_CHECKING:
+    from pipeline.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,12 @@ class Runtime:
     @property
     def uses_local_store(self) -> bool:
         return self.tracking_uri.startswith("sqlite:")
+
+    def tracker(self) -> Tracker:
+        """The MLflow boundary for this store; a local store keeps its artifacts in ``WORKDIR/mlartifacts``."""
+        from pipeline.tracking import Tracker
+
+        return Tracker(self.tracking_uri, self.workdir / "mlartifacts" if self.uses_local_store else None)
 
 
 def resolve_data_root(cli_root: str | None, job_root: str | None, workdir: Path) -> Path:
@@ -54,6 +62,8 @@ def resolve_runtime(workdir: str | None, cli_data_root: str | None, job_data_roo
 
 def init_ray() -> None:
     """Attach to ``RAY_ADDRESS`` or start a local Ray instance (no-op when already connected)."""
+    import ray
+
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS")

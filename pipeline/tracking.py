@@ -1,4 +1,15 @@
-"""MLflow: one run per pipeline invocation, the encoder logged with a signature and registered under an alias.
+"""MLflow, and only here: one run per pipeline invocation, the encoder logged and registered under an alias.
+
+``Tracker`` is the one boundary: the job starts a run and logs pairs, evaluation and the model through it,
+training workers log their epochs through a copy of it, and ``drlim embed`` / ``drlim models`` load and
+promote models through it. The outage policy lives here too:
+
+- before any work, an HTTP tracking server must answer its health check (``check_server``);
+- a worker's per-epoch logging is best effort (one retry, 10 s timeout, a warning): the checkpoint keeps every
+  number, and the job logs the epochs a run lacks at the end (``log_missing_epochs``);
+- what a run cannot do without (evaluation, the model) is logged inside ``required``: any MLflow failure
+  there becomes one ``TrackingError`` that says how to recover;
+- closing the run is best effort, so a lost server never hides the error that ended the run.
 
 The model is logged in MLflow's ``pt2`` format (``torch.export``): it loads without unpickling code and
 without this project installed, e.g. ``mlflow.pyfunc.load_model("models:/NAME@ALIAS").predict(images)``
@@ -7,121 +18,177 @@ with ``images`` float32 ``(n, 1, 28, 28)`` in [0, 1].
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import time
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
-import torch
 from mlflow import MlflowClient
-from mlflow.models import infer_signature
+from mlflow.entities import Metric
 
 from pipeline.errors import TrackingError, first_line
 
 log = logging.getLogger(__name__)
 
 
-def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, before any work, when an HTTP tracking server does not answer its health check."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-            if response.status == 200:
-                return
-            problem = f"HTTP {response.status}"
-    except Exception as exc:
-        problem = f"{exc.__class__.__name__}: {exc}"
-    raise TrackingError(
-        f"MLflow tracking server {uri} is not reachable ({problem}). Start it, fix MLFLOW_TRACKING_URI, "
-        f"or unset MLFLOW_TRACKING_URI to use a local sqlite store in the working directory"
-    )
-
-
-def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | None) -> str:
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = artifact_root.resolve().as_uri() if artifact_root is not None else None
-    return client.create_experiment(name, artifact_location=location)
-
-
 def _param_value(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
-def start_run(tracking_uri: str, experiment: str, artifact_root: Path | None, run_name: str, params: dict[str, Any]):
-    """Start (and make active) the run of this invocation, with the flattened job configuration as params."""
-    mlflow.set_tracking_uri(tracking_uri)
-    experiment_id = ensure_experiment(MlflowClient(tracking_uri), experiment, artifact_root)
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
-    mlflow.log_params({k: _param_value(v) for k, v in params.items()})
-    return run
+@dataclass
+class Tracker:
+    """A tracking store (``uri``) and, once started or attached, one run in it. Plain data: Ray ships a copy
+    of it to every training worker."""
 
+    uri: str
+    artifact_root: Path | None = None  # where a local store keeps artifacts; None: the server decides
+    run_id: str | None = None
 
-def end_run(status: str) -> None:
-    """End the active run; when the server is gone, say so and go on (the caller reports the real problem)."""
-    try:
-        mlflow.end_run(status)
-    except Exception as exc:
-        log.warning("Could not close the MLflow run (%s)", first_line(exc))
+    def check_server(self, timeout: float = 5.0) -> None:
+        """Fail fast, before any work, when an HTTP tracking server does not answer its health check."""
+        if not self.uri.startswith(("http://", "https://")):
+            return
+        try:
+            with urllib.request.urlopen(self.uri.rstrip("/") + "/health", timeout=timeout) as response:
+                if response.status == 200:
+                    return
+                problem = f"HTTP {response.status}"
+        except Exception as exc:
+            problem = f"{exc.__class__.__name__}: {exc}"
+        raise TrackingError(
+            f"MLflow tracking server {self.uri} is not reachable ({problem}). Start it, fix MLFLOW_TRACKING_URI, "
+            f"or unset MLFLOW_TRACKING_URI to use a local sqlite store in the working directory"
+        )
 
+    def _client(self) -> MlflowClient:
+        return MlflowClient(self.uri)
 
-def log_encoder(model: torch.nn.Module, example: np.ndarray, registered_name: str, alias: str) -> tuple[str, str]:
-    """Log ``model`` to the active run, register it and point ``alias`` at the new version.
+    def start_run(self, experiment: str, run_name: str, params: dict[str, Any]) -> str:
+        """Start (and make active in this process) the run of this invocation, with ``params`` logged."""
+        mlflow.set_tracking_uri(self.uri)
+        client = self._client()
+        found = client.get_experiment_by_name(experiment)
+        location = self.artifact_root.resolve().as_uri() if self.artifact_root is not None else None
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment, location)
+        self.run_id = mlflow.start_run(experiment_id=experiment_id, run_name=run_name).info.run_id
+        mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+        return self.run_id
 
-    Returns ``(version, "models:/NAME@ALIAS")``.
-    """
-    model = model.cpu().eval()
-    with torch.no_grad():
-        output = model(torch.from_numpy(example)).numpy()
-    info = mlflow.pytorch.log_model(
-        model,
-        name="model",
-        signature=infer_signature(example, output),
-        input_example=example,
-        serialization_format="pt2",
-        registered_model_name=registered_name,
-    )
-    version = str(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(registered_name, alias, version)
-    log.info("Registered %s version %s with alias @%s", registered_name, version, alias)
-    return version, f"models:/{registered_name}@{alias}"
+    def end_run(self, status: str) -> None:
+        """End the active run; when the server is gone, say so and go on (the caller reports the real problem)."""
+        try:
+            mlflow.end_run(status)
+        except Exception as exc:
+            log.warning("Could not close the MLflow run (%s)", first_line(exc))
 
+    @contextlib.contextmanager
+    def required(self, done: str, recovery: str) -> Iterator[None]:
+        """Logging the run cannot do without: an MLflow failure inside becomes one ``TrackingError`` saying what
+        was ``done``, what failed, and ``recovery`` (what is safe, and how to log it again)."""
+        try:
+            yield
+        except Exception as exc:
+            raise TrackingError(
+                f"{done} but logging to MLflow ({self.uri}) failed: {first_line(exc)}. {recovery}"
+            ) from None
 
-def log_missing_epochs(run_id: str, history: list[dict[str, float]]) -> None:
-    """Log the epochs of ``history`` that the run lacks: rank 0 logs live, but epochs restored from a
-    checkpoint of an earlier invocation (or lost to a tracking outage) would otherwise be missing."""
-    client = MlflowClient()
-    logged = {m.step for m in client.get_metric_history(run_id, "train/loss")}
-    for entry in history:
-        epoch = int(entry["epoch"])
-        if epoch not in logged:
-            mlflow.log_metrics({f"train/{k}": float(v) for k, v in entry.items()}, step=epoch)
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
+    def log_pairs(self, manifest: dict[str, Any], n_samples: int) -> None:
+        """The pair manifest as an artifact; counts (and kNN recall when measured) as metrics."""
+        mlflow.log_dict(manifest, "pairs/manifest.json")
+        metrics = {"pairs/similar": manifest["similar_pairs"],
+                   "pairs/dissimilar_implicit": manifest["dissimilar_pairs_implicit"], "pairs/n_samples": n_samples}
+        recall = manifest.get("knn", {}).get("recall_at_k")
+        if recall is not None:
+            metrics["pairs/knn_recall"] = recall
+        self.log_metrics(metrics)
 
-def promote(tracking_uri: str, name: str, version: str, alias: str) -> None:
-    """Point ``alias`` of registered model ``name`` at ``version``; errors name what exists instead."""
-    from pydantic import ValidationError
+    def log_epoch(self, metrics: dict[str, float], epoch: int) -> None:
+        """``train/<name>`` metrics at step ``epoch``, from any process; best effort (see the module doc)."""
+        if self.run_id is None:
+            return
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # don't stall training for minutes
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        try:
+            now = int(time.time() * 1000)
+            self._client().log_batch(
+                self.run_id, metrics=[Metric(f"train/{k}", float(v), now, epoch) for k, v in metrics.items()]
+            )
+        except Exception as exc:
+            log.warning("Could not log epoch %d metrics to MLflow (%s); training goes on", epoch, first_line(exc))
 
-    from pipeline.config import TrackingConfig
+    def log_missing_epochs(self, history: list[dict[str, float]]) -> None:
+        """Log the epochs of ``history`` the run lacks: epochs restored from a checkpoint of an earlier
+        invocation, or lost to a tracking outage."""
+        logged = {m.step for m in self._client().get_metric_history(self.run_id, "train/loss")}
+        for entry in history:
+            if int(entry["epoch"]) not in logged:
+                self.log_metrics({f"train/{k}": v for k, v in entry.items()}, step=int(entry["epoch"]))
 
-    try:
-        TrackingConfig(alias=alias)
-    except ValidationError as exc:
-        raise TrackingError(f"alias {alias!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
-    check_tracking_server(tracking_uri)
-    client = MlflowClient(tracking_uri)
-    try:
-        versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
-    except Exception as exc:
-        raise TrackingError(f"could not list versions of {name!r} at {tracking_uri}: {exc}") from None
-    if not versions:
-        known = sorted(m.name for m in client.search_registered_models())
-        raise TrackingError(f"no registered model {name!r} at {tracking_uri}; registered models: {known or 'none'}")
-    if not version.isdigit() or int(version) not in versions:
-        raise TrackingError(f"{name!r} has no version {version!r}; its versions are {versions}")
-    client.set_registered_model_alias(name, alias, version)
-    log.info("Alias @%s of %s now points at version %s", alias, name, version)
+    def log_evaluation(self, metrics: dict[str, float], files: dict[str, Path]) -> None:
+        """``test/<name>`` metrics; the embeddings under ``embeddings/``, pictures under ``plots/``."""
+        self.log_metrics({f"test/{k}": v for k, v in metrics.items()})
+        for key, path in files.items():
+            mlflow.log_artifact(str(path), artifact_path="embeddings" if key == "embeddings" else "plots")
+
+    def log_model(self, model: Any, example: np.ndarray, registered_name: str, alias: str) -> tuple[str, str]:
+        """Log ``model`` (a torch module) to the run with a signature, register it and point ``alias`` at the
+        new version. Returns ``(version, "models:/NAME@ALIAS")``."""
+        import torch
+        from mlflow.models import infer_signature
+
+        model = model.cpu().eval()
+        with torch.no_grad():
+            output = model(torch.from_numpy(example)).numpy()
+        info = mlflow.pytorch.log_model(
+            model, name="model", signature=infer_signature(example, output), input_example=example,
+            serialization_format="pt2", registered_model_name=registered_name,
+        )
+        version = str(info.registered_model_version)
+        self._client().set_registered_model_alias(registered_name, alias, version)
+        log.info("Registered %s version %s with alias @%s", registered_name, version, alias)
+        return version, f"models:/{registered_name}@{alias}"
+
+    def load_model(self, model_uri: str) -> Any:
+        """A registered or logged model as an MLflow pyfunc (``.predict(array)``); errors say what to check."""
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            return mlflow.pyfunc.load_model(model_uri)
+        except Exception as exc:
+            raise TrackingError(
+                f"could not load model {model_uri} from {self.uri}: {first_line(exc)}. Check the name and alias "
+                f"(e.g. models:/drlim-mnist-4-9@champion) and MLFLOW_TRACKING_URI"
+            ) from None
+
+    def promote(self, name: str, version: str, alias: str) -> None:
+        """Point ``alias`` of registered model ``name`` at ``version``; errors name what exists instead."""
+        from pydantic import ValidationError
+
+        from pipeline.config import TrackingConfig
+
+        try:
+            TrackingConfig(alias=alias)
+        except ValidationError as exc:
+            raise TrackingError(f"alias {alias!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        self.check_server()
+        client = self._client()
+        try:
+            versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+        except Exception as exc:
+            raise TrackingError(f"could not list versions of {name!r} at {self.uri}: {first_line(exc)}") from None
+        if not versions:
+            known = sorted(m.name for m in client.search_registered_models())
+            raise TrackingError(f"no registered model {name!r} at {self.uri}; registered models: {known or 'none'}")
+        if not version.isdigit() or int(version) not in versions:
+            raise TrackingError(f"{name!r} has no version {version!r}; its versions are {versions}")
+        client.set_registered_model_alias(name, alias, version)
+        log.info("Alias @%s of %s now points at version %s", alias, name, version)

@@ -9,14 +9,13 @@ Features become float32 ``(n, *feature_shape)`` (default: the file's own shape, 
 Every problem is a ``DataError`` naming the file, the column or array, and what to do.
 
 Paths in a job file (``data.path``, ``data.test_path``) are absolute, or relative to the data root; a relative
-path may not climb out of the data root with ``..`` (``climbs_out``, checked when the job is validated).
+path may not climb out of the data root with ``..`` (``paths.climbs_out``, checked when the job is validated).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,18 +39,6 @@ class FileSamples:
     features: np.ndarray  # float32 (n, *shape)
     labels: np.ndarray  # int64 (n,); -1 where there are no labels
     metadata: dict[str, np.ndarray]
-
-
-def climbs_out(value: str) -> bool:
-    """Whether a relative path leaves the folder it is resolved against (``../x``, ``a/../../x``)."""
-    path = Path(os.path.expanduser(value))
-    return not path.is_absolute() and Path(os.path.normpath(path)).parts[:1] == ("..",)
-
-
-def resolve_data_path(value: str, root: Path) -> Path:
-    """A job file's data path: absolute (``~`` expanded) as given, relative ones under the data root."""
-    path = Path(os.path.expanduser(value))
-    return path if path.is_absolute() else Path(os.path.normpath(root / path))
 
 
 def read_samples(

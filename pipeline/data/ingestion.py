@@ -1,4 +1,6 @@
-"""Data stage: ingest a source once into the sample store (see ``store.py`` for the schema)."""
+"""The data stage: ingest a source once into the sample store (see ``store.py`` for the schema).
+
+The store's key covers what changes the samples; a finished, verified store is reused."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import numpy as np
 from pipeline.config import DataConfig
 from pipeline.data.mnist import RAW_FILES, load_mnist, raw_dir, select_digits
 from pipeline.data.norb import NORB_FILES, load_norb_airplane, render_airplane
-from pipeline.data.files import read_samples, resolve_data_path
+from pipeline.data.files import read_samples
+from pipeline.data.paths import resolve_data_path
 from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
 from pipeline.data.transforms import transformed_copies
 from pipeline.errors import DataError
@@ -126,6 +129,3 @@ def with_copies(
         transform=[None] * n + [tag for tag, _ in copies for _ in range(n)],
         metadata={k: np.tile(v, blocks) for k, v in metadata.items()} if metadata else None,
     )
-
-
-__all__ = ["SampleStore", "ingest"]

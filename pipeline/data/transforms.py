@@ -6,7 +6,8 @@ the sample it came from (``origin_id``). The pair stage can then pair copies of 
 neighbours' origins), which is how DrLIM learns invariance to the transform.
 
 Register a new transform by adding a function ``(images (n, c, h, w) float32, parameter) -> images`` to
-``TRANSFORMS``; parameters are numbers from the job file.
+``TRANSFORMS`` and its name to ``catalog.TRANSFORM_NAMES`` (which the job configuration checks); parameters
+are numbers from the job file.
 """
 
 from __future__ import annotations
@@ -52,19 +53,6 @@ def rotate(images: np.ndarray, degrees: float) -> np.ndarray:
 
 
 TRANSFORMS: dict[str, Transform] = {"shift_x": shift_x, "shift_y": shift_y, "rotate": rotate}
-
-
-def check_transforms(spec: dict[str, list[float]]) -> None:
-    """Raise ``ValueError`` naming the problem for an unknown transform or an unusable parameter list."""
-    for name, values in spec.items():
-        if name not in TRANSFORMS:
-            raise ValueError(f"unknown transform {name!r}; choose from {sorted(TRANSFORMS)}")
-        if not values:
-            raise ValueError(f"transform {name!r} needs at least one parameter, e.g. {name}: [-3, 3]")
-        if len(set(values)) != len(values):
-            raise ValueError(f"transform {name!r} repeats a parameter: {values}")
-        if name.startswith("shift") and any(int(v) != v for v in values):
-            raise ValueError(f"transform {name!r} shifts by whole pixels, got {values}")
 
 
 def transform_tag(name: str, value: float) -> str:

@@ -1,7 +1,4 @@
-"""Embed & evaluate stage: held-out embeddings as Parquet, metrics, and pictures.
-
-Embeddings Parquet schema (version 2): ``id`` int64, ``split`` string, ``label`` int32, ``origin_id`` int64,
-``transform`` string (null for originals), ``embedding`` fixed_size_list<float32>[output_dim].
+"""The evaluate stage: embed the held-out split, score it, write ``embeddings.parquet`` and maps.
 
 When the store holds transformed copies, trustworthiness and k-NN accuracy are computed on the test
 originals (the paper's protocol) and the translation-invariance ratio on all test samples.
@@ -14,49 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
 from pipeline.config import EvaluateConfig
-from pipeline.data import SampleStore
-from pipeline.evaluate.embed import embed
+from pipeline.data.store import SampleStore
+from pipeline.evaluate.embeddings import embeddings_table
+from pipeline.evaluate.inference import embed
 from pipeline.evaluate.metrics import cylinder_fit, invariance_ratio, knn_accuracy, trustworthiness
 from pipeline.evaluate.plots import cylinder_views, scatter_map, thumbnail_map
 from pipeline.io import atomic_path
 
 log = logging.getLogger(__name__)
-
-
-EMBEDDINGS_SCHEMA_VERSION = 2
-
-
-def embeddings_table(
-    ids: np.ndarray,
-    split: str,
-    labels: np.ndarray,
-    embedding: np.ndarray,
-    origin: np.ndarray | None = None,
-    transform: np.ndarray | None = None,
-) -> pa.Table:
-    dim = embedding.shape[1]
-    flat = pa.array(np.ascontiguousarray(embedding, dtype=np.float32).ravel())
-    schema = pa.schema(
-        [("id", pa.int64()), ("split", pa.string()), ("label", pa.int32()), ("origin_id", pa.int64()),
-         ("transform", pa.string()), ("embedding", pa.list_(pa.float32(), dim))],
-        metadata={"drlim.schema_version": str(EMBEDDINGS_SCHEMA_VERSION)},
-    )
-    return pa.table(
-        {
-            "id": pa.array(ids, pa.int64()),
-            "split": pa.array([split] * len(ids), pa.string()),
-            "label": pa.array(labels.astype(np.int32)),
-            "origin_id": pa.array(ids if origin is None else origin, pa.int64()),
-            "transform": pa.nulls(len(ids), pa.string()) if transform is None else pa.array(list(transform), pa.string()),
-            "embedding": pa.FixedSizeListArray.from_arrays(flat, dim),
-        },
-        schema=schema,
-    )
 
 
 @dataclass
@@ -143,7 +109,3 @@ def evaluate(model: torch.nn.Module, store: SampleStore, cfg: EvaluateConfig, ou
                 embedding, tags, out_dir / "map_transforms.png", f"{title}, by transform", legend="transform"
             )
     return Evaluation(metrics=metrics, files=files)
-
-
-__all__ = ["Evaluation", "HeldOut", "embed", "evaluate", "invariance_ratio", "knn_accuracy", "score",
-           "trustworthiness"]

@@ -19,26 +19,20 @@ import numpy as np
 import ray
 from tqdm.auto import tqdm
 
+from pipeline.pairs.catalog import check_index_options
+
 log = logging.getLogger(__name__)
 
 
 class IndexBackend:
-    """A FAISS index type: validated options, how to build it, and the parameters its searches need."""
+    """A FAISS index type: validated options (``catalog.INDEX_OPTIONS``), how to build it, and the parameters
+    its searches need."""
 
     name: ClassVar[str]
     exact: ClassVar[bool] = False
-    defaults: ClassVar[dict[str, int | None]] = {}
 
     def __init__(self, **options: int | None) -> None:
-        unknown = sorted(set(options) - set(self.defaults))
-        if unknown:
-            raise ValueError(
-                f"index {self.name!r} has no option(s) {unknown}; valid options: {sorted(self.defaults) or 'none'}"
-            )
-        bad = {k: v for k, v in options.items() if v is not None and (not isinstance(v, int) or v < 1)}
-        if bad:
-            raise ValueError(f"index {self.name!r} options must be positive integers, got {bad}")
-        self.options = {**self.defaults, **options}
+        self.options = check_index_options(self.name, options)
 
     def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
         raise NotImplementedError
@@ -61,7 +55,6 @@ class IVFIndex(IndexBackend):
     """IVF-Flat; ``nlist`` defaults to 4 sqrt(N) cells, trained on at most ``train_size`` (64 per cell) rows."""
 
     name = "ivf"
-    defaults: ClassVar[dict[str, int | None]] = {"nlist": None, "nprobe": 16, "train_size": None}
 
     def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
         n = len(x)
@@ -85,7 +78,6 @@ class HNSWIndex(IndexBackend):
     """HNSW-Flat with ``m`` links per node; ``ef_construction`` / ``ef_search`` trade speed for recall."""
 
     name = "hnsw"
-    defaults: ClassVar[dict[str, int | None]] = {"m": 32, "ef_construction": 80, "ef_search": 64}
 
     def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
         index = faiss.IndexHNSWFlat(x.shape[1], int(self.options["m"]))
@@ -102,8 +94,7 @@ INDEXES: dict[str, type[IndexBackend]] = {cls.name: cls for cls in (FlatIndex, I
 
 def make_index(name: str, options: dict[str, int | None] | None = None) -> IndexBackend:
     """The backend ``name`` with ``options``; errors name the valid choices."""
-    if name not in INDEXES:
-        raise ValueError(f"unknown index {name!r}; choose one of {sorted(INDEXES)}")
+    check_index_options(name, options)
     return INDEXES[name](**(options or {}))
 
 

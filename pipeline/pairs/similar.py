@@ -1,4 +1,6 @@
-"""Pair stage: similar pairs from prior knowledge, written as Parquet shards; negatives stay implicit."""
+"""The pair stage: similar pairs from every source of a job, symmetrised and written as Parquet shards.
+
+Dissimilar pairs stay implicit (``negatives.py`` draws them lazily during training)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ import numpy as np
 import ray
 
 from pipeline.config import PairsConfig
-from pipeline.data import SampleStore
-from pipeline.data.files import resolve_data_path
+from pipeline.data.store import SampleStore
+from pipeline.data.paths import resolve_data_path
 from pipeline.errors import DataError, StageError
 from pipeline.io import atomic_dir, content_hash
 from pipeline.pairs.knn import knn_graph, knn_recall, make_index
@@ -146,6 +148,3 @@ def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
         manifest["dissimilar_pairs_implicit"],
     )
     return PairSet.open(directory)
-
-
-__all__ = ["NegativeSampler", "PairSet", "PairShare", "build_pairs", "mutual_edges", "pairs_key", "similar_pairs"]

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from encoders import contrastive_loss_terms
-from pipeline.pairs import NegativeSampler, PairShare
+from encoders.loss import contrastive_loss_terms
+from pipeline.pairs.negatives import NegativeSampler
+from pipeline.pairs.shards import PairShare
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 import tempfile
 import time
@@ -24,11 +23,12 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 
-from encoders import build_encoder
+from encoders.registry import build_encoder
 from pipeline.config import JobConfig, TrainConfig
-from pipeline.data import SampleStore
+from pipeline.data.store import SampleStore
 from pipeline.errors import StageError
-from pipeline.pairs import NegativeSampler, PairSet
+from pipeline.pairs.negatives import NegativeSampler
+from pipeline.pairs.shards import PairSet
 from pipeline.train.allocator import keep_freed_memory
 from pipeline.train.batches import ShareSampling, mixed_precision, step_pairs, weighted_loss
 from pipeline.train.inputs import StreamedFeatures, feature_table, prefetched
@@ -73,24 +73,6 @@ def load_state(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
     with checkpoint.as_directory() as directory:
         # weights_only: a checkpoint is data (tensors, numbers, lists), never code to execute.
         return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
-
-
-def _log_to_mlflow(tracking_uri: str | None, run_id: str | None, metrics: dict[str, float], epoch: int) -> None:
-    if not (tracking_uri and run_id):
-        return
-    # Best effort (the checkpoint keeps every number): don't stall training for minutes retrying a lost server.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    try:
-        from mlflow import MlflowClient
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        MlflowClient(tracking_uri).log_batch(
-            run_id, metrics=[Metric(f"train/{k}", float(v), now, epoch) for k, v in metrics.items()]
-        )
-    except Exception as exc:  # tracking is best effort here; the checkpoint still holds every number
-        log.warning("Could not log epoch %d metrics to MLflow (%s); training goes on", epoch, exc)
 
 
 @torch.no_grad()
@@ -142,6 +124,7 @@ def _quiet_ray_train_reports() -> None:
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     job = JobConfig.model_validate(config["job"])
+    tracker = config.get("tracker")
     cfg = job.train
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
@@ -190,8 +173,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         start_epoch, history = int(state["epoch"]), list(state["history"])
         if rank == 0:  # a re-run of the job, or Ray Train restarting the workers after a failure
             log.info("Resuming from the checkpoint after epoch %d", start_epoch)
-            _log_to_mlflow(config.get("tracking_uri"), config.get("run_id"), {"resumed_from_epoch": start_epoch},
-                           start_epoch)
+            if tracker is not None:
+                tracker.log_epoch({"resumed_from_epoch": start_epoch}, start_epoch)
 
     for epoch in range(start_epoch, cfg.epochs):
         rng = NegativeSampler.rng_for(job.seed, epoch, rank)
@@ -240,6 +223,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 torch.save(state, Path(tmp) / STATE_FILE)
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
             # After the checkpoint: an epoch lost to a worker failure is retrained, not logged twice.
-            _log_to_mlflow(config.get("tracking_uri"), config.get("run_id"), metrics, epoch + 1)
+            if tracker is not None:
+                tracker.log_epoch(metrics, epoch + 1)
         else:
             ray.train.report(metrics, checkpoint=None)

@@ -1,4 +1,4 @@
-"""Train stage: fit the Siamese encoder with a Ray Train ``TorchTrainer``.
+"""The train stage: fit the Siamese encoder with a Ray Train ``TorchTrainer``.
 
 Checkpoints go to ``WORKDIR/checkpoints/<job>-<key>``; the key covers everything that changes the
 training (samples, pairs, encoder, training settings, seed), so running the same job again resumes from the
@@ -17,12 +17,13 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
-from encoders import build_encoder
+from encoders.registry import build_encoder
 from pipeline.config import JobConfig
-from pipeline.data import SampleStore
+from pipeline.data.store import SampleStore
 from pipeline.errors import StageError
 from pipeline.io import content_hash
-from pipeline.pairs import PairSet
+from pipeline.pairs.shards import PairSet
+from pipeline.tracking import Tracker
 from pipeline.train.loop import load_state, train_loop_per_worker
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,10 @@ def train(
     store: SampleStore,
     pairs: PairSet,
     workdir: Path,
-    tracking_uri: str | None = None,
-    run_id: str | None = None,
+    tracker: Tracker | None = None,
     max_failures: int = 2,
 ) -> TrainResult:
+    """Fit ``job``'s encoder on ``pairs``; workers log each epoch through ``tracker`` (a copy of it) when given."""
     cfg = job.train
     use_gpu = resolve_use_gpu(cfg.use_gpu)
     resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
@@ -79,8 +80,7 @@ def train(
             "samples_dir": str(store.directory.resolve()),
             "pairs_dir": str(pairs.directory.resolve()),
             "threads_per_worker": max(1, int(cfg.cpus_per_worker)),
-            "tracking_uri": tracking_uri,
-            "run_id": run_id,
+            "tracker": tracker,
         },
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
@@ -122,6 +122,3 @@ def _fit(trainer: TorchTrainer):
     if "error" in outcome:
         raise outcome["error"]
     return outcome["result"]
-
-
-__all__ = ["TrainResult", "train", "train_loop_per_worker"]

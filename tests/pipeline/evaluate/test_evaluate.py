@@ -4,7 +4,7 @@ import torch
 
 from encoders import build_encoder
 from pipeline.config import DataConfig, EvaluateConfig
-from pipeline.data import with_copies
+from pipeline.data.ingestion import with_copies
 from pipeline.data.store import SampleStore, build_sample_table, write_store
 from pipeline.evaluate import evaluate
 
