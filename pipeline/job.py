@@ -13,6 +13,7 @@ from pipeline.config import JobConfig
 from pipeline.data.ingestion import ingest
 from pipeline.data.store import SampleStore
 from pipeline.errors import ConfigError
+from pipeline.evaluate.evaluation import check_evaluate_config, evaluate
 from pipeline.pairs.shards import PairSet
 from pipeline.pairs.similar import build_pairs, check_pairs_config
 from pipeline.runtime import Runtime, init_ray
@@ -50,14 +51,15 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
     except ValueError as exc:
         raise ConfigError(f"encoder: {exc}") from None
     check_pairs_config(job.pairs, store)
+    if stop_after == "all":
+        check_evaluate_config(job.evaluate, store)
     init_ray()
     pairs = build_pairs(job.pairs, store, runtime.workdir)
     summary = RunSummary(store=store, pairs=pairs, seconds={"data_and_pairs": time.perf_counter() - clock})
     if stop_after == "pairs":
         return summary
 
-    from pipeline.evaluate.evaluation import evaluate
-    from pipeline.train.trainer import train
+    from pipeline.train.trainer import train  # Ray Train: imported only when training
 
     summary.run_id = tracker.start_run(job.tracking.experiment, job.name, job.flat())
     status = "FAILED"

@@ -112,6 +112,10 @@ class Tracker:
             metrics["pairs/knn_recall"] = recall
         self.log_metrics(metrics)
 
+    def for_workers(self) -> Tracker | None:
+        """What training workers log their epochs through: this store and run, as plain data (None: no run)."""
+        return Tracker(self.uri, run_id=self.run_id) if self.run_id else None
+
     def log_epoch(self, metrics: dict[str, float], epoch: int) -> None:
         """``train/<name>`` metrics at step ``epoch``, from any process; best effort (see the module doc)."""
         if self.run_id is None:

@@ -20,6 +20,7 @@ from pipeline.evaluate.embeddings import embeddings_table
 from pipeline.evaluate.inference import embed
 from pipeline.evaluate.metrics import cylinder_fit, invariance_ratio, knn_accuracy, trustworthiness
 from pipeline.evaluate.plots import cylinder_views, scatter_map, thumbnail_map
+from pipeline.errors import DataError
 from pipeline.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,20 @@ class HeldOut:
     @property
     def original(self) -> np.ndarray:
         return np.array([t is None for t in self.transform])
+
+
+def check_evaluate_config(cfg: EvaluateConfig, store: SampleStore) -> None:
+    """Refuse, before training, metrics the held-out samples are too few for; the error names the keys."""
+    split = store.held_out_split
+    copies = sum(len(v) for v in (store.manifest.get("provenance", {}).get("transforms") or {}).values())
+    n = store.manifest["splits"][split] // (1 + copies)  # the metrics score the originals
+    k = max(cfg.trustworthiness_k)
+    if n <= 2 * k or n <= cfg.knn_k:
+        raise DataError(
+            f"evaluate.trustworthiness_k={cfg.trustworthiness_k} and evaluate.knn_k={cfg.knn_k} need more than "
+            f"{max(2 * k, cfg.knn_k)} held-out samples, and the {split} split has {n}; add held-out samples "
+            f"(data.test_path, data.test_per_digit) or lower those k"
+        )
 
 
 def score(data: HeldOut, embedding: np.ndarray, cfg: EvaluateConfig) -> dict[str, float]:

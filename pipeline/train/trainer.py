@@ -80,7 +80,7 @@ def train(
             "samples_dir": str(store.directory.resolve()),
             "pairs_dir": str(pairs.directory.resolve()),
             "threads_per_worker": max(1, int(cfg.cpus_per_worker)),
-            "tracker": tracker,
+            "tracker": tracker.for_workers() if tracker is not None else None,
         },
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
         run_config=RunConfig(

@@ -36,7 +36,8 @@ def test_mlp_takes_any_input_shape_and_the_papers_norb_net_has_20_hidden_units()
 
 
 def test_an_encoder_refuses_samples_of_a_shape_it_cannot_take():
-    assert build_encoder("lenet", output_dim=2, input_shape=(1, 28, 28)) is not None
+    model = build_encoder("lenet", output_dim=2, input_shape=(1, 28, 28))
+    assert model(torch.rand(3, 1, 28, 28)).shape == (3, 2)  # the shape it takes
     with pytest.raises(ValueError, match=r"takes samples of shape \(1, 28, 28\), the data has \(64,\); choose encoder.name: mlp"):
         build_encoder("lenet", output_dim=2, input_shape=(64,))
 
