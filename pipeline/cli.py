@@ -167,6 +167,8 @@ def _cmd_run(args: argparse.Namespace, stop_after: str) -> None:
     if stop_after == "all":
         for key, value in summary.metrics.items():
             print(f"{key + ':':<22} {value:.4f}")
+        for key, value in summary.validation.items():
+            print(f"{'val/' + key + ':':<22} {value:.4f}")
         for key, path in summary.files.items():
             print(f"{key + ':':<22} {path}")
         print(f"{'model:':<22} {summary.model_uri} (version {summary.model_version}, run {summary.run_id})")

@@ -229,6 +229,19 @@ class EvaluateConfig(_Section):
     knn_k: int = Field(5, ge=1, description="k of the k-NN classifier inside the embedding")
     thumbnails: int = Field(400, ge=0, description="digit thumbnails drawn on the map")
     batch_size: int = Field(1024, ge=1)
+    validation: float = Field(
+        0.1, ge=0, description="training samples held out of the pairs and of training, to choose settings on: "
+        "a fraction (< 1) or a count (>= 1) of the training originals (their transformed copies go with them), "
+        "drawn with a fixed seed; 0 = none (the paper's set-up)",
+    )
+    validation_every: int = Field(5, ge=0, description="score the validation samples every N epochs during "
+                                  "training (and after the last); 0 = only at the end")
+    validation_samples: int = Field(1000, ge=10, description="validation originals scored during training "
+                                    "(a fixed random subset; the end of the run scores all of them)")
+    select: Literal["last", "best"] = Field(
+        "last", description="the trained model: the last epoch's, or the epoch with the best validation "
+        "trustworthiness at the first trustworthiness_k (needs validation)",
+    )
 
     @field_validator("trustworthiness_k")
     @classmethod
@@ -236,6 +249,20 @@ class EvaluateConfig(_Section):
         if not v or any(k < 1 for k in v):
             raise ValueError(f"must be a non-empty list of integers >= 1, got {v}")
         return v
+
+    @field_validator("validation")
+    @classmethod
+    def _fraction_or_count(cls, v: float) -> float:
+        if v >= 1 and v != int(v):
+            raise ValueError(f"a fraction below 1 or a whole count of samples, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _select_needs_validation(self) -> EvaluateConfig:
+        if self.select == "best" and not self.validation:
+            raise ValueError("evaluate.select: 'best' picks the epoch by its validation score; set "
+                             "evaluate.validation (e.g. 0.1) or use select: last")
+        return self
 
 
 class TrackingConfig(_Section):
@@ -286,16 +313,22 @@ class JobConfig(_Section):
             )
         if self.data.source == "mnist" and self.data.train_per_digit is not None:
             n_train = self.data.train_per_digit * len(self.data.digits)
+            n_train -= held_out_count(n_train, self.evaluate.validation)
             if self.pairs.k >= n_train:
                 raise ValueError(
                     f"pairs.k: k={self.pairs.k} needs more than k training samples, but the job "
-                    f"selects {n_train}; lower pairs.k or raise data.train_per_digit"
+                    f"selects {n_train} (after evaluate.validation); lower pairs.k or raise data.train_per_digit"
                 )
         return self
 
     def flat(self) -> dict[str, Any]:
         """Dotted key -> value, for MLflow params."""
         return flatten(self.model_dump())
+
+
+def held_out_count(n: int, validation: float) -> int:
+    """How many of ``n`` training originals ``evaluate.validation`` holds out (a fraction, or a count)."""
+    return int(validation) if validation >= 1 else round(validation * n)
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

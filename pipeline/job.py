@@ -13,7 +13,8 @@ from pipeline.config import JobConfig
 from pipeline.data.ingestion import ingest
 from pipeline.data.store import SampleStore
 from pipeline.errors import ConfigError
-from pipeline.evaluate.evaluation import check_evaluate_config, evaluate
+from pipeline.evaluate.evaluation import evaluate
+from pipeline.evaluate.scoring import check_evaluate_config
 from pipeline.pairs.shards import PairSet
 from pipeline.pairs.similar import build_pairs, check_pairs_config
 from pipeline.runtime import Runtime, init_ray
@@ -31,7 +32,8 @@ class RunSummary:
     run_id: str | None = None
     model_uri: str | None = None
     model_version: str | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # test: reported, never used to choose anything
+    validation: dict[str, float] = field(default_factory=dict)  # what settings are chosen on
     files: dict[str, Path] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -45,7 +47,7 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
     if stop_after == "all":
         tracker.check_server()  # fail before any work when the server is down, not after an hour of training
     clock = time.perf_counter()
-    store = ingest(job.data, runtime.data_root, runtime.workdir)  # before Ray: bad data fails in seconds
+    store = ingest(job.data, runtime.data_root, runtime.workdir, job.evaluate.validation)  # before Ray: bad data fails in seconds
     try:  # an encoder that cannot take these samples fails here, not inside a Ray worker
         build_encoder(**job.encoder.spec(store.feature_shape))
     except ValueError as exc:
@@ -71,13 +73,13 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
         clock = time.perf_counter()
         title = f"DrLIM {job.name} ({store.held_out_split} samples)"
         evaluation = evaluate(result.model, store, job.evaluate, runtime.workdir / "runs" / summary.run_id, title)
-        summary.metrics, summary.files = evaluation.metrics, evaluation.files
+        summary.metrics, summary.files, summary.validation = evaluation.metrics, evaluation.files, evaluation.validation
         summary.seconds["evaluate"] = time.perf_counter() - clock
         recovery = (f"The trained model is safe in the checkpoint {result.checkpoint_path}; once the server is "
                     f"back, re-run the same command: it resumes from that checkpoint and logs again without retraining")
         with tracker.required("training finished", recovery):
             tracker.log_missing_epochs(result.history)
-            tracker.log_evaluation(evaluation.metrics, evaluation.files)
+            tracker.log_evaluation(evaluation.metrics, evaluation.files, evaluation.validation)
             _, example, _ = store.split(store.held_out_split)
             summary.model_version, summary.model_uri = tracker.log_model(
                 result.model, example[:8], job.tracking.registered_model, job.tracking.alias

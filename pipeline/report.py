@@ -18,7 +18,7 @@ import numpy as np
 
 from pipeline.config import load_job
 from pipeline.data.store import SampleStore
-from pipeline.evaluate.evaluation import HeldOut, score
+from pipeline.evaluate.scoring import HeldOut, score
 from pipeline.io import atomic_path
 from pipeline.runtime import Runtime
 

@@ -138,9 +138,12 @@ class Tracker:
             if int(entry["epoch"]) not in logged:
                 self.log_metrics({f"train/{k}": v for k, v in entry.items()}, step=int(entry["epoch"]))
 
-    def log_evaluation(self, metrics: dict[str, float], files: dict[str, Path]) -> None:
-        """``test/<name>`` metrics; the embeddings under ``embeddings/``, pictures under ``plots/``."""
-        self.log_metrics({f"test/{k}": v for k, v in metrics.items()})
+    def log_evaluation(self, metrics: dict[str, float], files: dict[str, Path],
+                       validation: dict[str, float] | None = None) -> None:
+        """``test/<name>`` and ``val/<name>`` metrics; the embeddings under ``embeddings/``, pictures under
+        ``plots/``."""
+        self.log_metrics({**{f"test/{k}": v for k, v in metrics.items()},
+                          **{f"val/{k}": v for k, v in (validation or {}).items()}})
         for key, path in files.items():
             mlflow.log_artifact(str(path), artifact_path="embeddings" if key == "embeddings" else "plots")
 

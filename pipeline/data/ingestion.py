@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import DataConfig
+from pipeline.config import DataConfig, held_out_count
 from pipeline.data.mnist import RAW_FILES, load_mnist, raw_dir, select_digits
 from pipeline.data.norb import NORB_FILES, load_norb_airplane, render_airplane
 from pipeline.data.files import read_samples
@@ -33,34 +33,42 @@ def _fingerprint(cfg: DataConfig, root: Path) -> dict:
     return {str(p): sha256_file(resolve_data_path(p, root)) for p in (cfg.path, cfg.test_path) if p}
 
 
-def _store_key(cfg: DataConfig, root: Path) -> str:
+def _store_key(cfg: DataConfig, root: Path, validation: float) -> str:
     # The key covers what changes the samples; not where they were read from or whether download was allowed.
     data = cfg.model_dump(exclude={"root", "download", "path", "test_path"})
-    return content_hash({"data": data, "files": _fingerprint(cfg, root), "store": 2})
+    return content_hash({"data": data, "files": _fingerprint(cfg, root), "validation": validation, "store": 2})
 
 
-def read_source(cfg: DataConfig, root: Path) -> list[SplitArrays]:
-    """The splits of the configured source, transformed copies included."""
+def read_source(cfg: DataConfig, root: Path, validation: float = 0) -> list[SplitArrays]:
+    """The splits of the configured source -- train, validation (``validation`` of the training originals,
+    when > 0) and test when the source has one -- each followed by its transformed copies."""
+    splits = read_originals(cfg, root)
+    if validation:
+        splits = [*hold_out(splits[0], validation), *splits[1:]]
+    return [with_copies(s.name, s.features, s.labels, s.source_index, cfg, s.metadata) for s in splits]
+
+
+def read_originals(cfg: DataConfig, root: Path) -> list[SplitArrays]:
+    """The original samples of the configured source: the training split first, then the test split if any."""
     if cfg.source == "mnist":
         train_images, train_labels = load_mnist(root, train=True, download=cfg.download)
         test_images, test_labels = load_mnist(root, train=False, download=cfg.download)
         train_idx = select_digits(train_labels, cfg.digits, cfg.train_per_digit)
         test_idx = select_digits(test_labels, cfg.digits, cfg.test_per_digit)
-        return [
-            with_copies("train", train_images[train_idx, None] / 255.0, train_labels[train_idx], train_idx, cfg),
-            with_copies("test", test_images[test_idx, None] / 255.0, test_labels[test_idx], test_idx, cfg),
-        ]
+        return [SplitArrays("train", train_images[train_idx, None] / 255.0, train_labels[train_idx], train_idx),
+                SplitArrays("test", test_images[test_idx, None] / 255.0, test_labels[test_idx], test_idx)]
     if cfg.source in ("norb", "airplane"):
         # The paper maps the 972 views it trains on (there is no held-out set of one object's views).
         images, meta = render_airplane() if cfg.source == "airplane" else load_norb_airplane(root, cfg.norb_instance)
-        return [with_copies("train", images, np.full(len(images), -1), np.arange(len(images)), cfg, meta)]
+        return [SplitArrays("train", images, np.full(len(images), -1), np.arange(len(images)), metadata=meta)]
     files = {name: _user_file(key, value, root)
              for name, key, value in (("train", "data.path", cfg.path), ("test", "data.test_path", cfg.test_path))
              if value}
     splits = []
     for name, path in files.items():
         got = read_samples(path, cfg.feature_column, cfg.label_column, cfg.feature_shape)
-        splits.append(with_copies(name, got.features, got.labels, np.arange(len(got.labels)), cfg, got.metadata))
+        splits.append(SplitArrays(name, got.features, got.labels, np.arange(len(got.labels)),
+                                  metadata=got.metadata or None))
     if len(splits) == 2 and splits[0].features.shape[1:] != splits[1].features.shape[1:]:
         raise DataError(f"{files['test']}: samples have shape {splits[1].features.shape[1:]}, but those in "
                         f"{files['train']} have {splits[0].features.shape[1:]}; both files need the same features")
@@ -68,6 +76,24 @@ def read_source(cfg: DataConfig, root: Path) -> list[SplitArrays]:
         raise DataError(f"{files['test']} has metadata columns {sorted(splits[1].metadata or {})}, {files['train']} "
                         f"has {sorted(splits[0].metadata or {})}; both files need the same columns")
     return splits
+
+
+def hold_out(train: SplitArrays, validation: float, seed: int = 0) -> tuple[SplitArrays, SplitArrays]:
+    """``(train, validation)``: ``validation`` (a fraction or a count) of the originals, drawn with a fixed seed
+    so that every run of a data section holds out the same samples; both keep the source's order."""
+    n = len(train.labels)
+    count = held_out_count(n, validation)
+    if not 0 < count < n:
+        raise DataError(f"evaluate.validation={validation:g} holds out {count} of the {n} training samples; it "
+                        f"needs at least one and must leave some to train on")
+    picked = np.zeros(n, dtype=bool)
+    picked[np.random.default_rng(seed).choice(n, count, replace=False)] = True
+
+    def part(name: str, rows: np.ndarray) -> SplitArrays:
+        meta = {k: v[rows] for k, v in train.metadata.items()} if train.metadata else None
+        return SplitArrays(name, train.features[rows], train.labels[rows], train.source_index[rows], metadata=meta)
+
+    return part("train", ~picked), part("validation", picked)
 
 
 def _user_file(key: str, value: str, root: Path) -> Path:
@@ -81,11 +107,12 @@ def _user_file(key: str, value: str, root: Path) -> Path:
     return path
 
 
-def ingest(cfg: DataConfig, data_root: Path, workdir: Path) -> SampleStore:
-    """Build (or reuse) the sample store for ``cfg`` under ``workdir/samples/<key>``."""
+def ingest(cfg: DataConfig, data_root: Path, workdir: Path, validation: float = 0) -> SampleStore:
+    """Build (or reuse) the sample store for ``cfg`` under ``workdir/samples/<key>``; ``validation`` of the
+    training originals (a fraction or a count, ``evaluate.validation``) become the validation split."""
     # Reading first makes missing or bad data fail (or download) before anything is written.
-    splits = read_source(cfg, data_root)
-    directory = workdir / "samples" / _store_key(cfg, data_root)
+    splits = read_source(cfg, data_root, validation)
+    directory = workdir / "samples" / _store_key(cfg, data_root, validation)
     if (directory / "manifest.json").is_file():
         store = SampleStore(directory)
         if store.verify():
@@ -94,7 +121,7 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: Path) -> SampleStore:
         log.warning("Sample store %s fails its checksum; rebuilding it", directory)
 
     provenance = {"source": cfg.source, "digits": cfg.digits, "path": cfg.path, "test_path": cfg.test_path,
-                  "data_root": str(data_root), "transforms": cfg.transforms}
+                  "data_root": str(data_root), "transforms": cfg.transforms, "validation": validation}
     with atomic_dir(directory) as tmp:
         write_store(tmp, build_sample_table(splits), provenance=provenance)
     copies = sum(len(v) for v in cfg.transforms.values())

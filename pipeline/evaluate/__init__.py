@@ -1,20 +1,23 @@
 """Evaluate stage: held-out embeddings as Parquet, metrics and pictures.
 
-``evaluation.py`` runs the stage; ``embeddings.py`` holds the embeddings schema; ``inference.py`` maps samples
-through an encoder; ``metrics.py`` and ``plots.py`` score and draw.
+``evaluation.py`` runs the stage; ``scoring.py`` scores an embedding of test or validation samples;
+``embeddings.py`` holds the embeddings schema; ``inference.py`` maps samples through an encoder; ``metrics.py``
+and ``plots.py`` compute and draw.
 """
 
 from pipeline.lazy import lazy_exports
 
-__all__ = ["EMBEDDINGS_SCHEMA_VERSION", "Evaluation", "HeldOut", "embed", "embeddings_table", "evaluate",
+__all__ = ["EMBEDDINGS_SCHEMA_VERSION", "Evaluation", "HeldOut", "check_evaluate_config", "embed", "embeddings_table",
+           "evaluate",
            "invariance_ratio", "knn_accuracy", "score", "trustworthiness"]
 __getattr__, __dir__ = lazy_exports(__name__, {
     "EMBEDDINGS_SCHEMA_VERSION": "pipeline.evaluate.embeddings",
     "embeddings_table": "pipeline.evaluate.embeddings",
     "Evaluation": "pipeline.evaluate.evaluation",
-    "HeldOut": "pipeline.evaluate.evaluation",
     "evaluate": "pipeline.evaluate.evaluation",
-    "score": "pipeline.evaluate.evaluation",
+    "HeldOut": "pipeline.evaluate.scoring",
+    "check_evaluate_config": "pipeline.evaluate.scoring",
+    "score": "pipeline.evaluate.scoring",
     "embed": "pipeline.evaluate.inference",
     "invariance_ratio": "pipeline.evaluate.metrics",
     "knn_accuracy": "pipeline.evaluate.metrics",

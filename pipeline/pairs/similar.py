@@ -92,8 +92,10 @@ def check_pairs_config(cfg: PairsConfig, store: SampleStore) -> None:
     else:
         source = f"the {provenance.get('source', 'selected')} samples"
     n = store.manifest["splits"]["train"]
+    held = store.manifest["splits"].get("validation", 0)
     if "knn" in cfg.sources and cfg.k >= n:
-        raise DataError(f"pairs.k={cfg.k} needs more than k training samples, and there are {n} in {source}; "
+        after = f" after {held} held out for validation (evaluate.validation)" if held else ""
+        raise DataError(f"pairs.k={cfg.k} needs more than k training samples, and there are {n} in {source}{after}; "
                         f"lower pairs.k below {n} or use more samples")
     if "prior" in cfg.sources and cfg.prior is not None:
         missing = sorted(set(cfg.prior.columns) - set(store.metadata_columns))

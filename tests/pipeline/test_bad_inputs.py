@@ -124,9 +124,18 @@ CASES = [
                  ["unknown key 'trainer'", "did you mean 'train'?"], id="unknown-section"),
     pytest.param("train: {epochs: many}\n", _nothing, VALIDATE,
                  ["train.epochs", "valid integer", "got 'many'"], id="wrong-type"),
-    pytest.param("data: {digits: [1, 2], train_per_digit: 4}\npairs: {k: 8}\n", _nothing, VALIDATE,
-                 ["pairs.k", "k=8", "the job selects 8", "lower pairs.k or raise data.train_per_digit"],
+    pytest.param("data: {digits: [1, 2], train_per_digit: 4}\npairs: {k: 8}\nevaluate: {validation: 0}\n", _nothing,
+                 VALIDATE, ["pairs.k", "k=8", "the job selects 8", "lower pairs.k or raise data.train_per_digit"],
                  id="k-not-below-n-mnist"),
+    pytest.param("data: {digits: [1, 2], train_per_digit: 4}\npairs: {k: 7}\nevaluate: {validation: 2}\n", _nothing,
+                 VALIDATE, ["pairs.k", "k=7", "the job selects 6 (after evaluate.validation)"],
+                 id="k-not-below-n-after-validation"),
+    pytest.param("evaluate: {validation: 2.5}\n", _nothing, VALIDATE,
+                 ["evaluate.validation", "a fraction below 1 or a whole count of samples, got 2.5"],
+                 id="validation-not-a-count"),
+    pytest.param("evaluate: {select: best, validation: 0}\n", _nothing, VALIDATE,
+                 ["evaluate.select: 'best' picks the epoch by its validation score", "set evaluate.validation"],
+                 id="select-best-without-validation"),
     pytest.param("train: {margin: 0}\n", _nothing, VALIDATE,
                  ["train.margin", "greater than 0", "got 0"], id="margin-zero"),
     pytest.param("train: {margin: -1.5}\n", _nothing, VALIDATE,
@@ -271,7 +280,8 @@ CASES = [
                  PAIRS, ["{data}/train.parquet", "pairs.prior names column(s) ['object']", "fix the rule"],
                  id="prior-rule-missing-column"),
     pytest.param(files_job(pairs={"k": 12}), _valid("train.parquet"), PAIRS,
-                 ["pairs.k=12", "there are 12 in {data}/train.parquet", "lower pairs.k"], id="k-not-below-n-files"),
+                 ["pairs.k=12", "there are 11 in {data}/train.parquet after 1 held out for validation "
+                  "(evaluate.validation)", "lower pairs.k"], id="k-not-below-n-files"),
 ]
 
 
@@ -306,7 +316,8 @@ def test_a_files_own_id_and_label_columns_do_not_shadow_the_stores(tmp_path, cap
     sample_files.write_parquet(tmp_path / "data" / "train.parquet", x, id=np.array([7, 7, 7, 8, 8, 8]),
                                label=np.arange(6), azimuth=np.arange(6.0))
     job = tmp_path / "job.yaml"
-    job.write_text("data: {source: parquet, path: train.parquet, label_column: null}\nencoder: {name: mlp}\n")
+    job.write_text("data: {source: parquet, path: train.parquet, label_column: null}\nencoder: {name: mlp}\n"
+                   "evaluate: {validation: 0}\n")
     with pytest.raises(RayStarted):  # ingest and the encoder check passed; the pair stage would start Ray now
         main(["pairs", str(job), "--workdir", str(tmp_path / "work"), "--data-root", str(tmp_path / "data")])
     [directory] = (tmp_path / "work" / "samples").iterdir()

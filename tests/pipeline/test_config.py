@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import JobConfig, TrainConfig, load_job
+from pipeline.config import EvaluateConfig, JobConfig, TrainConfig, load_job
 from pipeline.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,9 +16,9 @@ def test_defaults_are_the_papers_mnist_setup():
     assert job.train.margin > 0
 
 
-def test_shipped_job_file_validates_and_equals_the_defaults_but_for_epochs_and_the_weight_average():
+def test_shipped_job_file_validates_and_equals_the_defaults_but_for_epochs_weight_average_and_validation():
     job = load_job(REPO / "jobs" / "mnist_4_9.yaml")
-    assert job == JobConfig(train=TrainConfig(epochs=45, ema_decay=0.9995))
+    assert job == JobConfig(train=TrainConfig(epochs=45, ema_decay=0.9995), evaluate=EvaluateConfig(validation=0))
 
 
 def _write(tmp_path, text):

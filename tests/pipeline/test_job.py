@@ -47,8 +47,8 @@ class RecordingTracker(Tracker):
     def log_missing_epochs(self, history):
         self._record("log_missing_epochs", [int(h["epoch"]) for h in history])
 
-    def log_evaluation(self, metrics, files):
-        self._record("log_evaluation", (sorted(metrics), sorted(files)))
+    def log_evaluation(self, metrics, files, validation=None):
+        self._record("log_evaluation", (sorted(metrics), sorted(files), sorted(validation or {})))
 
     def log_model(self, model, example, registered_name, alias):
         self._record("log_model", (registered_name, alias, example.shape))
@@ -56,12 +56,13 @@ class RecordingTracker(Tracker):
 
 
 def _job(sample_files, root):
-    sample_files.write_vectors(root / "train.parquet", n=60, d=6, seed=0)
+    sample_files.write_vectors(root / "train.parquet", n=120, d=6, seed=0)
     sample_files.write_vectors(root / "test.parquet", n=30, d=6, seed=1)
     return load_job(None, [
         "name=tiny", "data.source=parquet", "data.path=train.parquet", "data.test_path=test.parquet",
         "encoder.name=mlp", "encoder.options={hidden: 8}", "train.num_workers=1", "train.epochs=2",
-        "train.batch_size=16", "pairs.num_shards=2", "evaluate.thumbnails=0", "tracking.registered_model=tiny",
+        "train.batch_size=16", "pairs.num_shards=2", "evaluate.thumbnails=0", "evaluate.validation=30",
+        "tracking.registered_model=tiny",
     ])
 
 
@@ -81,10 +82,10 @@ def test_a_run_logs_pairs_epochs_evaluation_and_model_in_order_then_closes(finis
                      "log_metrics", "end_run"]
     calls = dict(tracker.calls)
     assert calls["start_run"] == ("drlim", "tiny", 2)
-    assert calls["log_pairs"] == (summary.pairs.manifest["similar_pairs"], 60)
+    assert calls["log_pairs"] == (summary.pairs.manifest["similar_pairs"], 90)  # 30 held out for validation
     assert calls["log_missing_epochs"] == [1, 2]
-    assert calls["log_evaluation"] == (["knn_accuracy_5", "trustworthiness_12", "trustworthiness_5"],
-                                       ["embeddings", "map"])
+    scores = ["knn_accuracy_5", "trustworthiness_12", "trustworthiness_5"]
+    assert calls["log_evaluation"] == (scores, ["embeddings", "map"], scores)  # test and validation
     assert calls["log_model"] == ("tiny", "champion", (8, 6))
     assert calls["log_metrics"] == ["seconds/data_and_pairs", "seconds/evaluate", "seconds/train"]
     assert calls["end_run"] == "FINISHED"
