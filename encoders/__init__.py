@@ -1,4 +1,4 @@
-"""Siamese encoders G_W and the contrastive loss. Knows nothing of Ray or MLflow.
+"""Siamese encoders G_W and their losses (``encoders.losses``). Knows nothing of Ray or MLflow.
 
 Encoders are built by name (``build_encoder("lenet", output_dim=2, input_shape=(1, 28, 28))``); the registry
 names the valid choices when a name is wrong, and an encoder refuses inputs of a shape it cannot take.
@@ -13,9 +13,9 @@ from typing import Any
 from torch import nn
 
 from encoders.lenet import LeNetEncoder
+from encoders.losses import contrastive_loss, contrastive_loss_terms, pair_distance
 from encoders.mlp import MLPEncoder
 from encoders.resnet import ResNetEncoder
-from encoders.loss import contrastive_loss, contrastive_loss_terms, pair_distance
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "lenet": LeNetEncoder,
