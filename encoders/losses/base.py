@@ -50,7 +50,3 @@ class PairLoss:
         """(loss of the step, per-pair loss, per-pair distance) for the pairs ``(left, right)`` of rows of ``z``."""
         per_pair, distance = self.terms(z[left], z[right], y)
         return (per_pair * weight).sum(), per_pair, distance
-
-    def __repr__(self) -> str:
-        options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
-        return f"{type(self).__name__}({options})"
