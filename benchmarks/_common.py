@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from encoders import build_encoder
+from encoders.losses import build_loss
 from pipeline.config import load_job
 from pipeline.data import SampleStore
 from pipeline.pairs import PairSet
@@ -85,7 +86,7 @@ def step_on(model, optimizer, features: torch.Tensor, left: np.ndarray, right: n
     pairs = step_pairs(mode, left, right, sampling, ratio, rng)
     x = features[torch.from_numpy(pairs.samples).to(features.device)]
     with mixed_precision(features.device):
-        loss, *_ = weighted_loss(model, x, pairs, margin=1.0)
+        loss, *_ = weighted_loss(model, x, pairs, build_loss())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

@@ -1,7 +1,7 @@
-"""Siamese encoders G_W and their losses. Knows nothing of Ray or MLflow.
+"""Siamese encoders G_W and their losses (``encoders.losses``). Knows nothing of Ray or MLflow.
 
 Encoders are built by name (``build_encoder("lenet", output_dim=2, input_shape=(1, 28, 28))``, ``registry.py``);
-the choices and their options are listed in ``catalog.py``, which imports nothing heavy, so the job
+the choices of encoders and losses and their options are listed in ``catalog.py``, which imports nothing heavy, so the job
 configuration can check them without torch. Names below are imported on first use (PEP 562), for the same
 reason.
 """
@@ -20,9 +20,13 @@ _EXPORTS = {
     "LeNetEncoder": "encoders.lenet",
     "MLPEncoder": "encoders.mlp",
     "ResNetEncoder": "encoders.resnet",
-    "contrastive_loss": "encoders.loss",
-    "contrastive_loss_terms": "encoders.loss",
-    "pair_distance": "encoders.loss",
+    "DEFAULT_LOSS": "encoders.catalog",
+    "LOSS_OPTIONS": "encoders.catalog",
+    "LOSSES": "encoders.losses",
+    "build_loss": "encoders.losses",
+    "contrastive_loss": "encoders.losses",
+    "contrastive_loss_terms": "encoders.losses",
+    "pair_distance": "encoders.losses",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Literal, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from encoders.catalog import ENCODER_OPTIONS, check_options
+from encoders.catalog import ENCODER_OPTIONS, check_loss, check_loss_options, check_options
 from pipeline.data.catalog import check_transforms
 from pipeline.data.paths import climbs_out
 from pipeline.errors import ConfigError
@@ -194,6 +194,11 @@ class TrainConfig(_Section):
     negatives_per_positive: float = Field(
         0.25, ge=0, description="per_pair: dissimilar pairs drawn per similar pair; batch: their weight ratio"
     )
+    loss: str = Field("contrastive", description="contrastive (the paper's), neg (UMAP-like) or infonce "
+                      "(t-SNE-like); see encoders/losses")
+    loss_options: dict[str, float] = Field(
+        default_factory=dict, description="neg: exaggeration, normalization; infonce: exaggeration"
+    )
     margin: float = Field(1.0, gt=0, description="m in the contrastive loss")
     optimizer: Literal["sgd", "adam", "adamw"] = Field(
         "adam", description="adamw: Adam with decoupled weight decay (adam adds weight_decay to the gradient)"
@@ -215,6 +220,22 @@ class TrainConfig(_Section):
         "auto", description="steps prepared ahead in a background thread; 0 = inline; auto: 2 on GPU, 0 on CPU "
         "(where the thread only competes with the worker's own compute)",
     )
+
+    @field_validator("loss")
+    @classmethod
+    def _loss(cls, v: str) -> str:
+        check_loss(v)
+        return v
+
+    @field_validator("loss_options")
+    @classmethod
+    def _loss_options(cls, v: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        if "loss" not in info.data:
+            return v  # train.loss is wrong, and says so
+        check_loss_options(info.data["loss"], v)
+        if "margin" in v:
+            raise ValueError("the contrastive loss's margin is train.margin; set that instead")
+        return v
 
     @field_validator("prefetch", mode="before")
     @classmethod

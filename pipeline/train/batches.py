@@ -25,6 +25,10 @@ knows); degrees become each worker's own odds of drawing a sample, and ``ShareSa
 halves so that the average over workers (what DDP applies) is L again. With one worker, all of this reduces
 to the estimators above (a worker holds every pair in both directions, and its odds of drawing a sample are
 twice its degree).
+
+The loss is ``train.loss`` (``encoders/losses``): a pairwise loss (``contrastive``, ``neg``) is the weighted sum
+above with its own L_sim and L_dis; ``infonce`` couples a step's pairs through one normaliser, estimated from the
+same weights (argued in ``encoders/losses/infonce.py``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from encoders.loss import contrastive_loss_terms
+from encoders.losses import PairLoss
 from pipeline.pairs.negatives import NegativeSampler
 from pipeline.pairs.shards import PairShare
 
@@ -143,14 +147,14 @@ def mixed_precision(device: torch.device, precision: str = "auto") -> contextlib
 
 
 def weighted_loss(
-    model: torch.nn.Module, x: torch.Tensor, pairs: StepPairs, margin: float
+    model: torch.nn.Module, x: torch.Tensor, pairs: StepPairs, loss: PairLoss
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Encode ``x`` (the features of ``pairs.samples``, in that order) once; return (weighted loss, per-pair
+    """Encode ``x`` (the features of ``pairs.samples``, in that order) once; return (weighted ``loss``, per-pair
     loss, per-pair distance, labels)."""
     device = x.device
     z = model(x).float()  # fp32 loss under bf16 autocast
     a, b = torch.from_numpy(pairs.left).to(device), torch.from_numpy(pairs.right).to(device)
     y = torch.from_numpy(pairs.label).to(device)
-    per_pair, distance = contrastive_loss_terms(z[a], z[b], y, margin)
-    loss = (per_pair * torch.from_numpy(pairs.weight).to(device, per_pair.dtype)).sum()
-    return loss, per_pair, distance, y
+    weight = torch.from_numpy(pairs.weight).to(device, z.dtype)
+    total, per_pair, distance = loss.weighted(z, a, b, y, weight)
+    return total, per_pair, distance, y

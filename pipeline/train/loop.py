@@ -23,6 +23,7 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 
+from encoders.losses import build_loss
 from encoders.registry import build_encoder
 from pipeline.config import JobConfig, TrainConfig
 from pipeline.data.store import SampleStore
@@ -158,6 +159,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     # Channels-last convolutions were measured: faster in one process, slower under DDP here (BENCHMARKS.md).
     model = ray.train.torch.prepare_model(build_encoder(**spec))
     optimizer = make_optimizer(model.parameters(), cfg)
+    criterion = build_loss(cfg.loss, cfg.loss_options, margin=cfg.margin)
     module = getattr(model, "module", model)
     # The weight average starts from the initial weights; DDP keeps the weights equal on every rank, so every
     # rank's average is the same and rank 0 checkpoints it.
@@ -191,7 +193,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         for step, (pairs, fetched) in enumerate(prefetched(prepare, steps, prefetch)):
             x = features.to_device(pairs.samples, fetched)
             with mixed_precision(device, cfg.precision):
-                loss, per_pair, distance, y = weighted_loss(model, x, pairs, cfg.margin)
+                loss, per_pair, distance, y = weighted_loss(model, x, pairs, criterion)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, epoch * steps + step, cfg.epochs * steps)
             optimizer.zero_grad(set_to_none=True)

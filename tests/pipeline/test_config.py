@@ -76,11 +76,25 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         ("pairs:\n  index: ivf\n  index_options: {nprobes: 4}\n", "pairs.index_options", "valid options"),
         ("pairs:\n  index: annoy\n", "pairs.index", "'flat', 'ivf' or 'hnsw'"),
         ("data:\n  transforms: {shift: [3]}\n", "data.transforms", "choose from ['rotate', 'shift_x', 'shift_y']"),
+        ("train:\n  loss: triplet\n", "train.loss", "choose one of ['contrastive', 'infonce', 'neg']"),
+        ("train:\n  loss: neg\n  loss_options: {z: 1}\n", "train.loss_options",
+         "loss 'neg' has no option 'z'; valid options: ['exaggeration', 'normalization']"),
+        ("train:\n  loss: infonce\n  loss_options: {exaggeration: 0}\n", "train.loss_options", "positive number"),
+        ("train:\n  loss_options: {margin: 2}\n", "train.loss_options", "margin is train.margin"),
     ],
 )
 def test_bad_values_name_key_and_problem(tmp_path, text, key, words):
     message = _error(tmp_path, text)
     assert key in message and words in message
+
+
+def test_loss_and_its_options(tmp_path):
+    assert load_job().train.loss == "contrastive" and load_job().train.loss_options == {}
+    job = load_job(_write(tmp_path, "train:\n  loss: neg\n"),
+                   ["train.loss_options={normalization: 50, exaggeration: 2}"])
+    assert job.train.loss == "neg" and job.train.loss_options == {"normalization": 50.0, "exaggeration": 2.0}
+    message = _error(tmp_path, "train:\n  loss: tsne\n  loss_options: {exaggeration: 4}\n")
+    assert "train.loss: unknown loss 'tsne'" in message and "loss_options" not in message
 
 
 def test_not_a_mapping_and_bad_yaml(tmp_path):

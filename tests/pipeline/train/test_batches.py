@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from encoders.losses import LOSSES, build_loss
 from pipeline.pairs.shards import PairSet, canonical_pairs, write_pair_shards
 from pipeline.train.batches import (
     ShareSampling, in_batch_step, mixed_precision, per_pair_step, step_pairs, weighted_loss,
@@ -138,11 +139,86 @@ def test_weighted_loss_in_per_pair_mode_is_the_mean_contrastive_loss(graph):
     model = torch.nn.Linear(3, 2)
     features = torch.randn(N, 3)
     pairs = step_pairs("per_pair", share.left[:6], share.right[:6], sampling, 1.0, np.random.default_rng(0))
-    loss, per_pair, _, y = weighted_loss(model, features[pairs.samples], pairs, margin=1.0)
+    loss, per_pair, _, y = weighted_loss(model, features[pairs.samples], pairs, build_loss())
     a, b = pairs.samples[pairs.left], pairs.samples[pairs.right]
     expected = contrastive_loss(model(features[a]), model(features[b]), torch.from_numpy(pairs.label), 1.0)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     assert per_pair.shape == y.shape == (12,)
+
+
+@pytest.mark.parametrize("mode", ["per_pair", "batch"])
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_weighted_loss_takes_every_loss_in_both_modes(graph, name, mode):
+    share, sampling, _ = graph
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    features = torch.randn(N, 3)
+    pairs = step_pairs(mode, share.left[:6], share.right[:6], sampling, 2.0, np.random.default_rng(0))
+    loss, per_pair, distance, y = weighted_loss(model, features[pairs.samples], pairs, build_loss(name))
+    z = model(features[pairs.samples])
+    assert per_pair.shape == distance.shape == y.shape == pairs.label.shape
+    torch.testing.assert_close(distance, torch.linalg.norm(z[pairs.left] - z[pairs.right], dim=1))
+    if name != "infonce":  # pairwise: the step's loss is the weighted sum of its pairs' losses
+        assert loss.item() == pytest.approx((per_pair * torch.from_numpy(pairs.weight)).sum().item(), rel=1e-6)
+    loss.backward()
+    assert torch.isfinite(model.weight.grad).all() and model.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("mode", ["per_pair", "batch"])
+def test_weighted_infonce_normalises_by_the_weighted_mean_similarity_of_the_dissimilar_pairs(graph, mode):
+    share, sampling, _ = graph
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    features = torch.randn(N, 3)
+    pairs = step_pairs(mode, share.left[:6], share.right[:6], sampling, 2.0, np.random.default_rng(0))
+    loss, *_ = weighted_loss(model, features[pairs.samples], pairs, build_loss("infonce", {"exaggeration": 2}))
+    z = model(features[pairs.samples]).detach().numpy().astype(np.float64)
+    q = 1 / (1 + ((z[pairs.left] - z[pairs.right]) ** 2).sum(axis=1))
+    sim, w = pairs.label == 0, pairs.weight
+    zhat = (w[~sim] * q[~sim]).sum() / w[~sim].sum()
+    # The similar weights sum to 1 / (1 + r): the loss is (mean attraction + log Zhat) / (1 + r).
+    assert w[sim].sum() == pytest.approx(1 / 3)
+    assert loss.item() == pytest.approx((w[sim] * (-2 * np.log(q[sim]) + np.log(zhat))).sum(), rel=1e-5)
+    if mode == "per_pair":  # uniform draws: Zhat is the plain mean
+        assert zhat == pytest.approx(q[~sim].mean())
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_infonce_normaliser_estimates_each_workers_mean_similarity_of_its_dissimilar_pairs(pair_set, world):
+    """Monte Carlo over batch steps, with an embedding where samples of high degree (which are in more steps)
+    sit close together: log Zhat estimates log E[q] over the worker's dissimilar pairs D_r, and the workers'
+    average the same over all of D, which the unweighted mean over in-batch pairs would overestimate."""
+    left, right = pair_set.read()
+    degree = np.bincount(np.concatenate([left, right]), minlength=N).astype(float)
+    similar = set(zip(left.tolist(), right.tolist())) | set(zip(right.tolist(), left.tolist()))
+    embedding = torch.from_numpy(np.stack([3 / degree, np.zeros(N)], axis=1)).float()
+
+    def log_mean_q(pairs):
+        a, b = np.array(pairs).T
+        return np.log(np.mean(1 / (1 + ((embedding[a] - embedding[b]) ** 2).sum(dim=1).numpy())))
+
+    loss = build_loss("infonce")
+    estimates, naive = [], []
+    for rank in range(world):
+        share = pair_set.read_share(rank, world)
+        sampling = ShareSampling.from_share(share)
+        rng = np.random.default_rng(10 + rank)
+        log_zhat, plain = [], []
+        for _ in range(1000):
+            pos = rng.integers(0, len(share.left), 6)
+            step = in_batch_step(share.left[pos], share.right[pos], sampling, 1.0)
+            _, per_pair, distance, y = weighted_loss(torch.nn.Identity(), embedding[step.samples], step, loss)
+            dis = y == 1
+            log_zhat.append(per_pair[dis][0].item())  # every dissimilar pair reports the step's log Zhat
+            plain.append(np.log(np.mean(1 / (1 + distance[dis].numpy() ** 2))))
+        owned = np.flatnonzero(share.owned)
+        d_r = [(a, b) for a in owned for b in range(N) if a != b and (a, b) not in similar]
+        assert np.mean(log_zhat) == pytest.approx(log_mean_q(d_r), abs=0.04)
+        estimates.append(np.mean(log_zhat))
+        naive.append(np.mean(plain))
+    target = log_mean_q([(a, b) for a in range(N) for b in range(N) if a != b and (a, b) not in similar])
+    assert np.mean(estimates) == pytest.approx(target, abs=0.04)
+    assert np.mean(naive) > target + 0.06  # without the weights the estimate would be off
 
 
 def test_bf16_autocast_keeps_the_loss_in_fp32_and_close_to_the_fp32_loss(graph):
@@ -154,9 +230,9 @@ def test_bf16_autocast_keeps_the_loss_in_fp32_and_close_to_the_fp32_loss(graph):
     x = features[pairs.samples]
     cpu = torch.device("cpu")
     assert isinstance(mixed_precision(cpu), type(mixed_precision(cpu, "fp32")))  # auto = fp32 on CPU
-    full, *_ = weighted_loss(model, x, pairs, margin=1.0)
+    full, *_ = weighted_loss(model, x, pairs, build_loss())
     with mixed_precision(cpu, "bf16"):
-        half, per_pair, _, _ = weighted_loss(model, x, pairs, margin=1.0)
+        half, per_pair, _, _ = weighted_loss(model, x, pairs, build_loss())
     assert half.dtype == per_pair.dtype == torch.float32
     assert half.item() == pytest.approx(full.item(), rel=0.05)
 
