@@ -1,7 +1,7 @@
 """Shared by the benchmark scripts: the pipeline's data and pairs, and a plain single-process training step.
 
-The step is the one Ray Train workers run (``step_pairs`` + ``weighted_loss``), without Ray, so a benchmark
-measures the estimator and the encoder, not the cluster.
+The step is the one Ray Train workers run (``step_pairs`` + ``pipeline/train/core.optimizer_step``), without
+Ray, so a benchmark measures the estimator and the encoder, not the cluster.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from encoders.losses import build_loss
 from pipeline.config import load_job
 from pipeline.data import SampleStore
 from pipeline.pairs import PairSet
-from pipeline.train.batches import ShareSampling, mixed_precision, step_pairs, weighted_loss
+from pipeline.train.batches import ShareSampling, step_pairs
+from pipeline.train.core import optimizer_step
 
 REPO = Path(__file__).resolve().parents[1]
+CONTRASTIVE = build_loss()  # the paper's loss, margin 1
 
 
 @dataclass
@@ -82,14 +84,10 @@ def train_step(model, optimizer, data: TrainingData, mode: str, batch_size: int,
 def step_on(model, optimizer, features: torch.Tensor, left: np.ndarray, right: np.ndarray, sampling: ShareSampling,
             mode: str, ratio: float, rng) -> tuple[int, int]:
     """One optimiser step on the similar pairs ``(left, right)`` (the workers' step: ``step_pairs`` +
-    ``weighted_loss``); returns (pairs scored, samples encoded)."""
+    ``core.optimizer_step`` with the paper's loss); returns (pairs scored, samples encoded)."""
     pairs = step_pairs(mode, left, right, sampling, ratio, rng)
     x = features[torch.from_numpy(pairs.samples).to(features.device)]
-    with mixed_precision(features.device):
-        loss, *_ = weighted_loss(model, x, pairs, build_loss())
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    optimizer_step(model, optimizer, CONTRASTIVE, x, pairs)
     return len(pairs.label), len(pairs.samples)
 
 

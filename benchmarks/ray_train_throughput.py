@@ -1,7 +1,7 @@
 """The Ray Train path against a plain single-process PyTorch loop: same data, model, batch size and mode, on the
 same machine in the same run.
 
-- plain loop: the workers' training step (``step_pairs`` + ``weighted_loss``) in this process, with as many
+- plain loop: the workers' training step (``step_pairs`` + ``core.optimizer_step``) in this process, with as many
   torch threads as the Ray path has CPUs, ``batch_size`` similar pairs per step, one epoch = every similar pair;
   run before and after the Ray path, and averaged (the machine drifts);
 - Ray path: ``pipeline.train.train`` as ``drlim run`` calls it (TorchTrainer, ``num_workers`` DDP workers,

@@ -116,8 +116,8 @@ class Tracker:
         """What training workers log their epochs through: this store and run, as plain data (None: no run)."""
         return Tracker(self.uri, run_id=self.run_id) if self.run_id else None
 
-    def log_epoch(self, metrics: dict[str, float], epoch: int) -> None:
-        """``train/<name>`` metrics at step ``epoch``, from any process; best effort (see the module doc)."""
+    def log_epoch(self, metrics: dict[str, float], epoch: int, prefix: str = "train") -> None:
+        """``<prefix>/<name>`` metrics at step ``epoch``, from any process; best effort (see the module doc)."""
         if self.run_id is None:
             return
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # don't stall training for minutes
@@ -125,7 +125,7 @@ class Tracker:
         try:
             now = int(time.time() * 1000)
             self._client().log_batch(
-                self.run_id, metrics=[Metric(f"train/{k}", float(v), now, epoch) for k, v in metrics.items()]
+                self.run_id, metrics=[Metric(f"{prefix}/{k}", float(v), now, epoch) for k, v in metrics.items()]
             )
         except Exception as exc:
             log.warning("Could not log epoch %d metrics to MLflow (%s); training goes on", epoch, first_line(exc))
@@ -134,9 +134,10 @@ class Tracker:
         """Log the epochs of ``history`` the run lacks: epochs restored from a checkpoint of an earlier
         invocation, or lost to a tracking outage."""
         logged = {m.step for m in self._client().get_metric_history(self.run_id, "train/loss")}
-        for entry in history:
+        for entry in history:  # validation scores are kept as val_<name>
             if int(entry["epoch"]) not in logged:
-                self.log_metrics({f"train/{k}": v for k, v in entry.items()}, step=int(entry["epoch"]))
+                named = {f"val/{k[4:]}" if k.startswith("val_") else f"train/{k}": v for k, v in entry.items()}
+                self.log_metrics(named, step=int(entry["epoch"]))
 
     def log_evaluation(self, metrics: dict[str, float], files: dict[str, Path],
                        validation: dict[str, float] | None = None) -> None:

@@ -34,6 +34,7 @@ class TrainResult:
     model: torch.nn.Module
     history: list[dict]
     checkpoint_path: str
+    best_epoch: int | None = None  # the epoch with the best validation score, when validation ran
 
 
 def resolve_use_gpu(setting: bool | str) -> bool:
@@ -50,6 +51,9 @@ def train_run_name(job: JobConfig, store: SampleStore, pairs: PairSet) -> str:
             "encoder": job.encoder.model_dump(),
             # Where features live and how far steps are prepared ahead never change the result.
             "train": job.train.model_dump(exclude={"features", "prefetch"}),
+            # Which samples are scored during training, how often, and which epoch is returned.
+            "validation": job.evaluate.model_dump(include={"validation", "validation_every", "validation_samples",
+                                                           "trustworthiness_k", "knn_k"}),
             "seed": job.seed,
         }
     )
@@ -95,10 +99,16 @@ def train(
         raise StageError(f"training {name} finished without a checkpoint; see the worker logs above")
     state = load_state(result.checkpoint)
     model = build_encoder(**state["encoder"])
-    # With train.ema_decay the averaged weights are the trained model (the raw ones only resume training).
-    model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
+    best = state.get("best")
+    if job.evaluate.select == "best" and best is not None:
+        log.info("Returning the model of epoch %d, the best by validation %s (%.4f)", best["epoch"],
+                 f"trustworthiness_{job.evaluate.trustworthiness_k[0]}", best["score"])
+        model.load_state_dict(best["weights"])
+    else:  # with train.ema_decay the averaged weights are the trained model (the raw ones only resume training)
+        model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
     model.eval()
-    return TrainResult(model=model, history=list(state["history"]), checkpoint_path=result.checkpoint.path)
+    return TrainResult(model=model, history=list(state["history"]), checkpoint_path=result.checkpoint.path,
+                       best_epoch=best["epoch"] if best is not None else None)
 
 
 def _fit(trainer: TorchTrainer):

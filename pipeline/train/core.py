@@ -1,0 +1,172 @@
+"""The training core, without Ray: one worker's epochs over its share of the similar pairs.
+
+An epoch draws ``batch_size`` similar pairs per step from the worker's share, adds lazily drawn dissimilar pairs
+(``batches.py``: which pairs a step scores and how they are weighted), encodes the step's samples once,
+minimises the weighted loss (``train.loss``), sets the learning rate from the global step (``learning_rate``:
+resuming needs no scheduler state) and updates the weight average. It returns the epoch's sums; the caller
+reduces them over workers and turns them into metrics (``epoch_metrics``).
+
+The Ray Train worker (``loop.py``) wraps this with the context, DDP, checkpoints and reporting; the benchmarks
+and the unit tests run it as one process (rank 0, world 1, the whole pair set as the share).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+
+from encoders.losses import PairLoss, build_loss
+from pipeline.config import TrainConfig
+from pipeline.errors import StageError
+from pipeline.pairs.negatives import NegativeSampler
+from pipeline.pairs.shards import PairShare
+from pipeline.train.batches import ShareSampling, StepPairs, mixed_precision, step_pairs, weighted_loss
+from pipeline.train.inputs import DeviceFeatures, StreamedFeatures, prefetched
+
+# Sums reduced across workers each epoch; the reported metrics are ratios of these. "loss" is the step's
+# weighted loss summed over steps; the per-kind losses and distances are summed over pairs.
+SUMS = (
+    "loss", "similar_loss", "dissimilar_loss", "similar_distance", "dissimilar_distance",
+    "pairs", "similar", "dissimilar", "encoded",
+)
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate at global ``step``: derived from the step alone, so resuming needs no scheduler state."""
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+    return cfg.lr
+
+
+def ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * weights. Integer buffers (none in the shipped encoders) are copied."""
+    with torch.no_grad():
+        for name, value in model.state_dict().items():
+            if value.is_floating_point():
+                ema[name].lerp_(value, 1 - decay)
+            else:
+                ema[name].copy_(value)
+
+
+def optimizer_step(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, criterion: PairLoss, x: torch.Tensor,
+    pairs: StepPairs, precision: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Encode ``x`` (the features of ``pairs.samples``) once, minimise the step's weighted loss by one optimizer
+    step; returns (loss, per-pair loss, per-pair distance, labels) for the epoch's sums."""
+    with mixed_precision(x.device, precision):
+        loss, per_pair, distance, y = weighted_loss(model, x, pairs, criterion)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, per_pair, distance, y
+
+
+@torch.no_grad()
+def step_sums(loss, per_pair, distance, y, n_encoded: int) -> torch.Tensor:
+    """This step's contribution to ``SUMS``, kept on the device (no host sync per step)."""
+    sim = (y == 0).to(per_pair.dtype)
+    dis = 1 - sim
+    values = [loss, (per_pair * sim).sum(), (per_pair * dis).sum(), (distance * sim).sum(),
+              (distance * dis).sum(), sim.new_tensor(len(y)), sim.sum(), dis.sum(), sim.new_tensor(n_encoded)]
+    return torch.stack([v.detach().to(torch.float64) for v in values])
+
+
+def epoch_metrics(sums: torch.Tensor, steps: int, elapsed: float, epoch: int, lr: float) -> dict[str, float]:
+    """Epoch metrics from sums reduced over all workers (``steps`` counts every worker's steps)."""
+    s = dict(zip(SUMS, sums.tolist()))
+    return {
+        "epoch": epoch + 1,
+        "loss": s["loss"] / steps,
+        "similar_loss": s["similar_loss"] / max(s["similar"], 1),
+        "dissimilar_loss": s["dissimilar_loss"] / max(s["dissimilar"], 1),
+        "similar_distance": s["similar_distance"] / max(s["similar"], 1),
+        "dissimilar_distance": s["dissimilar_distance"] / max(s["dissimilar"], 1),
+        "pairs": s["pairs"],
+        "pairs_per_second": s["pairs"] / elapsed,
+        "samples_per_second": s["encoded"] / elapsed,
+        "lr": lr,
+    }
+
+
+class TrainingCore:
+    """One worker's model, optimizer, loss and weight average over its share of the pairs, epoch by epoch.
+
+    ``model`` may be wrapped for DDP (the weights live in ``model.module`` then); the weight average starts from
+    the initial weights, and DDP keeps the weights equal on every rank, so every rank's average is the same.
+    """
+
+    def __init__(
+        self, cfg: TrainConfig, model: torch.nn.Module, features: DeviceFeatures | StreamedFeatures,
+        share: PairShare, seed: int, device: torch.device, rank: int = 0,
+    ) -> None:
+        self.cfg, self.model, self.features, self.seed, self.device, self.rank = cfg, model, features, seed, device, rank
+        self.module = getattr(model, "module", model)
+        self.sampling = ShareSampling.from_share(share)
+        self.left, self.right = share.left, share.right
+        # Every similar pair is held by the owners of both its ends, so an epoch -- as many similar pairs as
+        # there are -- is half a share per worker; all take half the smallest share: the same (synchronised) steps.
+        self.per_rank = min(share.pairs_per_rank) // 2
+        if self.per_rank == 0:
+            raise StageError("a training worker got no similar pairs; lower train.num_workers or raise "
+                             "pairs.num_shards")
+        self.steps = max(1, math.ceil(self.per_rank / cfg.batch_size))
+        self.prefetch = cfg.prefetch if cfg.prefetch != "auto" else (2 if device.type == "cuda" else 0)
+        self.optimizer = make_optimizer(model.parameters(), cfg)
+        self.criterion = build_loss(cfg.loss, cfg.loss_options, margin=cfg.margin)
+        self.ema = ({k: v.detach().clone() for k, v in self.module.state_dict().items()}
+                    if cfg.ema_decay is not None else None)
+
+    def run_epoch(self, epoch: int) -> tuple[torch.Tensor, float]:
+        """Train one epoch (seeded by ``seed``, ``epoch`` and rank); returns this worker's ``SUMS`` and seconds."""
+        cfg, features = self.cfg, self.features
+        rng = NegativeSampler.rng_for(self.seed, epoch, self.rank)
+        order = rng.permutation(len(self.left))[: self.per_rank]
+
+        def prepare(step: int):
+            pos = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            pairs = step_pairs(cfg.mode, self.left[pos], self.right[pos], self.sampling,
+                               cfg.negatives_per_positive, rng)
+            return pairs, features.fetch(pairs.samples)
+
+        sums = torch.zeros(len(SUMS), dtype=torch.float64, device=self.device)
+        self.model.train()
+        started = time.perf_counter()
+        for step, (pairs, fetched) in enumerate(prefetched(prepare, self.steps, self.prefetch)):
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, epoch * self.steps + step, cfg.epochs * self.steps)
+            x = features.to_device(pairs.samples, fetched)
+            terms = optimizer_step(self.model, self.optimizer, self.criterion, x, pairs, cfg.precision)
+            if self.ema is not None:
+                ema_update(self.ema, self.module, cfg.ema_decay)
+            sums += step_sums(*terms, len(pairs.samples))
+        return sums, time.perf_counter() - started
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def trained_weights(self) -> dict[str, torch.Tensor]:
+        """The weights of the trained model: the weight average when there is one, else the current weights."""
+        return self.ema if self.ema is not None else self.module.state_dict()
+
+    def state(self) -> dict[str, Any]:
+        """What resuming needs (the epoch and history are the caller's)."""
+        return {"model": self.module.state_dict(), "ema": self.ema, "optimizer": self.optimizer.state_dict()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None:
+            self.ema = {k: v.to(self.device) for k, v in state["ema"].items()}

@@ -1,0 +1,75 @@
+"""The Ray-free training core as one process (rank 0, world 1), on random vectors and a random similar graph."""
+
+import numpy as np
+import pytest
+import torch
+
+from encoders.registry import build_encoder
+from pipeline.config import TrainConfig
+from pipeline.pairs.shards import PairSet, write_pair_shards
+from pipeline.train.core import TrainingCore, ema_update, epoch_metrics, learning_rate
+from pipeline.train.inputs import DeviceFeatures
+
+N = 60
+
+
+@pytest.fixture(scope="module")
+def share(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    left = rng.integers(0, N, 150)
+    right = (left + rng.integers(1, N, 150)) % N
+    directory = tmp_path_factory.mktemp("pairs")
+    write_pair_shards(directory, left, right, np.zeros(150, int), ["knn"], N, num_shards=2, provenance={})
+    return PairSet.open(directory).read_share(0, 1)
+
+
+def _core(share, loss="contrastive", **train):
+    torch.manual_seed(0)
+    cfg = TrainConfig(num_workers=1, batch_size=16, epochs=3, loss=loss, **train)
+    features = DeviceFeatures(np.random.default_rng(1).random((N, 8), dtype=np.float32), torch.device("cpu"))
+    model = build_encoder("mlp", 2, {"hidden": 16}, input_shape=(8,))
+    return TrainingCore(cfg, model, features, share, seed=0, device=torch.device("cpu"))
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "neg", "infonce"])
+def test_epochs_pull_similar_pairs_together_and_repeat_exactly_with_the_same_seed(share, loss):
+    first, second = _core(share, loss), _core(share, loss)
+    ratios = []
+    for epoch in range(3):
+        sums, elapsed = first.run_epoch(epoch)
+        assert torch.equal(sums, second.run_epoch(epoch)[0])
+        metrics = epoch_metrics(sums, first.steps, elapsed, epoch, first.lr)
+        ratios.append(metrics["similar_distance"] / metrics["dissimilar_distance"])
+    assert ratios[-1] < ratios[0]
+    assert first.per_rank == share.similar_pairs and first.steps == -(-first.per_rank // 16)  # each pair once
+
+
+def test_a_restored_state_continues_exactly_where_training_stopped(share, tmp_path):
+    uninterrupted = _core(share, ema_decay=0.9)
+    uninterrupted.run_epoch(0)
+    torch.save(uninterrupted.state(), tmp_path / "state.pt")  # as a checkpoint holds it
+    expected, _ = uninterrupted.run_epoch(1)
+
+    resumed = _core(share, ema_decay=0.9)
+    resumed.load_state(torch.load(tmp_path / "state.pt", weights_only=True))
+    assert torch.equal(resumed.run_epoch(1)[0], expected)
+    for name, value in uninterrupted.trained_weights().items():
+        assert torch.equal(resumed.trained_weights()[name], value), name  # the weight average too
+
+
+def test_the_learning_rate_follows_the_cosine_from_the_global_step():
+    cfg = TrainConfig(lr=0.1)
+    assert learning_rate(cfg, 0, 10) == pytest.approx(0.1)
+    assert learning_rate(cfg, 5, 10) == pytest.approx(0.05)
+    assert learning_rate(cfg, 10, 10) == pytest.approx(0.0, abs=1e-12)
+    assert learning_rate(TrainConfig(lr=0.1, lr_schedule="constant"), 7, 10) == 0.1
+
+
+def test_ema_moves_a_fraction_towards_the_weights_and_copies_integer_buffers():
+    model = torch.nn.Linear(2, 1)
+    model.register_buffer("steps", torch.tensor(3))
+    ema = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
+    ema_update(ema, model, decay=0.75)
+    assert torch.allclose(ema["weight"], 0.25 * model.weight.detach())
+    assert torch.allclose(ema["bias"], 0.25 * model.bias.detach())
+    assert ema["steps"].item() == 3
