@@ -22,6 +22,7 @@ environment:
 examples:
   drlim run jobs/mnist_4_9.yaml --data-root ../shared/data
   drlim run jobs/mnist_4_9.yaml --set train.epochs=3 --set data.train_per_digit=500
+  drlim tune jobs/mnist_4_9_ne.yaml --search train.lr=[0.0005,0.001] --search train.loss_options.exaggeration=[1,4]
   drlim embed --model models:/drlim-mnist-4-9@champion --input images.npy --output emb.parquet
   drlim submit jobs/mnist_4_9.yaml --address http://127.0.0.1:8265 --workdir /mnt/shared/drlim
 """
@@ -65,6 +66,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pairs", help="build the sample store and the similar-pair shards only",
                        description="Ingest the data and write the pair shards and manifest, without training.")
     _add_job_args(p)
+    _add_runtime_args(p)
+
+    p = sub.add_parser("tune", help="search training settings on Ray Tune, chosen by a validation metric",
+                       description="Build the job's data and pairs once, train one trial per point of the grid "
+                                   "of --search values (each through Ray Train, each a child MLflow run of one "
+                                   "parent run), score every trial on the validation split and register the best "
+                                   "trial's model under the job's alias. Test metrics are recorded, never used "
+                                   "to choose.")
+    _add_job_args(p)
+    p.add_argument("--search", action="append", default=[], metavar="KEY=[V1,V2,...]", required=True,
+                   help="a training setting and its values (YAML list), e.g. --search train.lr=[0.0003,0.001] "
+                        "(repeatable: the grid is every combination)")
+    p.add_argument("--metric", default="val/trustworthiness_5", help="validation metric that picks the best "
+                   "trial (default: %(default)s)")
+    p.add_argument("--mode", choices=["max", "min"], default="max", help="max for scores, min for e.g. "
+                   "val/invariance_ratio (default: %(default)s)")
+    p.add_argument("--concurrent", type=int, default=1, help="trials at a time (each uses train.num_workers "
+                   "workers; default: %(default)s)")
     _add_runtime_args(p)
 
     p = sub.add_parser("submit", help="run a job on a Ray cluster through the Ray Jobs API",
@@ -175,6 +194,26 @@ def _cmd_run(args: argparse.Namespace, stop_after: str) -> None:
         print(f"{'time:':<22} " + ", ".join(f"{k} {v:.0f}s" for k, v in summary.seconds.items()))
 
 
+def _cmd_tune(args: argparse.Namespace) -> None:
+    from pipeline.config import load_job
+    from pipeline.runtime import resolve_runtime
+    from pipeline.search import parse_search
+    from pipeline.tuning import tune_job
+
+    search = parse_search(args.search)
+    job = load_job(args.job, args.overrides)  # fails on a bad job before anything starts
+    runtime = resolve_runtime(args.workdir, args.data_root, job.data.root)
+    summary = tune_job(args.job, args.overrides, search, runtime, args.metric, args.mode, args.concurrent)
+    shown = [args.metric, *sorted({k for t in summary.trials for k in t if k.startswith("test/")})]
+    print("| trial | " + " | ".join(shown) + " | seconds |")
+    print("|---" * (len(shown) + 2) + "|")
+    for trial in sorted(summary.trials, key=lambda t: t[args.metric], reverse=args.mode == "max"):
+        cells = " | ".join(f"{trial.get(k, float('nan')):.4f}" for k in shown)
+        print(f"| {' '.join(trial['point'])} | {cells} | {trial['seconds']:.0f} |")
+    print(f"best: {' '.join(summary.best['point'])} ({args.metric} {summary.best[args.metric]:.4f})")
+    print(f"model: {summary.model_uri} (version {summary.model_version}, parent run {summary.run_id})")
+
+
 def _cmd_submit(args: argparse.Namespace) -> int:
     from pipeline.submit import submit
 
@@ -226,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_report(args)
         elif args.command == "models":
             _cmd_promote(args)
+        elif args.command == "tune":
+            _cmd_tune(args)
         elif args.command == "submit":
             return _cmd_submit(args)
         elif args.command in ("status", "logs", "stop"):

@@ -70,16 +70,21 @@ class Tracker:
     def _client(self) -> MlflowClient:
         return MlflowClient(self.uri)
 
-    def start_run(self, experiment: str, run_name: str, params: dict[str, Any]) -> str:
-        """Start (and make active in this process) the run of this invocation, with ``params`` logged."""
+    def start_run(self, experiment: str, run_name: str, params: dict[str, Any], parent_run_id: str | None = None) -> str:
+        """Start (and make active in this process) the run of this invocation, with ``params`` logged; a child of
+        ``parent_run_id`` when given (a ``drlim tune`` trial)."""
         mlflow.set_tracking_uri(self.uri)
         client = self._client()
         found = client.get_experiment_by_name(experiment)
         location = self.artifact_root.resolve().as_uri() if self.artifact_root is not None else None
         experiment_id = found.experiment_id if found else client.create_experiment(experiment, location)
-        self.run_id = mlflow.start_run(experiment_id=experiment_id, run_name=run_name).info.run_id
-        mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+        self.run_id = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                                       parent_run_id=parent_run_id).info.run_id
+        self.log_params(params)
         return self.run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        mlflow.log_params({k: _param_value(v) for k, v in params.items()})
 
     def end_run(self, status: str) -> None:
         """End the active run; when the server is gone, say so and go on (the caller reports the real problem)."""

@@ -11,6 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ray
 import torch
@@ -98,17 +99,24 @@ def train(
     if result.checkpoint is None:
         raise StageError(f"training {name} finished without a checkpoint; see the worker logs above")
     state = load_state(result.checkpoint)
+    model, best_epoch = trained_model(state, job)
+    return TrainResult(model=model, history=list(state["history"]), checkpoint_path=result.checkpoint.path,
+                       best_epoch=best_epoch)
+
+
+def trained_model(state: dict[str, Any], job: JobConfig) -> tuple[torch.nn.Module, int | None]:
+    """The model a finished training returns, from its last checkpoint's ``state``: the best validation epoch's
+    weights with ``evaluate.select: best``, else the weight average (``train.ema_decay``) or the last weights.
+    Also returns the best validation epoch (None when validation never ran)."""
     model = build_encoder(**state["encoder"])
     best = state.get("best")
     if job.evaluate.select == "best" and best is not None:
         log.info("Returning the model of epoch %d, the best by validation %s (%.4f)", best["epoch"],
                  f"trustworthiness_{job.evaluate.trustworthiness_k[0]}", best["score"])
         model.load_state_dict(best["weights"])
-    else:  # with train.ema_decay the averaged weights are the trained model (the raw ones only resume training)
+    else:  # the raw weights only resume training when there is a weight average
         model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
-    model.eval()
-    return TrainResult(model=model, history=list(state["history"]), checkpoint_path=result.checkpoint.path,
-                       best_epoch=best["epoch"] if best is not None else None)
+    return model.eval(), best["epoch"] if best is not None else None
 
 
 def _fit(trainer: TorchTrainer):
