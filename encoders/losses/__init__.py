@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from encoders.catalog import DEFAULT_LOSS, LOSS_OPTIONS, check_loss, check_loss_options
 from encoders.losses.base import PairLoss
 from encoders.losses.contrastive import ContrastiveLoss, contrastive_loss, contrastive_loss_terms, pair_distance
 from encoders.losses.infonce import InfoNCELoss
-from encoders.catalog import DEFAULT_LOSS, LOSS_OPTIONS, check_loss, check_loss_options
 from encoders.losses.neg import NegLoss
 
 LOSSES: dict[str, type[PairLoss]] = {cls.name: cls for cls in (ContrastiveLoss, NegLoss, InfoNCELoss)}

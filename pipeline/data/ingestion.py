@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import DataConfig, held_out_count
+from pipeline.data.files import read_samples
 from pipeline.data.mnist import RAW_FILES, load_mnist, raw_dir, select_digits
 from pipeline.data.norb import NORB_FILES, load_norb_airplane, render_airplane
-from pipeline.data.files import read_samples
 from pipeline.data.paths import resolve_data_path
 from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
 from pipeline.data.transforms import transformed_copies

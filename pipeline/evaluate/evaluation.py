@@ -16,8 +16,8 @@ from pipeline.config import EvaluateConfig
 from pipeline.data.store import SampleStore
 from pipeline.evaluate.embeddings import embeddings_table
 from pipeline.evaluate.inference import embed
-from pipeline.evaluate.scoring import HeldOut, score
 from pipeline.evaluate.plots import cylinder_views, scatter_map, thumbnail_map
+from pipeline.evaluate.scoring import HeldOut, score
 from pipeline.io import atomic_path
 
 log = logging.getLogger(__name__)

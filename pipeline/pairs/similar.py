@@ -12,14 +12,13 @@ import numpy as np
 import ray
 
 from pipeline.config import PairsConfig
-from pipeline.data.store import SampleStore
 from pipeline.data.paths import resolve_data_path
+from pipeline.data.store import SampleStore
 from pipeline.errors import DataError, StageError
 from pipeline.io import atomic_dir, content_hash
 from pipeline.pairs.knn import knn_graph, knn_recall, make_index
-from pipeline.pairs.negatives import NegativeSampler
 from pipeline.pairs.prior import prior_pairs
-from pipeline.pairs.shards import SCHEMA_VERSION, PairSet, PairShare, knn_pairs, write_pair_shards
+from pipeline.pairs.shards import SCHEMA_VERSION, PairSet, knn_pairs, write_pair_shards
 from pipeline.pairs.transforms import transform_knn_pairs, transform_pairs
 
 log = logging.getLogger(__name__)

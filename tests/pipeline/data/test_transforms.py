@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from pipeline.data.ingestion import with_copies
 from pipeline.config import DataConfig
-from pipeline.data.store import SampleStore, build_sample_table, write_store
 from pipeline.data.catalog import check_transforms
+from pipeline.data.ingestion import with_copies
+from pipeline.data.store import SampleStore, build_sample_table, write_store
 from pipeline.data.transforms import rotate, shift_x, shift_y, transformed_copies
 
 IMAGES = np.arange(2 * 1 * 4 * 5, dtype=np.float32).reshape(2, 1, 4, 5) + 1

@@ -1,0 +1,153 @@
+"""The sections that say which samples and which pairs: ``data`` and ``pairs``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from pipeline.config.base import Section
+from pipeline.data.catalog import check_transforms
+from pipeline.data.paths import climbs_out
+from pipeline.pairs.catalog import check_index_options
+
+
+class DataConfig(Section):
+    """Where samples come from. MNIST: the first ``train_per_digit`` of each digit in the training set."""
+
+    source: Literal["mnist", "parquet", "numpy", "norb", "airplane"] = Field(
+        "mnist", description="mnist (digits, *_per_digit, root, download apply), your own parquet/numpy files, "
+        "norb (one airplane from the small NORB files under ROOT/norb) or airplane (its synthetic stand-in)",
+    )
+    norb_instance: int = Field(4, ge=0, description="norb: which airplane instance")
+    root: str | None = Field(None, description="data root (DATA_ROOT) unless --data-root is given; else "
+                             "DRLIM_DATA_ROOT, WORKDIR/data. A relative root is taken from the current directory")
+    path: str | None = Field(None, description="parquet/numpy: the training samples file. Absolute, or relative to "
+                             "DATA_ROOT; a relative path may not climb out of DATA_ROOT with '..' (use an absolute "
+                             "path for a file elsewhere)")
+    test_path: str | None = Field(None, description="parquet/numpy: held-out samples; none = evaluate on training. "
+                                  "Resolved like data.path")
+    feature_column: str = Field("features", min_length=1, description="parquet column / npz array of features")
+    label_column: str | None = Field("label", description="parquet column / npz array of labels; null = none")
+    feature_shape: list[int] | None = Field(None, description="reshape each sample, e.g. [1, 28, 28]")
+    digits: list[int] = Field(default_factory=lambda: [4, 9])
+    train_per_digit: int | None = Field(3000, gt=0, description="first N of each digit; null = all")
+    test_per_digit: int | None = Field(None, gt=0, description="first N of each digit; null = all")
+    download: bool = Field(True, description="download MNIST through torchvision when it is missing")
+    transforms: dict[str, list[float]] = Field(
+        default_factory=dict, description="transformed copies of every sample, e.g. {shift_x: [-6, -3, 3, 6]}"
+    )
+
+    @model_validator(mode="after")
+    def _files(self) -> DataConfig:
+        if self.source in ("parquet", "numpy") and not self.path:
+            raise ValueError(f"data.path: source {self.source!r} reads your files; set data.path to the training file")
+        if self.source == "mnist" and (self.path or self.test_path):
+            raise ValueError("data.path: MNIST is read from the data root; set data.source: parquet or numpy "
+                             "to read your own files")
+        if self.feature_shape is not None and (not self.feature_shape or min(self.feature_shape) < 1):
+            raise ValueError(f"data.feature_shape: must be positive sizes, e.g. [1, 28, 28], got {self.feature_shape}")
+        return self
+
+    @field_validator("path", "test_path")
+    @classmethod
+    def _inside_data_root(cls, v: str | None) -> str | None:
+        if v and climbs_out(v):
+            raise ValueError(
+                f"{v!r} climbs out of the data root with '..' (relative paths are read from DATA_ROOT: --data-root, "
+                f"data.root, DRLIM_DATA_ROOT or WORKDIR/data); put the file under DATA_ROOT, or use an absolute path "
+                f"if you really mean a file outside DATA_ROOT"
+            )
+        return v
+
+    @field_validator("transforms")
+    @classmethod
+    def _transforms(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
+        check_transforms(v)
+        return v
+
+    @field_validator("digits")
+    @classmethod
+    def _digits(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("must name at least one digit, e.g. [4, 9]")
+        bad = [d for d in v if not 0 <= d <= 9]
+        if bad:
+            raise ValueError(f"digits must be in 0..9, got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"digits must not repeat, got {v}")
+        return sorted(v)
+
+
+class AdjacentSpec(Section):
+    step: float = Field(gt=0, description="largest difference that still counts as adjacent")
+    period: float | None = Field(None, gt=0, description="measure around a circle of this period (e.g. 360)")
+
+
+class PriorRule(Section):
+    """Similar when equal in ``same``, within ``step`` in each ``adjacent`` column; other columns are free."""
+
+    same: list[str] = Field(default_factory=list, description="metadata columns that must be equal")
+    adjacent: dict[str, AdjacentSpec] = Field(default_factory=dict, description="columns that must be close")
+    max_differing: int | None = Field(None, ge=0, description="at most this many adjacent columns may differ")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> PriorRule:
+        if not self.same and not self.adjacent:
+            raise ValueError("a prior rule needs 'same' or 'adjacent' columns, e.g. same: [object]")
+        overlap = sorted(set(self.same) & set(self.adjacent))
+        if overlap:
+            raise ValueError(f"columns {overlap} are in both 'same' and 'adjacent'")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.same, *self.adjacent]
+
+
+class PairsConfig(Section):
+    """Similar pairs: k nearest neighbours in input space (FAISS), written as Parquet shards."""
+
+    sources: list[Literal["knn", "transform", "transform_knn", "prior"]] = Field(
+        default_factory=lambda: ["knn"],
+        description="knn: k nearest neighbours; transform: copies of one origin; transform_knn: a sample with "
+        "the copies of its neighbours' origins (needs data.transforms); prior: the metadata rule pairs.prior",
+    )
+    prior: PriorRule | None = Field(None, description="metadata rule for the 'prior' source")
+    k: int = Field(5, ge=1, description="neighbours per sample (self excluded)")
+    symmetrize: Literal["union", "mutual"] = Field(
+        "union", description="union: i~j when either is among the other's k nearest (the paper); mutual: both"
+    )
+    index: Literal["flat", "ivf", "hnsw"] = Field(
+        "flat", description="FAISS index: flat = exact L2; ivf, hnsw = approximate, for large N"
+    )
+    index_options: dict[str, int] = Field(
+        default_factory=dict, description="ivf: nlist, nprobe, train_size; hnsw: m, ef_construction, ef_search"
+    )
+    recall_queries: int = Field(1000, ge=1, description="approximate indexes: queries checked against exact search")
+    num_shards: int = Field(8, ge=1, le=4096, description="pair shards, by hash of the left id")
+    num_tasks: int | None = Field(None, ge=1, description="Ray search tasks; null = 2 per cluster CPU")
+
+    @model_validator(mode="after")
+    def _index_options(self) -> PairsConfig:
+        if ("prior" in self.sources) != (self.prior is not None):
+            raise ValueError(
+                "the 'prior' source and the pairs.prior rule go together; "
+                + ("add a rule, e.g. prior: {same: [object]}" if self.prior is None else "add 'prior' to pairs.sources")
+            )
+        try:
+            check_index_options(self.index, self.index_options)
+        except ValueError as exc:
+            raise ValueError(f"pairs.index_options: {exc}") from None
+        return self
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("must name at least one source, e.g. [knn]")
+        if len(set(v)) != len(v):
+            raise ValueError(f"sources must not repeat, got {v}")
+        if "transform_knn" in v and "knn" not in v:
+            raise ValueError("transform_knn extends the kNN pairs; list knn too, e.g. [knn, transform, transform_knn]")
+        return v
