@@ -184,14 +184,14 @@ def _cmd_run(args: argparse.Namespace, stop_after: str) -> None:
     summary = run_job(job, runtime, stop_after=stop_after)
     print(f"pairs:   {summary.pairs.directory} ({summary.pairs.manifest['similar_pairs']} similar pairs)")
     if stop_after == "all":
-        for key, value in summary.metrics.items():
-            print(f"{key + ':':<22} {value:.4f}")
+        for key, value in summary.metrics.items():  # the test split's
+            print(f"{key + ':':<26} {value:.4f}")
         for key, value in summary.validation.items():
-            print(f"{'val/' + key + ':':<22} {value:.4f}")
+            print(f"{'val/' + key + ':':<26} {value:.4f}")
         for key, path in summary.files.items():
-            print(f"{key + ':':<22} {path}")
-        print(f"{'model:':<22} {summary.model_uri} (version {summary.model_version}, run {summary.run_id})")
-        print(f"{'time:':<22} " + ", ".join(f"{k} {v:.0f}s" for k, v in summary.seconds.items()))
+            print(f"{key + ':':<26} {path}")
+        print(f"{'model:':<26} {summary.model_uri} (version {summary.model_version}, run {summary.run_id})")
+        print(f"{'time:':<26} " + ", ".join(f"{k} {v:.0f}s" for k, v in summary.seconds.items()))
 
 
 def _cmd_tune(args: argparse.Namespace) -> None:
