@@ -204,7 +204,9 @@ def _cmd_tune(args: argparse.Namespace) -> None:
     job = load_job(args.job, args.overrides)  # fails on a bad job before anything starts
     runtime = resolve_runtime(args.workdir, args.data_root, job.data.root)
     summary = tune_job(args.job, args.overrides, search, runtime, args.metric, args.mode, args.concurrent)
-    shown = [args.metric, *sorted({k for t in summary.trials for k in t if k.startswith("test/")})]
+    names = {k for t in summary.trials for k in t if k.startswith(("val/", "test/"))}
+    # The metric that chooses first, the other validation metrics, then the test ones (reported only).
+    shown = [args.metric, *sorted(names - {args.metric}, key=lambda k: (k.startswith("test/"), k))]
     print("| trial | " + " | ".join(shown) + " | seconds |")
     print("|---" * (len(shown) + 2) + "|")
     for trial in sorted(summary.trials, key=lambda t: t[args.metric], reverse=args.mode == "max"):

@@ -100,6 +100,16 @@ def test_workers_draw_negatives_from_disjoint_parts_that_cover_every_dissimilar_
     assert sum(s for s, _ in scales) == pytest.approx(world) and sum(d for _, d in scales) == pytest.approx(world)
 
 
+def _worker_steps(pair_set, world: int, count: int):
+    """Per worker of ``world``: its share and ``count`` seeded in-batch steps of 6 similar pairs drawn from it."""
+    for rank in range(world):
+        share = pair_set.read_share(rank, world)
+        sampling = ShareSampling.from_share(share)
+        rng = np.random.default_rng(10 + rank)
+        draws = (rng.integers(0, len(share.left), 6) for _ in range(count))
+        yield share, (in_batch_step(share.left[pos], share.right[pos], sampling, 1.0) for pos in draws)
+
+
 @pytest.mark.parametrize("world", [1, 2])
 def test_the_workers_average_estimates_the_mean_over_all_dissimilar_pairs(pair_set, world):
     """Monte Carlo over many steps: the weighted in-batch dissimilar term, averaged over workers as DDP does,
@@ -112,14 +122,9 @@ def test_the_workers_average_estimates_the_mean_over_all_dissimilar_pairs(pair_s
     value = degree[dissimilar[:, 0]] + degree[dissimilar[:, 1]]
     target = value.mean()
     estimates, naive = [], []
-    for rank in range(world):
-        share = pair_set.read_share(rank, world)
-        sampling = ShareSampling.from_share(share)
-        rng = np.random.default_rng(10 + rank)
+    for share, steps in _worker_steps(pair_set, world, 3000):
         totals, plain = [], []
-        for _ in range(3000):
-            pos = rng.integers(0, len(share.left), 6)
-            step = in_batch_step(share.left[pos], share.right[pos], sampling, 1.0)
+        for step in steps:
             dis = step.label == 1
             a, b = _pairs(step)
             pair_value = degree[a[dis]] + degree[b[dis]]
@@ -199,14 +204,9 @@ def test_infonce_normaliser_estimates_each_workers_mean_similarity_of_its_dissim
 
     loss = build_loss("infonce")
     estimates, naive = [], []
-    for rank in range(world):
-        share = pair_set.read_share(rank, world)
-        sampling = ShareSampling.from_share(share)
-        rng = np.random.default_rng(10 + rank)
+    for share, steps in _worker_steps(pair_set, world, 1000):
         log_zhat, plain = [], []
-        for _ in range(1000):
-            pos = rng.integers(0, len(share.left), 6)
-            step = in_batch_step(share.left[pos], share.right[pos], sampling, 1.0)
+        for step in steps:
             _, per_pair, distance, y = weighted_loss(torch.nn.Identity(), embedding[step.samples], step, loss)
             dis = y == 1
             log_zhat.append(per_pair[dis][0].item())  # every dissimilar pair reports the step's log Zhat
