@@ -20,10 +20,13 @@ from ray import tune
 
 from pipeline.config import JobConfig
 from pipeline.errors import ConfigError, StageError
+from pipeline.evaluate.evaluation import evaluate
 from pipeline.job import run_job
 from pipeline.runtime import Runtime
 from pipeline.search import grid, trial_jobs
 from pipeline.tracking import Tracker
+from pipeline.train.loop import load_state
+from pipeline.train.trainer import train, trained_model
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +42,6 @@ class TuneSummary:
 
 def _trial(config: dict[str, Any], shared: dict[str, Any]) -> None:
     """One trial, in its own Ray Tune actor: train, score validation and test, log a child run, report."""
-    from pipeline.evaluate.evaluation import evaluate
-    from pipeline.train.trainer import train
-
     job = JobConfig.model_validate(config["trial"]["job"])
     point = config["trial"]["point"]
     store, pairs, workdir = shared["store"], shared["pairs"], Path(shared["workdir"])
@@ -103,9 +103,6 @@ def tune_job(
     metric: str = "val/trustworthiness_5", mode: str = "max", concurrent: int = 1,
 ) -> TuneSummary:
     """Search ``search`` (key -> values) around the job at ``path``; register the best trial's model."""
-    from pipeline.train.loop import load_state
-    from pipeline.train.trainer import trained_model
-
     if not metric.startswith("val/"):
         raise ConfigError(f"--metric {metric}: settings are chosen on validation metrics (val/...); test "
                           f"metrics are recorded but never used to choose")
