@@ -55,18 +55,23 @@ class HeldOut:
 
 
 def check_evaluate_config(cfg: EvaluateConfig, store: SampleStore) -> None:
-    """Refuse, before training, metrics the held-out samples are too few for; the error names the keys."""
+    """Refuse, before training, metrics the held-out samples are too few for; the error names the keys.
+
+    The test split must take every metric. A small validation split needs only what chooses (trustworthiness at
+    the first k, k-NN accuracy); ``score`` leaves out a larger k it cannot take."""
     copies = sum(len(v) for v in (store.manifest.get("provenance", {}).get("transforms") or {}).values())
-    need = max(2 * max(cfg.trustworthiness_k), cfg.knn_k)
-    for split, fix in ((store.held_out_split, "add held-out samples (data.test_path, data.test_per_digit)"),
-                       ("validation", "raise evaluate.validation")):
+    checks = ((store.held_out_split, max(cfg.trustworthiness_k),
+               "add held-out samples (data.test_path, data.test_per_digit)"),
+              ("validation", cfg.trustworthiness_k[0], "raise evaluate.validation"))
+    for split, k, fix in checks:
         n = store.manifest["splits"].get(split, 0) // (1 + copies)  # the metrics score the originals
         if split == "validation" and n == 0:
             continue
+        need = max(2 * k, cfg.knn_k)
         if n <= need:
             raise DataError(
                 f"evaluate.trustworthiness_k={cfg.trustworthiness_k} and evaluate.knn_k={cfg.knn_k} need more than "
-                f"{need} held-out samples, and the {split} split has {n}; {fix} or lower those k"
+                f"{need} samples in the {split} split, and it has {n}; {fix} or lower those k"
             )
 
 
@@ -75,7 +80,8 @@ def score(data: HeldOut, embedding: np.ndarray, cfg: EvaluateConfig) -> dict[str
     when there are transformed copies; the cylinder and lighting invariance for views with azimuth/elevation."""
     original = data.original
     x, z, y = data.features[original], embedding[original], data.labels[original]
-    metrics = {f"trustworthiness_{k}": trustworthiness(x, z, k) for k in cfg.trustworthiness_k}
+    # Every k fits the test split (checked before training); a small validation split skips a k it cannot take.
+    metrics = {f"trustworthiness_{k}": trustworthiness(x, z, k) for k in cfg.trustworthiness_k if k < len(x) / 2}
     if (y >= 0).all():  # sources without labels store -1
         metrics[f"knn_accuracy_{cfg.knn_k}"] = knn_accuracy(z, y, cfg.knn_k)
     if not original.all():

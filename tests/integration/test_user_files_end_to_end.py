@@ -57,10 +57,12 @@ def test_parquet_job_with_a_metadata_rule_and_an_mlp(tmp_path):
 
     [pairs_dir] = (tmp_path / "pairs").iterdir()
     manifest = json.loads((pairs_dir / "manifest.json").read_text())
-    assert manifest["n_samples"] == 18 * 4 * 3 and manifest["counts_by_source"]["prior"] > 0
+    # evaluate.validation's default holds a tenth of the 216 training views (22) out of the pairs
+    assert manifest["n_samples"] == 18 * 4 * 3 - 22 and manifest["counts_by_source"]["prior"] > 0
     assert manifest["knn"]["index"] == "hnsw" and 0 < manifest["knn"]["recall_at_k"] <= 1
     [run_dir] = (tmp_path / "runs").iterdir()
     table = pq.read_table(run_dir / "embeddings.parquet")
     assert table.num_rows == 36 and table.schema.field("embedding").type.list_size == 3
     assert "knn_accuracy_5" not in proc.stdout  # no labels, no classification score
     assert "trustworthiness_5" in proc.stdout and "models:/drlim-views@champion (version 1" in proc.stdout
+    assert "val/trustworthiness_5" in proc.stdout and "val/trustworthiness_12" not in proc.stdout  # 22: too few

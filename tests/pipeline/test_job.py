@@ -119,6 +119,6 @@ def test_too_few_held_out_samples_for_the_metrics_are_refused_before_training(ra
     sample_files.write_vectors(tmp_path / "test.parquet", n=20, d=6, seed=1)
     runtime = Runtime(workdir=tmp_path / "work", data_root=tmp_path, tracking_uri="recording://")
     with pytest.raises(DataError, match=r"evaluate.trustworthiness_k=\[5, 12\] and evaluate.knn_k=5 need more than "
-                                        r"24 held-out samples, and the test split has 20; add held-out samples"):
+                                        r"24 samples in the test split, and it has 20; add held-out samples"):
         run_job(job, runtime, tracker=RecordingTracker())
     assert not (tmp_path / "work" / "checkpoints").exists()

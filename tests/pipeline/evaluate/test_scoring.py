@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+
+from pipeline.config import EvaluateConfig
+from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
+from pipeline.errors import DataError
+from pipeline.evaluate.scoring import HeldOut, check_evaluate_config, score
+
+
+def _store(tmp_path, **sizes) -> SampleStore:
+    rng = np.random.default_rng(0)
+    splits = [SplitArrays(name, rng.random((n, 4), dtype=np.float32), np.arange(n) % 3, np.arange(n))
+              for name, n in sizes.items()]
+    write_store(tmp_path / "store", build_sample_table(splits), {})
+    return SampleStore(tmp_path / "store")
+
+
+def test_a_small_validation_split_scores_what_it_can_and_the_test_split_must_take_every_metric(tmp_path):
+    store = _store(tmp_path, train=40, validation=18, test=30)
+    cfg = EvaluateConfig()  # trustworthiness at 5 and 12, 5-NN
+    check_evaluate_config(cfg, store)  # 18 validation samples: enough for trust@5 and 5-NN, the choosing metrics
+    held = HeldOut.load(store, "validation")
+    metrics = score(held, held.features[:, :2], cfg)
+    assert set(metrics) == {"trustworthiness_5", "knn_accuracy_5"}  # trust@12 needs more than 24
+    with pytest.raises(DataError, match="need more than 10 samples in the validation split, and it has 8; raise "
+                                        "evaluate.validation"):
+        check_evaluate_config(cfg, _store(tmp_path / "tiny", train=40, validation=8, test=30))
+    with pytest.raises(DataError, match="need more than 24 samples in the test split, and it has 20"):
+        check_evaluate_config(cfg, _store(tmp_path / "small", train=40, validation=18, test=20))
