@@ -1,9 +1,9 @@
 """Siamese encoders G_W and their losses (``encoders.losses``). Knows nothing of Ray or MLflow.
 
-Encoders are built by name (``build_encoder("lenet", output_dim=2, input_shape=(1, 28, 28))``, ``registry.py``);
-the choices of encoders and losses and their options are listed in ``catalog.py``, which imports nothing heavy, so the job
-configuration can check them without torch. Names below are imported on first use (PEP 562), for the same
-reason.
+Encoders are built by name (``registry.py``: ``build_encoder("lenet", output_dim=2, input_shape=(1, 28, 28))``);
+the choices of encoders and losses and their options are listed in ``catalog.py``, which imports nothing
+heavy, so the job configuration can check them without torch. Names below are imported on first use (PEP 562),
+for the same reason.
 """
 
 from __future__ import annotations

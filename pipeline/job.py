@@ -47,7 +47,8 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
     if stop_after == "all":
         tracker.check_server()  # fail before any work when the server is down, not after an hour of training
     clock = time.perf_counter()
-    store = ingest(job.data, runtime.data_root, runtime.workdir, job.evaluate.validation)  # before Ray: bad data fails in seconds
+    # Before Ray: bad data fails in seconds.
+    store = ingest(job.data, runtime.data_root, runtime.workdir, job.evaluate.validation)
     try:  # an encoder that cannot take these samples fails here, not inside a Ray worker
         build_encoder(**job.encoder.spec(store.feature_shape))
     except ValueError as exc:

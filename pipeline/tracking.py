@@ -70,7 +70,9 @@ class Tracker:
     def _client(self) -> MlflowClient:
         return MlflowClient(self.uri)
 
-    def start_run(self, experiment: str, run_name: str, params: dict[str, Any], parent_run_id: str | None = None) -> str:
+    def start_run(
+        self, experiment: str, run_name: str, params: dict[str, Any], parent_run_id: str | None = None
+    ) -> str:
         """Start (and make active in this process) the run of this invocation, with ``params`` logged; a child of
         ``parent_run_id`` when given (a ``drlim tune`` trial)."""
         mlflow.set_tracking_uri(self.uri)

@@ -33,7 +33,8 @@ def embeddings_table(
             "split": pa.array([split] * len(ids), pa.string()),
             "label": pa.array(labels.astype(np.int32)),
             "origin_id": pa.array(ids if origin is None else origin, pa.int64()),
-            "transform": pa.nulls(len(ids), pa.string()) if transform is None else pa.array(list(transform), pa.string()),
+            "transform": (pa.nulls(len(ids), pa.string()) if transform is None
+                          else pa.array(list(transform), pa.string())),
             "embedding": pa.FixedSizeListArray.from_arrays(flat, dim),
         },
         schema=schema,

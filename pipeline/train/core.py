@@ -111,7 +111,8 @@ class TrainingCore:
         self, cfg: TrainConfig, model: torch.nn.Module, features: DeviceFeatures | StreamedFeatures,
         share: PairShare, seed: int, device: torch.device, rank: int = 0,
     ) -> None:
-        self.cfg, self.model, self.features, self.seed, self.device, self.rank = cfg, model, features, seed, device, rank
+        self.cfg, self.model, self.features = cfg, model, features
+        self.seed, self.device, self.rank = seed, device, rank
         self.module = getattr(model, "module", model)
         self.sampling = ShareSampling.from_share(share)
         self.left, self.right = share.left, share.right

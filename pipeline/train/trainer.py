@@ -35,7 +35,6 @@ class TrainResult:
     model: torch.nn.Module
     history: list[dict]
     checkpoint_path: str
-    best_epoch: int | None = None  # the epoch with the best validation score, when validation ran
 
 
 def resolve_use_gpu(setting: bool | str) -> bool:
@@ -99,15 +98,13 @@ def train(
     if result.checkpoint is None:
         raise StageError(f"training {name} finished without a checkpoint; see the worker logs above")
     state = load_state(result.checkpoint)
-    model, best_epoch = trained_model(state, job)
-    return TrainResult(model=model, history=list(state["history"]), checkpoint_path=result.checkpoint.path,
-                       best_epoch=best_epoch)
+    return TrainResult(model=trained_model(state, job), history=list(state["history"]),
+                       checkpoint_path=result.checkpoint.path)
 
 
-def trained_model(state: dict[str, Any], job: JobConfig) -> tuple[torch.nn.Module, int | None]:
+def trained_model(state: dict[str, Any], job: JobConfig) -> torch.nn.Module:
     """The model a finished training returns, from its last checkpoint's ``state``: the best validation epoch's
-    weights with ``evaluate.select: best``, else the weight average (``train.ema_decay``) or the last weights.
-    Also returns the best validation epoch (None when validation never ran)."""
+    weights with ``evaluate.select: best``, else the weight average (``train.ema_decay``) or the last weights."""
     model = build_encoder(**state["encoder"])
     best = state.get("best")
     if job.evaluate.select == "best" and best is not None:
@@ -116,7 +113,7 @@ def trained_model(state: dict[str, Any], job: JobConfig) -> tuple[torch.nn.Modul
         model.load_state_dict(best["weights"])
     else:  # the raw weights only resume training when there is a weight average
         model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
-    return model.eval(), best["epoch"] if best is not None else None
+    return model.eval()
 
 
 def _fit(trainer: TorchTrainer):
