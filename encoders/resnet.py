@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import resnet18
 
 
 class ResNetEncoder(nn.Module):
@@ -24,6 +23,9 @@ class ResNetEncoder(nn.Module):
             raise ValueError(f"projection must be >= 1, got {projection}")
         self.input_shape = tuple(int(d) for d in input_shape)
         channels, height, width = self.input_shape
+        # Imported here: torchvision.models costs every process that imports encoders ~1.5 s.
+        from torchvision.models import resnet18
+
         backbone = resnet18(weights=None, num_classes=1)
         if min(height, width) < 64:
             backbone.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)

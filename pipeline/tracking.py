@@ -167,6 +167,9 @@ class Tracker:
         info = mlflow.pytorch.log_model(
             model, name="model", signature=infer_signature(example, output), input_example=example,
             serialization_format="pt2", registered_model_name=registered_name,
+            # The defaults (pinned torch, cloudpickle) name what a pt2 graph needs; left out, MLflow infers them
+            # by reloading the model in a subprocess, which costs ~6 s a model.
+            pip_requirements=mlflow.pytorch.get_default_pip_requirements(),
         )
         version = str(info.registered_model_version)
         self._client().set_registered_model_alias(registered_name, alias, version)

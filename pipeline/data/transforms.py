@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 Transform = Callable[[np.ndarray, float], np.ndarray]
 
@@ -48,6 +47,9 @@ def shift_y(images: np.ndarray, pixels: float) -> np.ndarray:
 
 def rotate(images: np.ndarray, degrees: float) -> np.ndarray:
     """Rotate counter-clockwise about the centre (bilinear), filling with zeros."""
+    # Imported here: torchvision costs every process that imports the data stage ~1.5 s.
+    from torchvision.transforms.v2 import functional as TF
+
     tensor = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     return TF.rotate(tensor, float(degrees), interpolation=TF.InterpolationMode.BILINEAR).numpy()
 

@@ -86,7 +86,7 @@ class NegativeSampler:
 
     def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``size`` dissimilar pairs ``(i, j)``, i != j, each (unordered; with sources, ordered) pair equally likely."""
-        out_i, out_j, have = [], [], 0
+        out_i, out_j, have = [np.empty(0, np.int64)], [np.empty(0, np.int64)], 0
         # Oversample by the expected rejection rate (self and similar pairs) so one round almost always suffices.
         reject = min(0.99, (self._n_first + len(self._keys)) / (self._n_first * self.n_samples))
         while have < size:

@@ -24,6 +24,7 @@ SMALL = [
     "--set", "data.train_per_digit=100",
     "--set", "data.test_per_digit=30",
     "--set", "train.epochs=1",
+    "--set", "train.num_workers=1",
     "--set", "evaluate.thumbnails=10",
     "--set", "tracking.registered_model=drlim-submitted",
 ]
@@ -92,8 +93,10 @@ def test_local_servers_listen_on_loopback(servers):
 
 
 def test_submitted_job_registers_a_model_that_a_client_loads(servers, tmp_path):
+    # --no-deps: this cluster runs in the test's own environment, as a cluster whose image has the packages does;
+    # building the pip layer is covered by the failing job below (it costs ~70 s of this run otherwise).
     job = REPO / "jobs" / "mnist_4_9.yaml"
-    proc = _drlim(servers, "submit", str(job), "--workdir", str(tmp_path / "work"),
+    proc = _drlim(servers, "submit", str(job), "--no-deps", "--workdir", str(tmp_path / "work"),
                   "--data-root", str(mnist_root()), *SMALL, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "models:/drlim-submitted@champion (version 1" in proc.stdout  # the job's own output, streamed
@@ -122,6 +125,7 @@ def _client_script(data_root: Path) -> str:
 
 
 def test_failing_job_exits_non_zero_with_its_error(servers, tmp_path):
+    """Submitted with its requirements: Ray builds the pip layer and starts the entry point inside it."""
     missing = tmp_path / "no-data-here"
     proc = _drlim(servers, "submit", str(REPO / "jobs" / "mnist_4_9.yaml"), "--workdir", str(tmp_path / "work"),
                   "--data-root", str(missing), "--set", "data.download=false", cwd=tmp_path)

@@ -46,3 +46,11 @@ def test_help_and_validate_import_nothing_heavy():
             "    assert main(['validate', 'jobs/mnist_4_9.yaml']) == 0\n"
             "    try:\n        main(['--help'])\n    except SystemExit:\n        pass")
     assert _fresh_modules(code) == []
+
+
+def test_a_run_and_its_training_workers_leave_torchvision_until_an_image_model_or_rotation_needs_it():
+    # torchvision costs every process ~1.5 s: the CLI of each run, each Ray Train worker and controller.
+    probe = ("import sys, pipeline.job, pipeline.train.loop\n"
+             "print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]

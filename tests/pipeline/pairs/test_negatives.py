@@ -71,3 +71,9 @@ def test_is_similar_agrees_with_a_python_set_for_every_similar_pair_and_random_o
     qi, qj = np.concatenate([left, right, qi]), np.concatenate([right, left, qj])
     expected = np.array([(int(a), int(b)) in pairs for a, b in zip(qi, qj)])
     np.testing.assert_array_equal(sampler.is_similar(qi, qj), expected)
+
+
+def test_a_request_for_no_pairs_returns_two_empty_arrays(graph):
+    # A last per_pair step of one similar pair asks for round(1 * 0.25) = 0 dissimilar pairs.
+    i, j = NegativeSampler(*graph).sample(0, np.random.default_rng(0))
+    assert len(i) == len(j) == 0 and i.dtype == j.dtype == np.int64

@@ -31,9 +31,10 @@ def _core(share, loss="contrastive", **train):
     return TrainingCore(cfg, model, features, share, seed=0, device=torch.device("cpu"))
 
 
+@pytest.mark.parametrize("mode", ["per_pair", "batch"])
 @pytest.mark.parametrize("loss", ["contrastive", "neg", "infonce"])
-def test_epochs_pull_similar_pairs_together_and_repeat_exactly_with_the_same_seed(share, loss):
-    first, second = _core(share, loss), _core(share, loss)
+def test_epochs_pull_similar_pairs_together_and_repeat_exactly_with_the_same_seed(share, loss, mode):
+    first, second = _core(share, loss, mode=mode), _core(share, loss, mode=mode)
     ratios = []
     for epoch in range(3):
         sums, elapsed = first.run_epoch(epoch)
