@@ -7,7 +7,9 @@ last checkpoint instead of starting over, and a changed job trains afresh.
 
 from __future__ import annotations
 
+import json
 import logging
+import pickle
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from pipeline.errors import StageError
 from pipeline.io import content_hash
 from pipeline.pairs.shards import PairSet
 from pipeline.tracking import Tracker
-from pipeline.train.loop import load_state, train_loop_per_worker
+from pipeline.train.loop import STATE_FILE, load_state, train_loop_per_worker
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +72,21 @@ def train(
 ) -> TrainResult:
     """Fit ``job``'s encoder on ``pairs``; workers log each epoch through ``tracker`` (a copy of it) when given."""
     cfg = job.train
+    name = train_run_name(job, store, pairs)
+    run_dir = workdir / "checkpoints" / name
+    finished = finished_training(run_dir, cfg.epochs)
+    if finished is not None:  # a re-run: nothing to train, so no Ray Train start (~20 s) either
+        state, path = finished
+        log.info("Resuming from the checkpoint after epoch %d: training finished (%s)", cfg.epochs, path)
+        if tracker is not None:
+            tracker.log_epoch({"resumed_from_epoch": cfg.epochs}, cfg.epochs)
+        return TrainResult(model=trained_model(state, job), history=list(state["history"]),
+                           checkpoint_path=str(path))
     use_gpu = resolve_use_gpu(cfg.use_gpu)
     resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
-    name = train_run_name(job, store, pairs)
     log.info(
         "Training %s on %d %s worker(s) for %d epochs; checkpoints in %s",
-        job.encoder.name, cfg.num_workers, "GPU" if use_gpu else "CPU", cfg.epochs, workdir / "checkpoints" / name,
+        job.encoder.name, cfg.num_workers, "GPU" if use_gpu else "CPU", cfg.epochs, run_dir,
     )
     trainer = TorchTrainer(
         train_loop_per_worker,
@@ -100,6 +111,23 @@ def train(
     state = load_state(result.checkpoint)
     return TrainResult(model=trained_model(state, job), history=list(state["history"]),
                        checkpoint_path=result.checkpoint.path)
+
+
+def finished_training(run_dir: Path, epochs: int) -> tuple[dict[str, Any], Path] | None:
+    """The state of the latest checkpoint in ``run_dir`` and its path when it holds all ``epochs``; else None.
+
+    Read from Ray Train's record of the run's checkpoints; when that record is missing or cannot be read (a
+    run interrupted while writing it, another Ray version), None: Ray Train then starts and decides.
+    """
+    try:
+        latest = json.loads((run_dir / "checkpoint_manager_snapshot.json").read_text())["latest_checkpoint_result"]
+        if int(latest["metrics"]["epoch"]) != epochs:
+            return None
+        path = run_dir / latest["checkpoint_dir_name"]
+        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError, pickle.UnpicklingError):
+        return None
+    return (state, path) if int(state.get("epoch", -1)) == epochs else None
 
 
 def trained_model(state: dict[str, Any], job: JobConfig) -> torch.nn.Module:

@@ -24,6 +24,7 @@ SMALL = [
     "--set", "data.train_per_digit=150",
     "--set", "data.test_per_digit=60",
     "--set", "train.epochs=2",
+    "--set", "train.num_workers=1",  # two workers: the resume and trainer tests
     "--set", "evaluate.thumbnails=20",
     "--set", "tracking.registered_model=drlim-test",
 ]

@@ -22,6 +22,7 @@ ARGS = [
     "--set", "data.train_per_digit=300",
     "--set", "data.test_per_digit=30",
     "--set", f"train.epochs={EPOCHS}",
+    "--set", "train.num_workers=1",
     "--set", "evaluate.thumbnails=0",
     "--set", "tracking.registered_model=drlim-outage",
 ]

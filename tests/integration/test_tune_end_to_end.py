@@ -41,7 +41,7 @@ def test_a_small_search_registers_the_trial_with_the_best_validation_score(tmp_p
     """))
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "tune", "job.yaml", "--data-root", str(tmp_path),
-         "--search", "train.loss=[neg, infonce]"],
+         "--search", "train.loss=[neg, infonce]", "--concurrent", "2"],
         cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=900,
     )
     out = proc.stdout + proc.stderr

@@ -1,7 +1,8 @@
 """The Ray Train stage on tiny real data: seeded runs repeat exactly, and a finished run resumes, not restarts.
 
-Each mode's and loss's own determinism is tested on the Ray-free core (test_core.py); here, in one mode, what
-the Ray Train wrapper adds: seeding inside the worker, checkpoint restore and the report of every epoch."""
+Each mode's and loss's own determinism is tested on the Ray-free core (test_core.py); here, with two workers
+(one worker runs in the end-to-end tests), what the Ray Train wrapper adds: seeding inside the workers, each
+worker's share of the pairs, features held or streamed, the report of every epoch and the finished checkpoint."""
 
 import pytest
 
@@ -26,25 +27,39 @@ def stores(ray_local, tmp_path_factory):
     return job, store, build_pairs(job.pairs, store, workdir), workdir
 
 
-def test_same_seed_same_losses_and_resume_does_not_retrain(stores, tmp_path):
-    job, store, pairs, _ = stores
-    first = train(job, store, pairs, tmp_path / "a")
-    second = train(job, store, pairs, tmp_path / "b")
-    assert [h["epoch"] for h in first.history] == [1, 2]
-    assert [h["loss"] for h in first.history] == [h["loss"] for h in second.history]
-    assert first.history[1]["loss"] < first.history[0]["loss"]
+def test_two_workers_repeat_exactly_with_features_held_or_streamed_and_a_finished_run_resumes(stores, tmp_path):
+    _, store, pairs, _ = stores
+    two = [*OVERRIDES, "train.num_workers=2"]
+    held_job = load_job(None, [*two, "train.features=device", "train.prefetch=0"])
+    held = train(held_job, store, pairs, tmp_path / "a")
+    streamed = train(load_job(None, [*two, "train.features=stream", "train.prefetch=3"]), store, pairs, tmp_path / "b")
+    assert [h["epoch"] for h in held.history] == [1, 2]
+    # The same seed gives the same losses, wherever the workers keep the features.
+    assert [h["loss"] for h in held.history] == [h["loss"] for h in streamed.history]
+    assert held.history[1]["loss"] < held.history[0]["loss"]
 
-    resumed = train(job, store, pairs, tmp_path / "a")
-    assert resumed.history == first.history  # picked up after epoch 2, trained nothing again
-    for name, value in first.model.state_dict().items():
+    resumed = train(held_job, store, pairs, tmp_path / "a")
+    assert resumed.history == held.history  # picked up after epoch 2, trained nothing again
+    for name, value in held.model.state_dict().items():
         assert resumed.model.state_dict()[name].equal(value)
 
 
-def test_two_workers_reading_their_own_shares_learn_alike_with_features_streamed_or_held(stores, tmp_path):
-    job, store, pairs, _ = stores
-    two = [*OVERRIDES, "train.num_workers=2"]
-    held = train(load_job(None, [*two, "train.features=device", "train.prefetch=0"]), store, pairs, tmp_path / "a")
-    streamed = train(load_job(None, [*two, "train.features=stream", "train.prefetch=3"]), store, pairs, tmp_path / "b")
-    assert [h["loss"] for h in held.history] == [h["loss"] for h in streamed.history]
-    assert held.history[1]["loss"] < held.history[0]["loss"]
-    assert [h["epoch"] for h in streamed.history] == [1, 2]
+def test_a_finished_run_is_read_from_its_last_checkpoint_and_anything_unclear_is_left_to_ray_train(tmp_path):
+    import json
+
+    import torch
+
+    from pipeline.train.trainer import finished_training
+
+    run = tmp_path / "run"
+    (run / "checkpoint_b").mkdir(parents=True)
+    torch.save({"epoch": 2, "history": [{"epoch": 1}, {"epoch": 2}]}, run / "checkpoint_b" / "state.pt")
+    snapshot = run / "checkpoint_manager_snapshot.json"
+    snapshot.write_text(json.dumps({"latest_checkpoint_result": {"checkpoint_dir_name": "checkpoint_b",
+                                                                  "metrics": {"epoch": 2}}}))
+    state, path = finished_training(run, epochs=2)
+    assert state["epoch"] == 2 and path == run / "checkpoint_b"
+    assert finished_training(run, epochs=3) is None  # not finished: Ray Train resumes it
+    snapshot.write_text('{"latest_checkpoint_res')  # cut short
+    assert finished_training(run, epochs=2) is None
+    assert finished_training(tmp_path / "never-ran", epochs=2) is None
