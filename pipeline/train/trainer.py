@@ -27,7 +27,7 @@ from pipeline.errors import StageError
 from pipeline.io import content_hash
 from pipeline.pairs.shards import PairSet
 from pipeline.tracking import Tracker
-from pipeline.train.loop import STATE_FILE, load_state, train_loop_per_worker
+from pipeline.train.loop import load_state, train_loop_per_worker
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def finished_training(run_dir: Path, epochs: int) -> tuple[dict[str, Any], Path]
         if int(latest["metrics"]["epoch"]) != epochs:
             return None
         path = run_dir / latest["checkpoint_dir_name"]
-        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+        state = load_state(ray.train.Checkpoint(str(path)))
     except (OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError, pickle.UnpicklingError):
         return None
     return (state, path) if int(state.get("epoch", -1)) == epochs else None
