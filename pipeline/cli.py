@@ -174,10 +174,12 @@ def _cmd_validate(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace, stop_after: str) -> None:
     from pipeline.config import load_job
-    from pipeline.job import run_job
     from pipeline.runtime import resolve_runtime
 
-    job = load_job(args.job, args.overrides)
+    job = load_job(args.job, args.overrides)  # a bad job fails in a second, before the stages are imported
+
+    from pipeline.job import run_job
+
     runtime = resolve_runtime(args.workdir, args.data_root, job.data.root)
     log.info("Job %s: workdir %s, data root %s, MLflow %s", job.name, runtime.workdir, runtime.data_root,
              runtime.tracking_uri)
@@ -198,10 +200,12 @@ def _cmd_tune(args: argparse.Namespace) -> None:
     from pipeline.config import load_job
     from pipeline.runtime import resolve_runtime
     from pipeline.search import parse_search
-    from pipeline.tuning import tune_job
 
     search = parse_search(args.search)
-    job = load_job(args.job, args.overrides)  # fails on a bad job before anything starts
+    job = load_job(args.job, args.overrides)  # fails on a bad job before anything starts or is imported
+
+    from pipeline.tuning import tune_job
+
     runtime = resolve_runtime(args.workdir, args.data_root, job.data.root)
     summary = tune_job(args.job, args.overrides, search, runtime, args.metric, args.mode, args.concurrent)
     names = {k for t in summary.trials for k in t if k.startswith(("val/", "test/"))}

@@ -9,11 +9,40 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import mnist_root
+from tests.conftest import REPO, mnist_root
+
+EPOCHS = 4
+MNIST_SMALL = [
+    "run", str(REPO / "jobs" / "mnist_4_9.yaml"),
+    "--set", "data.train_per_digit=500",  # epochs of ~1 s: time to interrupt a run between checkpoints
+    "--set", "data.test_per_digit=30",
+    "--set", f"train.epochs={EPOCHS}",
+    "--set", "evaluate.thumbnails=20",
+    "--set", "tracking.registered_model=drlim-test",
+]
+
+
+def loss_curve(workdir: Path, run_id: str | None = None) -> list[tuple[int, float]]:
+    """train/loss of ``run_id`` (default: the run of the champion) as (epoch, loss), in logging order."""
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    run_id = run_id or client.get_model_version_by_alias("drlim-test", "champion").run_id
+    history = client.get_metric_history(run_id, "train/loss")
+    return [(m.step, m.value) for m in sorted(history, key=lambda m: (m.step, m.timestamp))]
+
+
+@dataclass
+class FinishedRun:
+    workdir: Path
+    output: str
+    curve: list[tuple[int, float]]  # as logged by the run, before any test re-runs in its workdir
 
 
 def free_ports(n: int) -> list[int]:
@@ -77,20 +106,62 @@ def kill_session(sid: int) -> None:
                 pass
 
 
-def wait_for_checkpoint(workdir: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
-    """Until Ray Train has registered a checkpoint (what a restart or a re-run resumes from)."""
+def latest_checkpoint_epoch(workdir: Path) -> int:
+    """The epoch of the newest checkpoint Ray Train has registered under ``workdir`` (what a restart or a re-run
+    resumes from), 0 when there is none yet."""
+    epochs = [0]
+    for snapshot in (workdir / "checkpoints").glob("*/checkpoint_manager_snapshot.json"):
+        try:
+            epochs.append(int(json.loads(snapshot.read_text())["latest_checkpoint_result"]["metrics"]["epoch"]))
+        except (ValueError, KeyError, TypeError):  # being written, or no checkpoint yet
+            pass
+    return max(epochs)
+
+
+def wait_for_checkpoint(workdir: Path, proc: subprocess.Popen, timeout: float = 300) -> int:
+    """Until Ray Train has registered a checkpoint; returns its epoch."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for snapshot in (workdir / "checkpoints").glob("*/checkpoint_manager_snapshot.json"):
-            try:
-                if json.loads(snapshot.read_text())["checkpoint_results"]:
-                    return
-            except (ValueError, KeyError):  # being written
-                pass
+        if epoch := latest_checkpoint_epoch(workdir):
+            return epoch
         if proc.poll() is not None:
             raise AssertionError(f"run ended before its first checkpoint:\n{proc.stdout.read()[-4000:]}")
         time.sleep(0.05)
     raise AssertionError("no checkpoint within the time limit")
+
+
+class LiveOutput:
+    """The output of a ``start_drlim`` process, read as it comes, so a test can act on a line (use instead of
+    ``finish``)."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc, self.lines = proc, []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 300) -> str:
+        """The first line holding ``text``, once it is out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if found := next((line for line in list(self.lines) if text in line), None):
+                return found
+            if not self._reader.is_alive():
+                raise AssertionError(f"run ended without printing {text!r}:\n{''.join(self.lines)[-4000:]}")
+            time.sleep(0.05)
+        raise AssertionError(f"no {text!r} within {timeout} s")
+
+    def finish(self, timeout: float = 600) -> str:
+        """Wait for the process and return all its output; then kill whatever of its session is left."""
+        try:
+            self.proc.wait(timeout)
+            self._reader.join(timeout)
+            return "".join(self.lines)
+        finally:
+            kill_session(self.proc.pid)
 
 
 def start_mlflow_server(state: Path, port: int) -> subprocess.Popen:

@@ -13,21 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO, mnist_root
-from tests.integration.cli_runs import cli_env
+from tests.integration.cli_runs import EPOCHS, MNIST_SMALL, cli_env
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(mnist_root() is None, reason="real MNIST not found (set DRLIM_DATA_ROOT)"),
 ]
 
-SMALL = [
-    "--set", "data.train_per_digit=150",
-    "--set", "data.test_per_digit=60",
-    "--set", "train.epochs=2",
-    "--set", "train.num_workers=1",  # two workers: the resume and trainer tests
-    "--set", "evaluate.thumbnails=20",
-    "--set", "tracking.registered_model=drlim-test",
-]
 
 
 def _drlim(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -40,49 +32,41 @@ def _drlim(workdir: Path, *args: str, check: bool = True) -> subprocess.Complete
     return proc
 
 
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("workdir")
-    proc = _drlim(workdir, "run", str(REPO / "jobs" / "mnist_4_9.yaml"), *SMALL)
-    return workdir, proc
-
-
-def test_run_writes_every_stage(first_run):
-    workdir, proc = first_run
+def test_run_writes_every_stage(mnist_run):
+    workdir = mnist_run.workdir
     [pairs_dir] = (workdir / "pairs").iterdir()
     manifest = json.loads((pairs_dir / "manifest.json").read_text())
-    assert manifest["n_samples"] == 300
+    assert manifest["n_samples"] == 1000
     assert 2 * manifest["similar_pairs"] == sum(s["rows"] for s in manifest["shards"]) > 0  # both directions
-    assert manifest["dissimilar_pairs_implicit"] == 300 * 299 // 2 - manifest["similar_pairs"]
+    assert manifest["dissimilar_pairs_implicit"] == 1000 * 999 // 2 - manifest["similar_pairs"]
     [run_dir] = (workdir / "runs").iterdir()
     table = pq.read_table(run_dir / "embeddings.parquet")
-    assert table.num_rows == 120 and set(table.column("label").to_pylist()) == {4, 9}
+    assert table.num_rows == 60 and set(table.column("label").to_pylist()) == {4, 9}
     for png in ("map.png", "map_thumbnails.png"):
         assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list((workdir / "checkpoints").iterdir())
-    assert "models:/drlim-test@champion (version 1" in proc.stdout
+    assert "models:/drlim-test@champion (version 1" in mnist_run.output
     # Progress is one line per epoch from rank 0, not Ray Train's line per report and worker.
-    output = proc.stdout + proc.stderr
-    assert "epoch 1/2" in output and "Reporting training result" not in output
+    assert f"epoch 1/{EPOCHS}" in mnist_run.output and "Reporting training result" not in mnist_run.output
 
 
-def test_mlflow_run_has_params_metrics_and_artifacts(first_run):
+def test_mlflow_run_has_params_metrics_and_artifacts(mnist_run):
     import mlflow
 
-    workdir, _ = first_run
+    workdir = mnist_run.workdir
     client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     version = client.get_model_version_by_alias("drlim-test", "champion")
     run = client.get_run(version.run_id)
-    assert run.data.params["train.epochs"] == "2" and run.data.params["data.digits"] == "4,9"
+    assert run.data.params["train.epochs"] == str(EPOCHS) and run.data.params["data.digits"] == "4,9"
     for key in ("test/trustworthiness_5", "test/trustworthiness_12", "test/knn_accuracy_5", "pairs/similar"):
         assert 0 < run.data.metrics[key]
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == [1, 2]
+    assert [epoch for epoch, _ in mnist_run.curve] == list(range(1, EPOCHS + 1))
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert artifacts == {"plots/map.png", "plots/map_thumbnails.png"}
 
 
-def test_registered_model_loads_by_alias_in_a_new_process_and_embeds(first_run):
-    workdir, _ = first_run
+def test_registered_model_loads_by_alias_in_a_new_process_and_embeds(mnist_run):
+    workdir = mnist_run.workdir
     [run_dir] = (workdir / "runs").iterdir()
     table = pq.read_table(run_dir / "embeddings.parquet")
     script = textwrap.dedent(
@@ -92,19 +76,19 @@ def test_registered_model_loads_by_alias_in_a_new_process_and_embeds(first_run):
         mlflow.set_tracking_uri("sqlite:///{workdir / 'mlflow.db'}")
         model = mlflow.pyfunc.load_model("models:/drlim-test@champion")
         images, labels = load_mnist("{mnist_root()}", train=False, download=False)
-        idx = select_digits(labels, [4, 9], 60)
+        idx = select_digits(labels, [4, 9], 30)
         np.save("{workdir / 'client.npy'}", model.predict((images[idx, None] / 255.0).astype(np.float32)))
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, env=cli_env(), timeout=300)
     from_client = np.load(workdir / "client.npy")
     from_pipeline = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
-    assert from_client.shape == (120, 2)
+    assert from_client.shape == (60, 2)
     np.testing.assert_allclose(from_client, from_pipeline, rtol=1e-4, atol=1e-5)
 
 
-def test_embed_command_reads_uint8_images(first_run):
-    workdir, _ = first_run
+def test_embed_command_reads_uint8_images(mnist_run):
+    workdir = mnist_run.workdir
     images = np.random.default_rng(0).integers(0, 256, (7, 28, 28), dtype=np.uint8)
     np.save(workdir / "images.npy", images)
     env_uri = f"sqlite:///{workdir / 'mlflow.db'}"
@@ -118,19 +102,18 @@ def test_embed_command_reads_uint8_images(first_run):
     assert pq.read_table(workdir / "out.parquet").num_rows == 7
 
 
-def test_rerun_reuses_stages_and_resumes_training(first_run):
-    workdir, _ = first_run
-    proc = _drlim(workdir, "run", str(REPO / "jobs" / "mnist_4_9.yaml"), *SMALL)
+def test_rerun_reuses_stages_and_resumes_training(mnist_run):
+    proc = _drlim(mnist_run.workdir, *MNIST_SMALL)
     log = proc.stdout + proc.stderr
     assert "Reusing sample store" in log and "Reusing pair set" in log
-    assert "Resuming from the checkpoint after epoch 2" in log
+    assert f"Resuming from the checkpoint after epoch {EPOCHS}" in log
     assert "models:/drlim-test@champion (version 2" in proc.stdout
 
 
-def test_models_promote_moves_an_alias_and_names_the_versions_that_exist(first_run):
+def test_models_promote_moves_an_alias_and_names_the_versions_that_exist(mnist_run):
     import mlflow
 
-    workdir, _ = first_run
+    workdir = mnist_run.workdir
     _drlim(workdir, "models", "promote", "drlim-test", "1", "--alias", "production")
     client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     assert str(client.get_model_version_by_alias("drlim-test", "production").version) == "1"

@@ -40,10 +40,12 @@ def test_packages_import_nothing_heavy_until_a_name_is_used():
     assert "torch" in _fresh_modules("from encoders import build_encoder")
 
 
-def test_help_and_validate_import_nothing_heavy():
+def test_help_validate_and_a_run_of_a_bad_job_import_nothing_heavy():
     code = ("import contextlib, io\nfrom pipeline.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
             "    assert main(['validate', 'jobs/mnist_4_9.yaml']) == 0\n"
+            "    assert main(['run', 'jobs/mnist_4_9.yaml', '--set', 'train.margn=2']) == 2\n"
+            "    assert main(['tune', 'jobs/mnist_4_9.yaml', '--search', 'train.margin=[1,2]', '--set', 'x=1']) == 2\n"
             "    try:\n        main(['--help'])\n    except SystemExit:\n        pass")
     assert _fresh_modules(code) == []
 
