@@ -60,6 +60,19 @@ def resolve_runtime(workdir: str | None, cli_data_root: str | None, job_data_roo
     )
 
 
+# Ray Train's controller looks at its workers every 2 s by default, and each step of its start-up, each
+# checkpoint and the end of training waits for the next look: every 0.5 s, a small run takes ~6 s less
+# (33 -> 27 s for the 4/9 job on 1000 samples here). infra/local/start.sh sets the same for its cluster.
+LOCAL_RAY_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
+
+
+def use_local_ray_defaults() -> None:
+    """Put ``LOCAL_RAY_ENV`` in this process's environment (values of the user's own are kept) before a local Ray
+    instance starts: its processes inherit it."""
+    for name, value in LOCAL_RAY_ENV.items():
+        os.environ.setdefault(name, value)
+
+
 def init_ray() -> None:
     """Attach to ``RAY_ADDRESS`` or start a local Ray instance (no-op when already connected)."""
     import ray
@@ -71,6 +84,7 @@ def init_ray() -> None:
         log.info("Connecting to the Ray cluster at %s (RAY_ADDRESS)", address)
     else:
         log.info("Starting a local Ray instance (set RAY_ADDRESS to use a cluster)")
+        use_local_ray_defaults()
     # "local", not None: without RAY_ADDRESS, Ray would attach to whatever `ray start` cluster runs here.
     # The embedded instance keeps Ray's dashboard (on 127.0.0.1): Ray Train's placement-group cleaner queries
     # the state API it serves, and warns every second without it.

@@ -22,6 +22,9 @@ def mnist_root() -> Path | None:
 def ray_local():
     import ray
 
+    from pipeline.runtime import use_local_ray_defaults
+
+    use_local_ray_defaults()
     ray.init(num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
