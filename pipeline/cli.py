@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from pipeline.errors import DrlimError
+from pipeline.errors import DrlimError, is_no_space, no_space
 
 log = logging.getLogger("drlim")
 
@@ -283,6 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("drlim: interrupted; finished stages are kept and a re-run continues from them", file=sys.stderr)
         return 130
+    except Exception as exc:  # a full disk met outside the stages' own writes (MLflow's store, a library's file)
+        if not is_no_space(exc):
+            raise
+        written = getattr(exc, "filename", None)  # else: somewhere in the workdir
+        where = written or getattr(args, "workdir", None) or Path.cwd()
+        print(f"drlim: error: {no_space(where, written or 'the outputs of the run')}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -36,3 +36,19 @@ def mnist() -> Path:
     if root is None:
         pytest.skip("real MNIST not found: set DRLIM_DATA_ROOT to a folder holding MNIST/raw/")
     return root
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A real 2 MB filesystem (tmpfs) for full-disk tests; remount it with ``-o remount,size=...`` to grow it.
+    Mounting needs root (as in CI here); elsewhere the test is skipped and says why."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True,
+                          text=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (run the tests as root): {made.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)

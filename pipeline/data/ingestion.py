@@ -17,7 +17,7 @@ from pipeline.data.paths import resolve_data_path
 from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
 from pipeline.data.transforms import transformed_copies
 from pipeline.errors import DataError
-from pipeline.io import atomic_dir, content_hash, sha256_file
+from pipeline.io import atomic_dir, content_hash, exclusive, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -112,18 +112,21 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: Path, validation: float = 
     training originals (a fraction or a count, ``evaluate.validation``) become the validation split."""
     # Reading first makes missing or bad data fail (or download) before anything is written.
     splits = read_source(cfg, data_root, validation)
-    directory = workdir / "samples" / _store_key(cfg, data_root, validation)
-    if (directory / "manifest.json").is_file():
-        store = SampleStore(directory)
-        if store.verify():
-            log.info("Reusing sample store %s (%d samples)", directory, store.manifest["rows"])
-            return store
-        log.warning("Sample store %s fails its checksum; rebuilding it", directory)
+    key = _store_key(cfg, data_root, validation)
+    directory = workdir / "samples" / key
+    waiting = f"Waiting for another run that is building the sample store {directory}"
+    with exclusive(workdir, f"samples-{key}", waiting):
+        if (directory / "manifest.json").is_file():
+            store = SampleStore(directory)
+            if store.verify():
+                log.info("Reusing sample store %s (%d samples)", directory, store.manifest["rows"])
+                return store
+            log.warning("Sample store %s fails its checksum; rebuilding it", directory)
 
-    provenance = {"source": cfg.source, "digits": cfg.digits, "path": cfg.path, "test_path": cfg.test_path,
-                  "data_root": str(data_root), "transforms": cfg.transforms, "validation": validation}
-    with atomic_dir(directory) as tmp:
-        write_store(tmp, build_sample_table(splits), provenance=provenance)
+        provenance = {"source": cfg.source, "digits": cfg.digits, "path": cfg.path, "test_path": cfg.test_path,
+                      "data_root": str(data_root), "transforms": cfg.transforms, "validation": validation}
+        with atomic_dir(directory, f"the sample store {directory}") as tmp:
+            write_store(tmp, build_sample_table(splits), provenance=provenance)
     copies = sum(len(v) for v in cfg.transforms.values())
     log.info("Sample store %s: %s samples (%d transformed copies of each original)", directory,
              ", ".join(f"{len(s.labels)} {s.name}" for s in splits), copies)

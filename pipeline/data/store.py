@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.errors import DataError, StageError
-from pipeline.io import atomic_path, read_json, sha256_file, write_json
+from pipeline.io import atomic_path, read_json, reserve, sha256_file, write_json
 
 SCHEMA_VERSION = 2
 ROWS_PER_SHARD = 32_768
@@ -203,8 +203,10 @@ class SampleStore:
                     return matrix
             except (OSError, ValueError):
                 pass
-        with atomic_path(path) as tmp:
+        what = f"the {name} features for training ({path.name})"
+        with atomic_path(path, what) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+            reserve(tmp, what)  # a sparse map would crash its writer (SIGBUS) on a full disk
             row, last_id = 0, -1
             for file in self.files:
                 with pq.ParquetFile(file) as shard:

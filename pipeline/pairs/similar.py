@@ -15,7 +15,7 @@ from pipeline.config import PairsConfig
 from pipeline.data.paths import resolve_data_path
 from pipeline.data.store import SampleStore
 from pipeline.errors import DataError, StageError
-from pipeline.io import atomic_dir, content_hash
+from pipeline.io import atomic_dir, content_hash, exclusive
 from pipeline.pairs.knn import knn_graph, knn_recall, make_index
 from pipeline.pairs.prior import prior_pairs
 from pipeline.pairs.shards import SCHEMA_VERSION, PairSet, knn_pairs, write_pair_shards
@@ -106,15 +106,25 @@ def check_pairs_config(cfg: PairsConfig, store: SampleStore) -> None:
 def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
     """Build (or reuse, when every shard still matches its checksum) the pair set for ``cfg``."""
     check_pairs_config(cfg, store)
-    directory = workdir / "pairs" / pairs_key(cfg, store)
-    if (directory / "manifest.json").is_file():
-        pair_set = PairSet.open(directory)
-        bad = pair_set.corrupt_shards()
-        if not bad:
-            log.info("Reusing pair set %s (%d similar pairs)", directory, pair_set.manifest["similar_pairs"])
-            return pair_set
-        log.warning("Pair set %s has missing or corrupt shards %s; rebuilding it", directory, bad)
+    key = pairs_key(cfg, store)
+    directory = workdir / "pairs" / key
+    with exclusive(workdir, f"pairs-{key}", f"Waiting for another run that is building the pair set {directory}"):
+        return _reusable_pair_set(directory) or _write_pair_set(cfg, store, directory)
 
+
+def _reusable_pair_set(directory: Path) -> PairSet | None:
+    if not (directory / "manifest.json").is_file():
+        return None
+    pair_set = PairSet.open(directory)
+    bad = pair_set.corrupt_shards()
+    if bad:
+        log.warning("Pair set %s has missing or corrupt shards %s; rebuilding it", directory, bad)
+        return None
+    log.info("Reusing pair set %s (%d similar pairs)", directory, pair_set.manifest["similar_pairs"])
+    return pair_set
+
+
+def _write_pair_set(cfg: PairsConfig, store: SampleStore, directory: Path) -> PairSet:
     ids, features, _ = store.split("train")
     n = len(ids)
     if not np.array_equal(ids, np.arange(n)):
@@ -129,7 +139,7 @@ def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
     origin, _ = store.origins("train")
     metadata = store.metadata("train", cfg.prior.columns) if cfg.prior is not None else None
     left, right, source, knn_info = similar_pairs(cfg, features, origin, metadata)
-    with atomic_dir(directory) as tmp:
+    with atomic_dir(directory, f"the pair set {directory}") as tmp:
         manifest = write_pair_shards(
             tmp,
             left,

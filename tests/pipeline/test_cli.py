@@ -46,3 +46,16 @@ def test_user_errors_are_one_message_and_exit_2(args, message, capsys, tmp_path,
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("drlim: error:") and "Traceback" not in err
+
+
+def test_a_full_disk_anywhere_in_a_run_is_one_line_and_exit_2(small_filesystem, monkeypatch, capsys):
+    # The workdir's filesystem is full before the run: MLflow's store (SQLite: "database or disk is full") is the
+    # first thing it writes, outside the stages' own atomic writes.
+    import shutil
+
+    (small_filesystem / "ballast").write_bytes(bytes(shutil.disk_usage(small_filesystem).free))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["run", JOB, "--workdir", str(small_filesystem)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"drlim: error: no space left on {small_filesystem} while writing ")
+    assert err.endswith("; free space or move --workdir; finished stages are kept\n") and err.count("\n") == 1

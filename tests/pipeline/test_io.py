@@ -1,9 +1,13 @@
+import logging
 import os
 import stat
+import threading
+import time
 
 import pytest
 
-from pipeline.io import atomic_dir, atomic_path, content_hash, write_json
+from pipeline.errors import NoSpaceError
+from pipeline.io import atomic_dir, atomic_path, content_hash, exclusive, write_json
 
 
 def test_atomic_path_publishes_only_on_success_with_normal_permissions(tmp_path):
@@ -37,3 +41,37 @@ def test_content_hash_ignores_key_order_and_write_json_roundtrips(tmp_path):
     assert content_hash({"a": 1, "b": [2]}) == content_hash({"b": [2], "a": 1}) != content_hash({"a": 2, "b": [2]})
     write_json(tmp_path / "m.json", {"x": 1})
     assert (tmp_path / "m.json").read_text().strip() == '{\n  "x": 1\n}'
+
+
+def test_a_full_disk_while_writing_is_one_error_and_leaves_nothing_behind(small_filesystem):
+    target = small_filesystem / "stage"
+    with pytest.raises(NoSpaceError) as info, atomic_dir(target, "the pair set") as tmp:
+        (tmp / "shard-0.parquet").write_bytes(bytes(3 * 2**20))
+    assert str(info.value).startswith(f"no space left on {small_filesystem} while writing the pair set (")
+    assert list(small_filesystem.iterdir()) == []
+    with pytest.raises(NoSpaceError, match="while writing .*out.bin"), atomic_path(small_filesystem / "out.bin") as tmp:
+        tmp.write_bytes(bytes(3 * 2**20))
+    assert list(small_filesystem.iterdir()) == []
+
+
+def test_runs_take_turns_at_a_lock_and_the_later_one_says_it_waits(tmp_path, caplog):
+    order = []
+    holding = threading.Event()
+
+    def first() -> None:
+        with exclusive(tmp_path, "pairs-abc", "first waits"):
+            holding.set()
+            time.sleep(0.3)
+            order.append("first done")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    holding.wait()
+    with caplog.at_level(logging.INFO, logger="pipeline.io"), exclusive(tmp_path, "pairs-abc", "second waits"):
+        order.append("second in")
+    thread.join()
+    assert order == ["first done", "second in"]
+    assert [r.getMessage() for r in caplog.records] == ["second waits"]
+    with exclusive(tmp_path, "pairs-abc", "nobody holds it"):  # released by both, nothing logged
+        pass
+    assert len(caplog.records) == 1

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
-from pipeline.errors import StageError
+from pipeline.errors import NoSpaceError, StageError
 
 
 def test_store_is_sharded_reads_across_shards_and_detects_a_corrupt_one(tmp_path):
@@ -66,3 +66,17 @@ def test_feature_matrix_is_a_memory_map_of_the_split_made_once_and_remade_when_s
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary files left
     with pytest.raises(StageError, match="no rows in split 'valid'"):
         store.feature_matrix("valid")
+
+
+def test_a_feature_map_that_does_not_fit_is_refused_before_any_page_is_written(small_filesystem):
+    # 1 MB of incompressible features fit on the 2 MB filesystem; their 1 MB memory map does not. Made
+    # sparse, the map would crash the training worker that fills it (SIGBUS) instead of saying so.
+    train = SplitArrays("train", np.random.default_rng(0).random((64, 4096), dtype=np.float32), np.zeros(64),
+                        np.arange(64))
+    write_store(small_filesystem, build_sample_table([train]), {})
+    with pytest.raises(NoSpaceError) as info:
+        SampleStore(small_filesystem).feature_matrix("train")
+    assert str(info.value).startswith(f"no space left on {small_filesystem} while writing the train features for "
+                                      f"training (features-train.npy) (needs ~")
+    assert not (small_filesystem / "features-train.npy").exists()
+    assert [p.name for p in small_filesystem.iterdir() if p.name.startswith(".")] == []  # nothing half-written
