@@ -34,6 +34,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from pipeline.errors import TrackingError, first_line
+from pipeline.io import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,15 @@ class Tracker:
     run_id: str | None = None
 
     def check_server(self, timeout: float = 5.0) -> None:
-        """Fail fast, before any work, when an HTTP tracking server does not answer its health check."""
+        """Fail fast, before any work, when an HTTP tracking server does not answer its health check; create a
+        local sqlite store first thing, one run at a time (two runs starting together in a fresh workdir would
+        both create its tables, and one would fail)."""
+        if self.uri.startswith("sqlite:///"):
+            database = Path(self.uri.removeprefix("sqlite:///"))
+            waiting = f"Waiting for another run that is creating the MLflow store {database}"
+            with exclusive(database.parent, "mlflow-store", waiting):
+                self._client().search_experiments(max_results=1)  # creates and upgrades the tables if needed
+            return
         if not self.uri.startswith(("http://", "https://")):
             return
         try:

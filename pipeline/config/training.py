@@ -24,6 +24,10 @@ class EncoderConfig(Section):
 class TrainConfig(Section):
     num_workers: int = Field(2, ge=1, description="Ray Train workers")
     cpus_per_worker: float = Field(1.0, gt=0)
+    max_failures: int = Field(
+        2, ge=-1, description="restarts of the workers from the last checkpoint after a worker or node is lost; "
+        "-1: no limit (an error a restart cannot cure ends the run at once)"
+    )
     use_gpu: bool | Literal["auto"] = Field("auto", description="auto: GPUs when the cluster has them")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="encoder forward pass: auto = bf16 autocast on GPU, fp32 on CPU; the loss is fp32"

@@ -17,14 +17,14 @@ from typing import Any
 
 import ray
 import torch
-from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, TrainingFailedError, UserCallback
 from ray.train.torch import TorchTrainer
 
 from encoders.registry import build_encoder
 from pipeline.config import JobConfig
 from pipeline.data.store import SampleStore
-from pipeline.errors import StageError
-from pipeline.io import content_hash
+from pipeline.errors import DrlimError, StageError, is_no_space, is_permanent, no_space
+from pipeline.io import content_hash, exclusive
 from pipeline.pairs.shards import PairSet
 from pipeline.tracking import Tracker
 from pipeline.train.loop import load_state, train_loop_per_worker
@@ -51,8 +51,9 @@ def train_run_name(job: JobConfig, store: SampleStore, pairs: PairSet) -> str:
             "samples": store.manifest["sha256"],
             "pairs": pairs.directory.name,
             "encoder": job.encoder.model_dump(),
-            # Where features live and how far steps are prepared ahead never change the result.
-            "train": job.train.model_dump(exclude={"features", "prefetch"}),
+            # Where features live, how far steps are prepared ahead and how often a lost worker is restarted
+            # never change the result.
+            "train": job.train.model_dump(exclude={"features", "prefetch", "max_failures"}),
             # Which samples are scored during training, how often, and which epoch is returned.
             "validation": job.evaluate.model_dump(include={"validation", "validation_every", "validation_samples",
                                                            "trustworthiness_k", "knn_k"}),
@@ -68,12 +69,20 @@ def train(
     pairs: PairSet,
     workdir: Path,
     tracker: Tracker | None = None,
-    max_failures: int = 2,
 ) -> TrainResult:
-    """Fit ``job``'s encoder on ``pairs``; workers log each epoch through ``tracker`` (a copy of it) when given."""
-    cfg = job.train
+    """Fit ``job``'s encoder on ``pairs``; workers log each epoch through ``tracker`` (a copy of it) when given.
+
+    Runs of the same training in one workdir take turns: the later one then resumes from (or simply reads) the
+    earlier one's checkpoints instead of training into the same folder at the same time."""
     name = train_run_name(job, store, pairs)
     run_dir = workdir / "checkpoints" / name
+    waiting = f"Waiting for another run that is training into {run_dir}; this one continues from its checkpoints"
+    with exclusive(workdir, f"train-{name}", waiting):
+        return _train(job, store, pairs, run_dir, tracker)
+
+
+def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Path, tracker: Tracker | None) -> TrainResult:
+    cfg, name = job.train, run_dir.name
     finished = finished_training(run_dir, cfg.epochs)
     if finished is not None:  # a re-run: nothing to train, so no Ray Train start (~20 s) either
         state, path = finished
@@ -100,12 +109,21 @@ def train(
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
             name=name,
-            storage_path=str((workdir / "checkpoints").resolve()),
+            storage_path=str(run_dir.parent.resolve()),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
-            failure_config=FailureConfig(max_failures=max_failures),
+            failure_config=FailureConfig(max_failures=cfg.max_failures),
+            callbacks=[StopOnPermanentErrors()],
         ),
     )
-    result = _fit(trainer)
+    try:
+        result = _fit(trainer)
+    except TrainingFailedError as exc:
+        cause = permanent_cause(exc)
+        if isinstance(cause, DrlimError):
+            raise cause from None
+        if cause is not None and is_no_space(cause):
+            raise no_space(getattr(cause, "filename", None) or run_dir, f"training outputs under {run_dir}") from None
+        raise
     if result.checkpoint is None:
         raise StageError(f"training {name} finished without a checkpoint; see the worker logs above")
     state = load_state(result.checkpoint)
@@ -142,6 +160,35 @@ def trained_model(state: dict[str, Any], job: JobConfig) -> torch.nn.Module:
     else:  # the raw weights only resume training when there is a weight average
         model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
     return model.eval()
+
+
+class PermanentWorkerError(Exception):
+    """A training worker's error that a restart cannot cure (``errors.is_permanent``), carried to the driver."""
+
+    @property
+    def error(self) -> BaseException:
+        return self.args[0]
+
+
+class StopOnPermanentErrors(UserCallback):
+    """Ends the run at a worker's first permanent error (bad data or settings, a full disk) with that error.
+
+    Ray Train retries every worker error up to ``train.max_failures`` times, from the last checkpoint: right for
+    a lost worker or node, two wasted restarts for an error that comes back each time. This runs on Ray Train's
+    controller; an error raised here is a controller error, which Ray Train does not retry.
+    """
+
+    def after_exception(self, run_context: Any, worker_exceptions: dict[int, Exception]) -> None:
+        for error in worker_exceptions.values():
+            cause = getattr(error, "_base_exc", error)  # Ray Train wraps the worker's error with its traceback
+            if is_permanent(cause):
+                raise PermanentWorkerError(cause)
+
+
+def permanent_cause(error: BaseException) -> BaseException | None:
+    """The worker's error behind a run that ``StopOnPermanentErrors`` ended, else None."""
+    failure = getattr(error, "controller_failure", None)
+    return failure.error if isinstance(failure, PermanentWorkerError) else None
 
 
 def _fit(trainer: TorchTrainer):

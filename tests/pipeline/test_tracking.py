@@ -2,6 +2,8 @@
 
 import pickle
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from mlflow import MlflowClient
 
 from pipeline.errors import TrackingError
 from pipeline.tracking import Tracker
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +98,25 @@ def test_required_logging_turns_any_failure_into_one_error_that_says_how_to_reco
                                f"The model is safe in X")
 
 
-def test_an_unreachable_server_is_refused_before_any_work():
+def test_an_unreachable_server_is_refused_before_any_work(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
     with pytest.raises(TrackingError, match=f"MLflow tracking server http://127.0.0.1:{port} is not reachable"):
         Tracker(f"http://127.0.0.1:{port}").check_server(timeout=2)
-    Tracker("sqlite:///local.db").check_server()  # a local store needs no server
+    Tracker(f"sqlite:///{tmp_path / 'local.db'}").check_server()  # a local store needs no server: it is made here
+    assert (tmp_path / "local.db").is_file()
+
+
+def test_two_runs_starting_at_once_in_a_fresh_workdir_both_get_the_local_store(tmp_path):
+    # Without the lock one of the two fails in MLflow's table creation (alembic: "Online migration expected to
+    # match one row"), every time here.
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = ("import sys; from pipeline.tracking import Tracker\n"
+            "tracker = Tracker(sys.argv[1]); tracker.check_server(); tracker.start_run('drlim', 'x', {})\n"
+            "tracker.end_run('FINISHED')")
+    runs = [subprocess.Popen([sys.executable, "-c", code, uri], cwd=REPO, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    errors = [run.communicate(timeout=300)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+    assert MlflowClient(uri).search_experiments()  # the store works: its default experiment is there

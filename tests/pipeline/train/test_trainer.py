@@ -63,3 +63,40 @@ def test_a_finished_run_is_read_from_its_last_checkpoint_and_anything_unclear_is
     snapshot.write_text('{"latest_checkpoint_res')  # cut short
     assert finished_training(run, epochs=2) is None
     assert finished_training(tmp_path / "never-ran", epochs=2) is None
+
+
+def test_a_worker_error_a_restart_cannot_cure_ends_the_run_at_once_with_its_own_message(stores, small_filesystem,
+                                                                                        tmp_path):
+    import shutil
+
+    from pipeline.data.store import SampleStore
+    from pipeline.errors import NoSpaceError
+
+    job, store, pairs, _ = stores
+    # The store on a filesystem with room for only half of the features' memory map, which a worker makes.
+    shutil.copytree(store.directory, small_filesystem / "store", ignore=shutil.ignore_patterns("features-*"))
+    needed = store.feature_matrix("train").nbytes
+    (small_filesystem / "ballast").write_bytes(bytes(shutil.disk_usage(small_filesystem).free - needed // 2))
+    # Retried, the error would end the run as Ray Train's WorkerGroupError after two restarts; stopped at the
+    # first, it comes back as itself.
+    with pytest.raises(NoSpaceError, match=f"^no space left on {small_filesystem} while writing the train features"):
+        train(job, SampleStore(small_filesystem / "store"), pairs, tmp_path)  # train.max_failures: 2
+
+
+def test_permanent_worker_errors_are_told_from_the_ones_a_restart_may_cure():
+    from ray.train import ControllerError
+    from ray.train.v2._internal.exceptions import UserExceptionWithTraceback
+
+    from pipeline.errors import DataError
+    from pipeline.train.trainer import PermanentWorkerError, StopOnPermanentErrors, permanent_cause
+
+    def wrapped(error):  # what Ray Train hands the callback: the worker's error with its traceback
+        return UserExceptionWithTraceback(error, "Traceback ...")
+
+    stop = StopOnPermanentErrors()
+    stop.after_exception(None, {0: wrapped(RuntimeError("lost")), 1: ConnectionError("reset")})  # retried
+    bad = DataError("sample 3 is NaN")
+    with pytest.raises(PermanentWorkerError) as info:
+        stop.after_exception(None, {0: wrapped(RuntimeError("lost")), 1: wrapped(bad)})
+    assert permanent_cause(ControllerError(info.value)) is bad
+    assert permanent_cause(ControllerError(RuntimeError("controller bug"))) is None
