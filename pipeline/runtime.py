@@ -89,3 +89,7 @@ def init_ray() -> None:
     # The embedded instance keeps Ray's dashboard (on 127.0.0.1): Ray Train's placement-group cleaner queries
     # the state API it serves, and warns every second without it.
     ray.init(address=address or "local", log_to_driver=True, configure_logging=False)
+    if not address:  # the instance is this process's: none of it may outlive the process, even killed
+        from pipeline.reaper import watch_this_process
+
+        watch_this_process()

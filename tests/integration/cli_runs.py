@@ -106,6 +106,14 @@ def kill_session(sid: int) -> None:
                 pass
 
 
+def alive_in_session(sid: int) -> list[str]:
+    """Live (not zombie) processes of session ``sid``, as "pid command"."""
+    table = subprocess.run(["ps", "-eo", "pid=,sid=,stat=,comm="], capture_output=True, text=True, check=True).stdout
+    rows = [line.split(None, 3) for line in table.splitlines()]
+    return [f"{pid} {comm}" for pid, s, stat, comm in (r for r in rows if len(r) == 4)
+            if int(s) == sid and not stat.startswith("Z")]
+
+
 def latest_checkpoint_epoch(workdir: Path) -> int:
     """The epoch of the newest checkpoint Ray Train has registered under ``workdir`` (what a restart or a re-run
     resumes from), 0 when there is none yet."""

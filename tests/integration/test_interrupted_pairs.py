@@ -1,8 +1,11 @@
-"""A driver killed in the middle of the pair stage leaves nothing a re-run mistakes for finished work."""
+"""A driver killed (SIGKILL) in the middle of the pair stage leaves nothing a re-run mistakes for finished work,
+and no process of the local Ray instance it started lives on."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, mnist_root
-from tests.integration.cli_runs import cli_env, kill_session
+from tests.integration.cli_runs import alive_in_session, cli_env, kill_session
 
 pytestmark = [
     pytest.mark.integration,
@@ -41,9 +44,14 @@ def test_killed_pair_stage_then_rerun_equals_an_uninterrupted_run(tmp_path):
     for line in proc.stdout:
         if "NN graph of" in line or time.monotonic() > deadline:
             break
-    kill_session(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)  # the driver alone, as the OOM killer would
     proc.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while (left := alive_in_session(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    kill_session(proc.pid)
     assert "NN graph of" in line, "the pair stage never started"
+    assert left == [], f"the killed driver's Ray processes outlived it by 10 s: {left}"
     finished = [d for d in (killed / "pairs").glob("*/manifest.json")] if (killed / "pairs").exists() else []
     assert finished == []  # nothing that looks complete
 

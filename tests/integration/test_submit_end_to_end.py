@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, mnist_root
-from tests.integration.cli_runs import cli_env, free_ports, require_tools
+from tests.integration.cli_runs import alive_in_session, cli_env, free_ports, require_tools
 
 pytestmark = [
     pytest.mark.integration,
@@ -32,10 +32,7 @@ SMALL = [
 
 def _sessions_alive(sids: dict[str, str]) -> list[str]:
     """Live (not zombie) processes in the servers' sessions."""
-    table = subprocess.run(["ps", "-eo", "pid=,sid=,stat="], capture_output=True, text=True).stdout
-    rows = [line.split() for line in table.splitlines()]
-    return [f"{server}:{pid}" for server, sid in sids.items() for pid, s, stat in rows
-            if s == sid.strip() and not stat.startswith("Z")]
+    return [f"{server}: {process}" for server, sid in sids.items() for process in alive_in_session(int(sid))]
 
 
 @pytest.fixture(scope="module")
