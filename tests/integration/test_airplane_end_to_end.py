@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 def test_airplane_job_reports_the_cylinder_metrics_and_draws_it(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "run", str(REPO / "jobs" / "norb_airplane.yaml"),
-         "--set", "train.epochs=2", "--set", "train.num_workers=1", "--set", "evaluate.thumbnails=5",
+         "--set", "train.epochs=1", "--set", "train.num_workers=1", "--set", "evaluate.thumbnails=5",
          "--set", "tracking.registered_model=drlim-airplane-test"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )

@@ -102,14 +102,6 @@ def test_embed_command_reads_uint8_images(mnist_run):
     assert pq.read_table(workdir / "out.parquet").num_rows == 7
 
 
-def test_rerun_reuses_stages_and_resumes_training(mnist_run):
-    proc = _drlim(mnist_run.workdir, *MNIST_SMALL)
-    log = proc.stdout + proc.stderr
-    assert "Reusing sample store" in log and "Reusing pair set" in log
-    assert f"Resuming from the checkpoint after epoch {EPOCHS}" in log
-    assert "models:/drlim-test@champion (version 2" in proc.stdout
-
-
 def test_models_promote_moves_an_alias_and_names_the_versions_that_exist(mnist_run):
     import mlflow
 
@@ -118,7 +110,7 @@ def test_models_promote_moves_an_alias_and_names_the_versions_that_exist(mnist_r
     client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     assert str(client.get_model_version_by_alias("drlim-test", "production").version) == "1"
     bad = _drlim(workdir, "models", "promote", "drlim-test", "9", "--alias", "production", check=False)
-    assert bad.returncode == 2 and "has no version '9'; its versions are [1, 2]" in bad.stderr
+    assert bad.returncode == 2 and "has no version '9'; its versions are [1]" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 

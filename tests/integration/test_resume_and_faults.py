@@ -3,8 +3,9 @@
 One run meets both faults in turn, as a long run on a real cluster may:
 - a Ray Train worker process is killed after the first checkpoint: Ray Train restarts the workers from that
   checkpoint, and the restart is in the logs and in the run's metrics;
-- the run is then stopped (Ctrl-C): exit 130, and running the same command again continues from the last
-  checkpoint, registers the model, and the finished loss curve equals an uninterrupted run's, epoch for epoch.
+- the run is then stopped (Ctrl-C): exit 130, and running the same command again reuses the sample store and
+  pair set, continues from the last checkpoint, registers the model, and the finished loss curve equals an
+  uninterrupted run's, epoch for epoch.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def test_a_killed_worker_restarts_and_an_interrupted_run_continues_the_loss_curv
     out = finish(again)
     assert again.returncode == 0, out[-6000:]
     assert "models:/drlim-test@champion (version 1" in out  # registered
+    assert "Reusing sample store" in out and "Reusing pair set" in out  # the finished stages, not built again
     resumed = [int(line.rsplit(" ", 1)[1]) for line in out.splitlines()
                if "Resuming from the checkpoint after epoch" in line]
     assert len(resumed) == 1 and restarted_from <= resumed[0] < EPOCHS, out[-6000:]  # not from 0, not done
