@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO, mnist_root
-from tests.integration.cli_runs import EPOCHS, MNIST_SMALL, cli_env
+from tests.integration.cli_runs import EPOCHS, cli_env
 
 pytestmark = [
     pytest.mark.integration,

@@ -8,7 +8,7 @@ from encoders.registry import build_encoder
 from pipeline.config import TrainConfig
 from pipeline.pairs.shards import PairSet, write_pair_shards
 from pipeline.train.core import TrainingCore, ema_update, epoch_metrics, learning_rate
-from pipeline.train.inputs import DeviceFeatures
+from pipeline.train.inputs import DeviceFeatures, StreamedFeatures
 
 N = 60
 
@@ -23,10 +23,15 @@ def share(tmp_path_factory):
     return PairSet.open(directory).read_share(0, 1)
 
 
-def _core(share, loss="contrastive", **train):
+def _core(share, loss="contrastive", streamed_from=None, **train):
     torch.manual_seed(0)
     cfg = TrainConfig(num_workers=1, batch_size=16, epochs=3, loss=loss, **train)
-    features = DeviceFeatures(np.random.default_rng(1).random((N, 8), dtype=np.float32), torch.device("cpu"))
+    matrix = np.random.default_rng(1).random((N, 8), dtype=np.float32)
+    if streamed_from is None:
+        features = DeviceFeatures(matrix, torch.device("cpu"))
+    else:  # read by id from a memory map per step, as a worker does with train.features=stream
+        np.save(streamed_from, matrix)
+        features = StreamedFeatures(np.load(streamed_from, mmap_mode="r"), torch.device("cpu"))
     model = build_encoder("mlp", 2, {"hidden": 16}, input_shape=(8,))
     return TrainingCore(cfg, model, features, share, seed=0, device=torch.device("cpu"))
 
@@ -43,6 +48,14 @@ def test_epochs_pull_similar_pairs_together_and_repeat_exactly_with_the_same_see
         ratios.append(metrics["similar_distance"] / metrics["dissimilar_distance"])
     assert ratios[-1] < ratios[0]
     assert first.per_rank == share.similar_pairs and first.steps == -(-first.per_rank // 16)  # each pair once
+
+
+@pytest.mark.parametrize("prefetch", [0, 3])
+def test_features_held_or_streamed_and_steps_prepared_ahead_or_not_give_the_same_epochs(share, prefetch, tmp_path):
+    held = _core(share, mode="batch", prefetch=0)
+    streamed = _core(share, streamed_from=tmp_path / "features.npy", mode="batch", prefetch=prefetch)
+    for epoch in range(2):
+        assert torch.equal(held.run_epoch(epoch)[0], streamed.run_epoch(epoch)[0])
 
 
 def test_a_restored_state_continues_exactly_where_training_stopped(share, tmp_path):
