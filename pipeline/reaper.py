@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 POLL_SECONDS = 0.2  # a walk of /proc takes ~2 ms here
@@ -26,13 +27,16 @@ Identity = tuple[int, int]  # pid, start time (clock ticks after boot)
 
 
 def watch_this_process() -> None:
-    """Start the watcher of this process's descendants (after starting a local Ray instance)."""
+    """Start the watcher of this process's descendants (before starting a local Ray instance); returns once it has
+    noted them, so that a kill right after this call is covered too."""
     if not (PROC / "self" / "stat").is_file():
         return
-    _watchers.append(subprocess.Popen(
+    watcher = subprocess.Popen(
         [sys.executable, "-m", "pipeline.reaper", str(os.getpid())], stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    ))
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    watcher.stdout.readline()  # "watching", or nothing if it failed to start
+    _watchers.append(watcher)
 
 
 def _stat(pid: int) -> tuple[str, int, int] | None:
@@ -64,12 +68,16 @@ def descendants(pid: int) -> set[Identity]:
     return found
 
 
-def reap_after(driver: Identity, poll_seconds: float = POLL_SECONDS) -> list[int]:
-    """Wait for ``driver`` to end, then kill the descendants it had that still run; returns their pids."""
-    known: set[Identity] = set()
+def reap_after(
+    driver: Identity, poll_seconds: float = POLL_SECONDS, watching: Callable[[], None] = lambda: None
+) -> list[int]:
+    """Wait for ``driver`` to end, then kill the descendants it had that still run; returns their pids.
+    ``watching`` is called once their first census is taken."""
+    known = descendants(driver[0])
+    watching()
     while running(driver):
-        known |= descendants(driver[0])
         time.sleep(poll_seconds)
+        known |= descendants(driver[0])
     killed = []
     for process in known:
         if process[0] != os.getpid() and running(process):  # the watcher is the driver's child too
@@ -81,7 +89,12 @@ def reap_after(driver: Identity, poll_seconds: float = POLL_SECONDS) -> list[int
     return killed
 
 
+def _say_watching() -> None:
+    print("watching", flush=True)
+    sys.stdout.close()  # nothing more for the driver to read; a write to a dead driver's pipe would fail
+
+
 if __name__ == "__main__":
     pid = int(sys.argv[1])
     if (stat := _stat(pid)) is not None:  # else ended before the watcher started: its children were never seen
-        reap_after((pid, stat[2]))
+        reap_after((pid, stat[2]), watching=_say_watching)

@@ -88,8 +88,8 @@ def init_ray() -> None:
     # "local", not None: without RAY_ADDRESS, Ray would attach to whatever `ray start` cluster runs here.
     # The embedded instance keeps Ray's dashboard (on 127.0.0.1): Ray Train's placement-group cleaner queries
     # the state API it serves, and warns every second without it.
-    ray.init(address=address or "local", log_to_driver=True, configure_logging=False)
-    if not address:  # the instance is this process's: none of it may outlive the process, even killed
+    if not address:  # the instance will be this process's: none of it may outlive the process, even killed
         from pipeline.reaper import watch_this_process
 
-        watch_this_process()
+        watch_this_process()  # before Ray starts: its processes are noted as they appear
+    ray.init(address=address or "local", log_to_driver=True, configure_logging=False)
