@@ -85,11 +85,12 @@ def init_ray() -> None:
     else:
         log.info("Starting a local Ray instance (set RAY_ADDRESS to use a cluster)")
         use_local_ray_defaults()
+        # The instance will be this process's: none of it may outlive the process, even killed. The watcher
+        # starts before Ray, so Ray's processes are noted as they appear.
+        from pipeline.reaper import watch_this_process
+
+        watch_this_process()
     # "local", not None: without RAY_ADDRESS, Ray would attach to whatever `ray start` cluster runs here.
     # The embedded instance keeps Ray's dashboard (on 127.0.0.1): Ray Train's placement-group cleaner queries
     # the state API it serves, and warns every second without it.
-    if not address:  # the instance will be this process's: none of it may outlive the process, even killed
-        from pipeline.reaper import watch_this_process
-
-        watch_this_process()  # before Ray starts: its processes are noted as they appear
     ray.init(address=address or "local", log_to_driver=True, configure_logging=False)

@@ -116,13 +116,8 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: Path, validation: float = 
     directory = workdir / "samples" / key
     waiting = f"Waiting for another run that is building the sample store {directory}"
     with exclusive(workdir, f"samples-{key}", waiting):
-        if (directory / "manifest.json").is_file():
-            store = SampleStore(directory)
-            if store.verify():
-                log.info("Reusing sample store %s (%d samples)", directory, store.manifest["rows"])
-                return store
-            log.warning("Sample store %s fails its checksum; rebuilding it", directory)
-
+        if (store := _reusable_store(directory)) is not None:
+            return store
         provenance = {"source": cfg.source, "digits": cfg.digits, "path": cfg.path, "test_path": cfg.test_path,
                       "data_root": str(data_root), "transforms": cfg.transforms, "validation": validation}
         with atomic_dir(directory, f"the sample store {directory}") as tmp:
@@ -131,6 +126,17 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: Path, validation: float = 
     log.info("Sample store %s: %s samples (%d transformed copies of each original)", directory,
              ", ".join(f"{len(s.labels)} {s.name}" for s in splits), copies)
     return SampleStore(directory)
+
+
+def _reusable_store(directory: Path) -> SampleStore | None:
+    if not (directory / "manifest.json").is_file():
+        return None
+    store = SampleStore(directory)
+    if not store.verify():
+        log.warning("Sample store %s fails its checksum; rebuilding it", directory)
+        return None
+    log.info("Reusing sample store %s (%d samples)", directory, store.manifest["rows"])
+    return store
 
 
 def with_copies(
