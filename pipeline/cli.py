@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from pipeline.errors import DrlimError, is_no_space, no_space
+from pipeline.runtime import LOG_FORMAT, keep_ray_output_in_logs, resolve_runtime, resolve_tracking_uri
 
 log = logging.getLogger("drlim")
 
@@ -53,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, and all that Ray's processes print (else only this project's lines)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run the whole pipeline: data, pairs, training, evaluation, registry",
@@ -144,7 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _tracker(workdir: str | None):
     """The MLflow store of ``workdir`` (default: here), or ``$MLFLOW_TRACKING_URI``."""
-    from pipeline.runtime import resolve_tracking_uri
     from pipeline.tracking import Tracker
 
     return Tracker(resolve_tracking_uri(Path(workdir or ".").resolve()))
@@ -157,7 +158,6 @@ def _cmd_promote(args: argparse.Namespace) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> None:
     from pipeline.report import report
-    from pipeline.runtime import resolve_runtime
 
     runtime = resolve_runtime(args.workdir, args.data_root, None)
     print(f"wrote {report(runtime, args.out.resolve(), args.jobs)}")
@@ -174,7 +174,6 @@ def _cmd_validate(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace, stop_after: str) -> None:
     from pipeline.config import load_job
-    from pipeline.runtime import resolve_runtime
 
     job = load_job(args.job, args.overrides)  # a bad job fails in a second, before the stages are imported
 
@@ -198,7 +197,6 @@ def _cmd_run(args: argparse.Namespace, stop_after: str) -> None:
 
 def _cmd_tune(args: argparse.Namespace) -> None:
     from pipeline.config import load_job
-    from pipeline.runtime import resolve_runtime
     from pipeline.search import parse_search
 
     search = parse_search(args.search)
@@ -256,8 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     # Launched in the background by a script, a process starts with SIGINT ignored; Ctrl-C / kill -INT must
     # still stop a run cleanly (finished stages and checkpoints kept).
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format=LOG_FORMAT)
+    if not args.verbose:
+        keep_ray_output_in_logs()
     for noisy in ("faiss", "alembic", "mlflow.store", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

@@ -20,6 +20,13 @@ log = logging.getLogger(__name__)
 
 DATA_ROOT_ENV = "DRLIM_DATA_ROOT"
 
+# This project's log lines, in the driver and in Ray's processes alike.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Among the lines Ray forwards from its processes to the driver's terminal, those not in LOG_FORMAT from this
+# project's loggers: Ray's chatter and the tracebacks of errors that Ray handles (a worker's error that the
+# driver then reports in one line, a cleaner thread's lost connection). Ray keeps them in its log files.
+RAY_FORWARDED_NOISE = r"^(?!\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ (pipeline|encoders)[.:])"
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -71,6 +78,13 @@ def use_local_ray_defaults() -> None:
     instance starts: its processes inherit it."""
     for name, value in LOCAL_RAY_ENV.items():
         os.environ.setdefault(name, value)
+
+
+def keep_ray_output_in_logs() -> None:
+    """Show only this project's log lines among those Ray forwards to this driver (the rest stays in Ray's log
+    files, ``/tmp/ray/session_*/logs``). Call before ``ray`` is imported: Ray reads the setting then; a value of
+    the user's own is kept."""
+    os.environ.setdefault("RAY_DEDUP_LOGS_SKIP_REGEX", RAY_FORWARDED_NOISE)
 
 
 def init_ray() -> None:

@@ -25,6 +25,7 @@ from encoders.registry import build_encoder
 from pipeline.config import JobConfig
 from pipeline.data.store import SampleStore
 from pipeline.pairs.shards import PairSet
+from pipeline.runtime import LOG_FORMAT
 from pipeline.train.allocator import keep_freed_memory
 from pipeline.train.core import TrainingCore, epoch_metrics
 from pipeline.train.inputs import StreamedFeatures, feature_table
@@ -39,12 +40,13 @@ def load_state(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
         return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
-def _log_to_console() -> None:
-    """Show this project's INFO logs from the worker (Ray forwards its output to the driver)."""
+def log_to_console() -> None:
+    """Show this project's INFO logs from a Ray process (Ray forwards its output to the driver), in LOG_FORMAT:
+    the driver shows Ray's forwarded lines in that format only, unless --verbose."""
     logger = logging.getLogger("pipeline")
     if not logger.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False  # Ray's worker root handler would print each line again
@@ -67,7 +69,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     rank, world = context.get_world_rank(), context.get_world_size()
     _quiet_ray_train_reports()
     if rank == 0:
-        _log_to_console()
+        log_to_console()
     torch.set_num_threads(max(1, int(config["threads_per_worker"])))
     keep_freed_memory()  # else a CPU step hands its memory back to the OS and faults it in again (allocator.py)
     torch.manual_seed(job.seed)

@@ -27,7 +27,7 @@ from pipeline.errors import DrlimError, StageError, is_no_space, is_permanent, n
 from pipeline.io import content_hash, exclusive
 from pipeline.pairs.shards import PairSet
 from pipeline.tracking import Tracker
-from pipeline.train.loop import load_state, train_loop_per_worker
+from pipeline.train.loop import load_state, log_to_console, train_loop_per_worker
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,8 @@ class PermanentWorkerError(Exception):
 
 
 class StopOnPermanentErrors(UserCallback):
-    """Ends the run at a worker's first permanent error (bad data or settings, a full disk) with that error.
+    """Ends the run at a worker's first permanent error (bad data or settings, a full disk) with that error, and
+    says in one line when Ray Train restarts the workers for any other.
 
     Ray Train retries every worker error up to ``train.max_failures`` times, from the last checkpoint: right for
     a lost worker or node, two wasted restarts for an error that comes back each time. This runs on Ray Train's
@@ -179,10 +180,16 @@ class StopOnPermanentErrors(UserCallback):
     """
 
     def after_exception(self, run_context: Any, worker_exceptions: dict[int, Exception]) -> None:
-        for error in worker_exceptions.values():
-            cause = getattr(error, "_base_exc", error)  # Ray Train wraps the worker's error with its traceback
+        causes = {rank: getattr(error, "_base_exc", error)  # Ray Train wraps the worker's error with its traceback
+                  for rank, error in worker_exceptions.items()}
+        for cause in causes.values():
             if is_permanent(cause):
                 raise PermanentWorkerError(cause)
+        log_to_console()  # the controller is a Ray process of its own
+        for rank, cause in sorted(causes.items()):
+            first_line = next(iter(str(cause).strip().splitlines()), "")
+            log.warning("Training worker %d failed (%s: %s); Ray Train restarts the workers from the last "
+                        "checkpoint, up to train.max_failures times", rank, type(cause).__name__, first_line)
 
 
 def permanent_cause(error: BaseException) -> BaseException | None:

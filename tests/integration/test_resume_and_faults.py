@@ -11,6 +11,7 @@ One run meets both faults in turn, as a long run on a real cluster may:
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -51,6 +52,8 @@ def test_a_killed_worker_restarts_and_an_interrupted_run_continues_the_loss_curv
     workers = _train_worker_pids(proc.pid)
     assert len(workers) == 2, workers
     os.kill(workers[1], signal.SIGKILL)
+    told = output.wait_for("Ray Train restarts the workers from the last checkpoint")  # said in one line
+    assert re.search(r"Training worker \d failed \(\w+", told), told
     restart = output.wait_for("Resuming from the checkpoint after epoch")  # Ray Train's restart, in the logs
     proc.send_signal(signal.SIGINT)  # Ctrl-C while the restarted workers train
     out = output.finish()

@@ -80,7 +80,9 @@ def test_a_worker_error_a_restart_cannot_cure_ends_the_run_at_once_with_its_own_
         train(job, SampleStore(small_filesystem / "store"), pairs, tmp_path)  # train.max_failures: 2
 
 
-def test_permanent_worker_errors_are_told_from_the_ones_a_restart_may_cure():
+def test_permanent_worker_errors_are_told_from_the_ones_a_restart_may_cure(monkeypatch, capsys):
+    import logging
+
     from ray.train import ControllerError
     from ray.train.v2._internal.exceptions import UserExceptionWithTraceback
 
@@ -90,8 +92,15 @@ def test_permanent_worker_errors_are_told_from_the_ones_a_restart_may_cure():
     def wrapped(error):  # what Ray Train hands the callback: the worker's error with its traceback
         return UserExceptionWithTraceback(error, "Traceback ...")
 
+    console = logging.getLogger("pipeline")  # the callback sends its lines to the console as in Ray's controller
+    for attribute in ("handlers", "propagate", "level"):
+        monkeypatch.setattr(console, attribute, getattr(console, attribute))  # restored after the test
+    console.handlers = []
     stop = StopOnPermanentErrors()
-    stop.after_exception(None, {0: wrapped(RuntimeError("lost")), 1: ConnectionError("reset")})  # retried
+    stop.after_exception(None, {0: wrapped(RuntimeError("lost\nmore")), 1: ConnectionError("reset")})  # retried
+    told = capsys.readouterr().err
+    assert "Training worker 0 failed (RuntimeError: lost); Ray Train restarts the workers" in told
+    assert "Training worker 1 failed (ConnectionError: reset)" in told
     bad = DataError("sample 3 is NaN")
     with pytest.raises(PermanentWorkerError) as info:
         stop.after_exception(None, {0: wrapped(RuntimeError("lost")), 1: wrapped(bad)})
