@@ -128,6 +128,19 @@ def reserve(path: str | os.PathLike, what: str) -> None:
             raise
 
 
+def check_room(directory: str | os.PathLike, written_bytes: int, written_rows: int, total_rows: int,
+               what: str) -> None:
+    """Once the first ``written_rows`` of ``total_rows`` took ``written_bytes`` under ``directory``, refuse to
+    write the rest (``NoSpaceError``) when its filesystem cannot hold as much again pro rata: a stage that cannot
+    fit fails after its first shard, not at its last."""
+    if written_rows == 0:  # nothing to go by
+        return
+    needed = written_bytes * (total_rows - written_rows) // written_rows
+    free = shutil.disk_usage(directory).free
+    if needed > free:
+        raise no_space(directory, what, needed, free)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.errors import DataError, StageError
-from pipeline.io import atomic_path, read_json, reserve, sha256_file, write_json
+from pipeline.io import atomic_path, check_room, read_json, reserve, sha256_file, write_json
 
 SCHEMA_VERSION = 2
 ROWS_PER_SHARD = 32_768
@@ -122,8 +122,10 @@ def write_store(directory: Path, table: pa.Table, provenance: dict, rows_per_sha
         name = f"part-{number:05d}.parquet"
         with atomic_path(directory / name) as tmp:
             pq.write_table(table.slice(start, rows_per_shard), tmp, row_group_size=8192)
-        shards.append({"file": name, "rows": min(rows_per_shard, table.num_rows - start),
-                       "sha256": sha256_file(directory / name)})
+        rows = min(rows_per_shard, table.num_rows - start)
+        shards.append({"file": name, "rows": rows, "sha256": sha256_file(directory / name)})
+        if number == 0:
+            check_room(directory, (directory / name).stat().st_size, rows, table.num_rows, "the sample store")
     splits = table.column("split").to_numpy(zero_copy_only=False)
     names, counts = np.unique(splits, return_counts=True)
     manifest = {

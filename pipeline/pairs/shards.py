@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import StageError
-from pipeline.io import atomic_path, read_json, sha256_file, write_json
+from pipeline.io import atomic_path, check_room, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,8 @@ def write_pair_shards(
         with atomic_path(directory / name) as tmp:
             pq.write_table(table, tmp, row_group_size=row_group_size)
         shards.append({"file": name, "rows": table.num_rows, "sha256": sha256_file(directory / name)})
+        if s == 0:
+            check_room(directory, (directory / name).stat().st_size, table.num_rows, len(out_left), "the pair set")
     similar = len(lo)
     manifest = {
         "schema_version": SCHEMA_VERSION,

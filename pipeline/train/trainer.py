@@ -23,7 +23,7 @@ from ray.train.torch import TorchTrainer
 from encoders.registry import build_encoder
 from pipeline.config import JobConfig
 from pipeline.data.store import SampleStore
-from pipeline.errors import DrlimError, StageError, is_no_space, is_permanent, no_space
+from pipeline.errors import DrlimError, StageError, first_line, is_no_space, is_permanent, no_space
 from pipeline.io import content_hash, exclusive
 from pipeline.pairs.shards import PairSet
 from pipeline.tracking import Tracker
@@ -187,9 +187,8 @@ class StopOnPermanentErrors(UserCallback):
                 raise PermanentWorkerError(cause)
         log_to_console()  # the controller is a Ray process of its own
         for rank, cause in sorted(causes.items()):
-            first_line = next(iter(str(cause).strip().splitlines()), "")
             log.warning("Training worker %d failed (%s: %s); Ray Train restarts the workers from the last "
-                        "checkpoint, up to train.max_failures times", rank, type(cause).__name__, first_line)
+                        "checkpoint, up to train.max_failures times", rank, type(cause).__name__, first_line(cause))
 
 
 def permanent_cause(error: BaseException) -> BaseException | None:

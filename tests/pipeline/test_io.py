@@ -7,7 +7,7 @@ import time
 import pytest
 
 from pipeline.errors import NoSpaceError
-from pipeline.io import atomic_dir, atomic_path, content_hash, exclusive, write_json
+from pipeline.io import atomic_dir, atomic_path, check_room, content_hash, exclusive, write_json
 
 
 def test_atomic_path_publishes_only_on_success_with_normal_permissions(tmp_path):
@@ -52,6 +52,16 @@ def test_a_full_disk_while_writing_is_one_error_and_leaves_nothing_behind(small_
     with pytest.raises(NoSpaceError, match="while writing .*out.bin"), atomic_path(small_filesystem / "out.bin") as tmp:
         tmp.write_bytes(bytes(3 * 2**20))
     assert list(small_filesystem.iterdir()) == []
+
+
+def test_the_rest_of_a_stage_is_refused_when_its_first_shard_shows_it_will_not_fit(small_filesystem):
+    mb = 2**20
+    check_room(small_filesystem, mb // 2, 100, 400, "the pair set")  # 1.5 MB more: fits in 2 MB
+    check_room(small_filesystem, 0, 0, 400, "the pair set")  # nothing to go by
+    with pytest.raises(NoSpaceError) as info:
+        check_room(small_filesystem, mb, 100, 400, "the pair set")  # 3 MB more
+    assert str(info.value) == (f"no space left on {small_filesystem} while writing the pair set (needs ~1.0 MB more, "
+                               f"2.0 MB free); free space or move --workdir; finished stages are kept")
 
 
 def test_runs_take_turns_at_a_lock_and_the_later_one_says_it_waits(tmp_path, caplog):

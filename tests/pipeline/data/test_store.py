@@ -68,6 +68,15 @@ def test_feature_matrix_is_a_memory_map_of_the_split_made_once_and_remade_when_s
         store.feature_matrix("valid")
 
 
+def test_a_store_that_will_not_fit_is_refused_after_its_first_shard(small_filesystem):
+    # 4 shards of 0.8 MB of incompressible features on 2 MB: the first shows that the other three cannot fit.
+    train = SplitArrays("train", np.random.default_rng(0).random((200, 4096), dtype=np.float32), np.zeros(200),
+                        np.arange(200))
+    with pytest.raises(NoSpaceError, match="while writing the sample store .needs ~"):
+        write_store(small_filesystem, build_sample_table([train]), {}, rows_per_shard=50)
+    assert sorted(p.name for p in small_filesystem.iterdir()) == ["part-00000.parquet"]  # atomic_dir's to remove
+
+
 def test_a_feature_map_that_does_not_fit_is_refused_before_any_page_is_written(small_filesystem):
     # 1 MB of incompressible features fit on the 2 MB filesystem; their 1 MB memory map does not. Made
     # sparse, the map would crash the training worker that fills it (SIGBUS) instead of saying so.
