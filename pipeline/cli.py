@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--alias", required=True, help="alias to move, e.g. champion or production")
     q.add_argument("--workdir", help="where the default MLflow store lives (default: current directory)")
 
-    p = sub.add_parser("report", help="run the paper's experiments, the ten-digit job and baselines; write docs/results.md",
+    p = sub.add_parser("report",
+                       help="run the paper's experiments, the ten-digit job and baselines; write docs/results.md",
                        description="Run every shipped experiment (reusing finished stages in --workdir), fit "
                                    "PCA, Isomap and LLE on the same samples, and regenerate the results page.")
     _add_runtime_args(p)
