@@ -1,4 +1,4 @@
-"""Small filesystem helpers: atomic writes, checksums, content hashes.
+"""Small filesystem helpers: atomic writes, Parquet shards, checksums, content hashes.
 
 Every stage writes through these so that an interrupted run never leaves a file that looks finished, and a full
 disk is one error that names the filesystem and what was being written (``NoSpaceError``), with nothing of the
@@ -15,11 +15,14 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import is_no_space, no_space
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,24 @@ def check_room(directory: str | os.PathLike, written_bytes: int, written_rows: i
     free = shutil.disk_usage(directory).free
     if needed > free:
         raise no_space(directory, what, needed, free)
+
+
+def write_shards(directory: Path, tables: Iterable[pa.Table], total_rows: int, what: str,
+                 row_group_size: int) -> list[dict]:
+    """Write ``tables`` as ``part-00000.parquet``, ``part-00001.parquet``, ... under ``directory``, each atomically,
+    and return their manifest entries (file, rows, sha256). The first shard's size is checked against the room
+    left for the rest (``check_room``) before the next is made."""
+    import pyarrow.parquet as pq
+
+    shards = []
+    for number, table in enumerate(tables):
+        name = f"part-{number:05d}.parquet"
+        with atomic_path(directory / name) as tmp:
+            pq.write_table(table, tmp, row_group_size=row_group_size)
+        shards.append({"file": name, "rows": table.num_rows, "sha256": sha256_file(directory / name)})
+        if number == 0:
+            check_room(directory, (directory / name).stat().st_size, table.num_rows, total_rows, what)
+    return shards
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.errors import DataError, StageError
-from pipeline.io import atomic_path, check_room, read_json, reserve, sha256_file, write_json
+from pipeline.io import atomic_path, read_json, reserve, sha256_file, write_json, write_shards
 
 SCHEMA_VERSION = 2
 ROWS_PER_SHARD = 32_768
@@ -117,15 +117,8 @@ def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
 def write_store(directory: Path, table: pa.Table, provenance: dict, rows_per_shard: int = ROWS_PER_SHARD) -> dict:
     """Write the table as shards plus the manifest (row counts per split and shard, sha256) into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    shards = []
-    for number, start in enumerate(range(0, max(table.num_rows, 1), rows_per_shard)):
-        name = f"part-{number:05d}.parquet"
-        with atomic_path(directory / name) as tmp:
-            pq.write_table(table.slice(start, rows_per_shard), tmp, row_group_size=8192)
-        rows = min(rows_per_shard, table.num_rows - start)
-        shards.append({"file": name, "rows": rows, "sha256": sha256_file(directory / name)})
-        if number == 0:
-            check_room(directory, (directory / name).stat().st_size, rows, table.num_rows, "the sample store")
+    parts = (table.slice(start, rows_per_shard) for start in range(0, max(table.num_rows, 1), rows_per_shard))
+    shards = write_shards(directory, parts, table.num_rows, "the sample store", row_group_size=8192)
     splits = table.column("split").to_numpy(zero_copy_only=False)
     names, counts = np.unique(splits, return_counts=True)
     manifest = {

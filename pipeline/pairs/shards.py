@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import StageError
-from pipeline.io import atomic_path, check_room, read_json, sha256_file, write_json
+from pipeline.io import read_json, sha256_file, write_json, write_shards
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +122,10 @@ def write_pair_shards(
     out_left, out_right, out_src = out_left[order], out_right[order], out_src[order]
     shard = shard_of(out_left, num_shards)
     directory.mkdir(parents=True, exist_ok=True)
-    shards = []
-    for s in range(num_shards):
+
+    def table_of(s: int) -> pa.Table:
         mask = shard == s
-        name = f"part-{s:05d}.parquet"
-        table = pa.table(
+        return pa.table(
             {
                 "left": out_left[mask],
                 "right": out_right[mask],
@@ -135,11 +134,9 @@ def write_pair_shards(
             },
             schema=PAIR_SCHEMA,
         )
-        with atomic_path(directory / name) as tmp:
-            pq.write_table(table, tmp, row_group_size=row_group_size)
-        shards.append({"file": name, "rows": table.num_rows, "sha256": sha256_file(directory / name)})
-        if s == 0:
-            check_room(directory, (directory / name).stat().st_size, table.num_rows, len(out_left), "the pair set")
+
+    shards = write_shards(directory, map(table_of, range(num_shards)), len(out_left), "the pair set",
+                          row_group_size=row_group_size)
     similar = len(lo)
     manifest = {
         "schema_version": SCHEMA_VERSION,
