@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,22 +144,41 @@ def check_room(directory: str | os.PathLike, written_bytes: int, written_rows: i
         raise no_space(directory, what, needed, free)
 
 
-def write_shards(directory: Path, tables: Iterable[pa.Table], total_rows: int, what: str,
-                 row_group_size: int) -> list[dict]:
-    """Write ``tables`` as ``part-00000.parquet``, ``part-00001.parquet``, ... under ``directory``, each atomically,
-    and return their manifest entries (file, rows, sha256). The first shard's size is checked against the room
-    left for the rest (``check_room``) before the next is made."""
+def write_shards(directory: Path, tables: Iterable[pa.Table], total_rows: int, what: str, row_group_size: int,
+                 name_of: Callable[[int, pa.Table], str] | None = None) -> list[dict]:
+    """Write ``tables`` as ``part-00000.parquet``, ``part-00001.parquet``, ... (or ``name_of(number, table)``)
+    under ``directory``, each atomically, and return their manifest entries (file, rows, sha256). The first
+    shard's size is checked against the room left for the rest (``check_room``) before the next is made."""
     import pyarrow.parquet as pq
 
     shards = []
     for number, table in enumerate(tables):
-        name = f"part-{number:05d}.parquet"
+        name = name_of(number, table) if name_of else f"part-{number:05d}.parquet"
         with atomic_path(directory / name) as tmp:
             pq.write_table(table, tmp, row_group_size=row_group_size)
         shards.append({"file": name, "rows": table.num_rows, "sha256": sha256_file(directory / name)})
         if number == 0:
             check_room(directory, (directory / name).stat().st_size, table.num_rows, total_rows, what)
     return shards
+
+
+def corrupt_shards(directory: Path, shards: list[dict]) -> list[str]:
+    """The manifest entries' files under ``directory`` that are missing or differ from their sha256."""
+    return [shard["file"] for shard in shards
+            if not (directory / shard["file"]).is_file() or sha256_file(directory / shard["file"]) != shard["sha256"]]
+
+
+def reusable(directory: Path, opener: Callable[[Path], Any], what: str) -> Any | None:
+    """``opener(directory)`` when ``directory`` holds a finished output (a manifest) whose shards all match their
+    checksums; ``None`` (said in the log when something was there) when it must be built again."""
+    if not (directory / "manifest.json").is_file():
+        return None
+    found = opener(directory)
+    bad = corrupt_shards(directory, found.manifest["shards"])
+    if bad:
+        log.warning("%s %s has missing or corrupt shards %s; rebuilding it", what, directory, bad[:5])
+        return None
+    return found
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

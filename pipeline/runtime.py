@@ -108,3 +108,27 @@ def init_ray() -> None:
     # The embedded instance keeps Ray's dashboard (on 127.0.0.1): Ray Train's placement-group cleaner queries
     # the state API it serves, and warns every second without it.
     ray.init(address=address or "local", log_to_driver=True, configure_logging=False)
+
+
+def gather(refs: list, desc: str, unit: str = "task") -> list:
+    """The results of Ray ``refs`` in their order, with a progress bar as they finish. A task's ``DrlimError``
+    (bad input found in a file, a full disk) comes back as itself, one line, not wrapped in Ray's traceback."""
+    import ray
+    from ray.exceptions import RayTaskError
+    from tqdm.auto import tqdm
+
+    from pipeline.errors import DrlimError
+
+    pending, done = list(refs), 0
+    try:
+        with tqdm(total=len(refs), desc=desc, unit=unit, disable=None) as bar:
+            while pending:
+                finished, pending = ray.wait(pending, num_returns=1)
+                ray.get(finished)  # raises a task's error at once, not after the others
+                done += 1
+                bar.update(1)
+        return ray.get(list(refs))
+    except RayTaskError as exc:
+        if isinstance(exc.cause, DrlimError):
+            raise exc.cause from None
+        raise

@@ -52,3 +52,27 @@ def small_filesystem(tmp_path):
         pytest.skip(f"cannot mount a tmpfs here (run the tests as root): {made.stderr.strip()}")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 HTTP server on loopback (moto's), with a bucket ``drlim``; yields the ``storage_options`` that
+    reach it (pyarrow's S3FileSystem arguments) and sets the AWS variables a user would."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update(AWS_ACCESS_KEY_ID="drlim-test", AWS_SECRET_ACCESS_KEY="drlim-test", AWS_DEFAULT_REGION="us-east-1")
+    options = {"endpoint_override": f"http://{host}:{port}", "scheme": "http", "region": "us-east-1"}
+    from pyarrow import fs
+
+    fs.S3FileSystem(**options, allow_bucket_creation=True).create_dir("drlim")
+    yield options
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -22,11 +22,15 @@ class DataConfig(Section):
     norb_instance: int = Field(4, ge=0, description="norb: which airplane instance")
     root: str | None = Field(None, description="data root (DATA_ROOT) unless --data-root is given; else "
                              "DRLIM_DATA_ROOT, WORKDIR/data. A relative root is taken from the current directory")
-    path: str | None = Field(None, description="parquet/numpy: the training samples file. Absolute, or relative to "
-                             "DATA_ROOT; a relative path may not climb out of DATA_ROOT with '..' (use an absolute "
-                             "path for a file elsewhere)")
+    path: str | None = Field(None, description="parquet/numpy: the training samples: a file, a folder of part "
+                             "files or a glob; a local path (absolute, or relative to DATA_ROOT, not climbing out of it "
+                             "with '..') or a URI (s3://, gs://, hdfs://, abfs://)")
     test_path: str | None = Field(None, description="parquet/numpy: held-out samples; none = evaluate on training. "
-                                  "Resolved like data.path")
+                                  "Given like data.path")
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of the URI's pyarrow filesystem, e.g. {endpoint_override: "
+        "'http://127.0.0.1:9000', region: us-east-1} for S3; credentials otherwise come the usual way (AWS_* ...)",
+    )
     feature_column: str = Field("features", min_length=1, description="parquet column / npz array of features")
     label_column: str | None = Field("label", description="parquet column / npz array of labels; null = none")
     feature_shape: list[int] | None = Field(None, description="reshape each sample, e.g. [1, 28, 28]")
@@ -42,6 +46,8 @@ class DataConfig(Section):
     def _files(self) -> DataConfig:
         if self.source in ("parquet", "numpy") and not self.path:
             raise ValueError(f"data.path: source {self.source!r} reads your files; set data.path to the training file")
+        if self.storage_options and not any(p and "://" in p for p in (self.path, self.test_path)):
+            raise ValueError("data.storage_options: set for a URI (s3://...) in data.path or data.test_path")
         if self.source == "mnist" and (self.path or self.test_path):
             raise ValueError("data.path: MNIST is read from the data root; set data.source: parquet or numpy "
                              "to read your own files")

@@ -6,7 +6,8 @@
   the label array (optional) and any other 1-D arrays of length n as metadata.
 
 Features become float32 ``(n, *feature_shape)`` (default: the file's own shape, ``(d,)`` for Parquet lists).
-Every problem is a ``DataError`` naming the file, the column or array, and what to do.
+Every problem is a ``DataError`` naming the file, the column or array, and what to do. Files are read through
+their pyarrow filesystem (``sources.SourceFile``), so a file on object storage reads like a local one.
 
 Paths in a job file (``data.path``, ``data.test_path``) are absolute, or relative to the data root; a relative
 path may not climb out of the data root with ``..`` (``paths.climbs_out``, checked when the job is validated).
@@ -24,12 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.data.sources import SUFFIXES, SourceFile, local_file
 from pipeline.data.store import BASE_COLUMNS
 from pipeline.errors import DataError
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".parquet", ".npy", ".npz")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 LABEL_RANGE = (-1, int(np.iinfo(np.int32).max))  # the store keeps labels as int32, -1 = unlabelled
 
@@ -42,18 +43,18 @@ class FileSamples:
 
 
 def read_samples(
-    path: str | Path, feature_column: str, label_column: str | None, feature_shape: list[int] | None
+    file: SourceFile | str | Path, feature_column: str, label_column: str | None, feature_shape: list[int] | None
 ) -> FileSamples:
-    """The samples of one Parquet / NumPy file; any problem is a ``DataError`` naming the file."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist; set data.path (and data.test_path) to your files")
-    if path.suffix not in SUFFIXES:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use one of {list(SUFFIXES)}")
-    if path.suffix == ".parquet":
-        features, labels, metadata = _read_parquet(path, feature_column, label_column)
+    """The samples of one Parquet / NumPy file (a local path, or a listed ``SourceFile`` on any filesystem); any
+    problem is a ``DataError`` naming the file."""
+    file = file if isinstance(file, SourceFile) else local_file(Path(file).expanduser())
+    path = file.name
+    if file.suffix not in SUFFIXES:
+        raise DataError(f"{path}: unsupported file type {file.suffix!r}; use one of {list(SUFFIXES)}")
+    if file.suffix == ".parquet":
+        features, labels, metadata = _read_parquet(file, feature_column, label_column)
     else:
-        features, labels, metadata = _read_numpy(path, feature_column, label_column)
+        features, labels, metadata = _read_numpy(file, feature_column, label_column)
     n = len(features)
     if n == 0:
         raise DataError(f"{path}: no samples (0 rows); point data.path / data.test_path at a file with samples")
@@ -71,7 +72,7 @@ def read_samples(
     return FileSamples(features, labels, metadata)
 
 
-def _float32(values: np.ndarray, path: Path, column: str) -> np.ndarray:
+def _float32(values: np.ndarray, path: str, column: str) -> np.ndarray:
     """Numeric features as float32, refusing NaN, infinities and values float32 cannot hold."""
     if values.dtype.kind == "f":
         bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
@@ -87,7 +88,7 @@ def _float32(values: np.ndarray, path: Path, column: str) -> np.ndarray:
     return features
 
 
-def _labels(values: np.ndarray, path: Path, name: str) -> np.ndarray:
+def _labels(values: np.ndarray, path: str, name: str) -> np.ndarray:
     if values.ndim != 1:
         raise DataError(f"{path}: labels {name!r} must be one integer per sample, got shape {list(values.shape)}")
     if values.dtype.kind not in "iubf" or (values.dtype.kind == "f" and not np.all(values == np.round(values))):
@@ -100,7 +101,7 @@ def _labels(values: np.ndarray, path: Path, name: str) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _metadata(path: Path, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _metadata(path: str, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The metadata columns, less those named like the store's own columns (which would shadow them)."""
     reserved = sorted(set(columns) & set(BASE_COLUMNS))
     if reserved:
@@ -110,8 +111,9 @@ def _metadata(path: Path, columns: dict[str, np.ndarray]) -> dict[str, np.ndarra
     return {name: values for name, values in columns.items() if name not in BASE_COLUMNS}
 
 
-def _read_parquet(path: Path, feature_column: str, label_column: str | None):
-    table = _parquet_table(path)
+def _read_parquet(file: SourceFile, feature_column: str, label_column: str | None):
+    path = file.name
+    table = _parquet_table(file)
     names = table.column_names
     for column in [feature_column] + ([label_column] if label_column else []):
         if column not in names:
@@ -129,7 +131,7 @@ def _read_parquet(path: Path, feature_column: str, label_column: str | None):
     return features, labels, _metadata(path, metadata)
 
 
-def _parquet_labels(table: pa.Table, path: Path, name: str) -> np.ndarray:
+def _parquet_labels(table: pa.Table, path: str, name: str) -> np.ndarray:
     column = table.column(name)
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type)):
         raise DataError(f"{path}: label column {name!r} must hold integers, got {column.type}; set data.label_column "
@@ -140,19 +142,22 @@ def _parquet_labels(table: pa.Table, path: Path, name: str) -> np.ndarray:
     return _labels(column.to_numpy(zero_copy_only=False), path, name)
 
 
-def _parquet_table(path: Path) -> pa.Table:
+def _parquet_table(file: SourceFile) -> pa.Table:
     try:
-        names = pq.read_schema(path).names
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise DataError(f"{path}: column(s) {duplicates} appear more than once; give every column its own name")
-        return pq.read_table(path)
+        with file.filesystem.open_input_file(file.path) as handle:
+            parquet = pq.ParquetFile(handle)
+            names = parquet.schema_arrow.names
+            duplicates = sorted({name for name in names if names.count(name) > 1})
+            if duplicates:
+                raise DataError(f"{file.name}: column(s) {duplicates} appear more than once; give every column its "
+                                f"own name")
+            return parquet.read()
     except (pa.ArrowException, OSError, ValueError, MemoryError) as exc:
         problem = f"{exc.__class__.__name__}: {exc}"
-        raise DataError(f"{path}: not a readable Parquet file ({problem}); re-export it") from None
+        raise DataError(f"{file.name}: not a readable Parquet file ({problem}); re-export it") from None
 
 
-def _parquet_features(path: Path, column: pa.Array, name: str) -> np.ndarray:
+def _parquet_features(path: str, column: pa.Array, name: str) -> np.ndarray:
     """The feature column (a list of numbers per row) as an ``(n, d)`` array of its own dtype."""
     if not (pa.types.is_list(column.type) or pa.types.is_fixed_size_list(column.type)
             or pa.types.is_large_list(column.type)):
@@ -178,21 +183,23 @@ def _parquet_features(path: Path, column: pa.Array, name: str) -> np.ndarray:
     return values.to_numpy(zero_copy_only=False).reshape(len(column), width)
 
 
-def _load_numpy(path: Path) -> dict[str, np.ndarray] | np.ndarray:
+def _load_numpy(file: SourceFile) -> dict[str, np.ndarray] | np.ndarray:
     """The array of a ``.npy`` file, or every array of a ``.npz`` (read here, so a corrupt member fails here)."""
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):
-            return loaded
-        with loaded:
-            return {name: loaded[name] for name in loaded.files}
+        with file.filesystem.open_input_file(file.path) as handle:
+            loaded = np.load(handle, allow_pickle=False)
+            if isinstance(loaded, np.ndarray):
+                return loaded
+            with loaded:
+                return {name: loaded[name] for name in loaded.files}
     except Exception as exc:  # numpy raises ValueError, OSError, EOFError, zipfile errors, MemoryError, ...
-        raise DataError(f"{path}: not a readable NumPy file ({exc.__class__.__name__}: {exc}); re-export it with "
+        raise DataError(f"{file.name}: not a readable NumPy file ({exc.__class__.__name__}: {exc}); re-export it with "
                         f"numpy.save / numpy.savez") from None
 
 
-def _read_numpy(path: Path, feature_column: str, label_column: str | None):
-    data = _load_numpy(path)
+def _read_numpy(file: SourceFile, feature_column: str, label_column: str | None):
+    path = file.name
+    data = _load_numpy(file)
     arrays = {feature_column: data} if isinstance(data, np.ndarray) else data
     if feature_column not in arrays:
         raise DataError(f"{path}: no array {feature_column!r}; it holds {sorted(arrays)} (set data.feature_column)")

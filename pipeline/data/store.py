@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.errors import DataError, StageError
-from pipeline.io import atomic_path, read_json, reserve, sha256_file, write_json, write_shards
+from pipeline.io import atomic_path, corrupt_shards, read_json, reserve, write_json, write_shards
 
 SCHEMA_VERSION = 2
 ROWS_PER_SHARD = 32_768
@@ -78,6 +78,35 @@ def _metadata_field(name: str, parts: list[np.ndarray]) -> pa.Field:
     return pa.field(name, pa.array(np.concatenate(parts)).type)
 
 
+def sample_table(
+    split: str,
+    ids: np.ndarray,
+    features: np.ndarray,
+    labels: np.ndarray,
+    origin: np.ndarray,
+    transform: list[str | None] | None,
+    source_index: np.ndarray,
+    metadata: dict[str, np.ndarray] | None,
+    meta_fields: list[pa.Field],
+) -> pa.Table:
+    """Rows of one split with the ids given, in the store's schema (``features`` ``(n, *shape)``)."""
+    n = len(ids)
+    flat = np.ascontiguousarray(features, dtype=np.float32).reshape(n, -1)
+    return pa.table(
+        {
+            **{f.name: pa.array(metadata[f.name], f.type) for f in meta_fields},
+            "id": np.asarray(ids, dtype=np.int64),
+            "split": pa.array([split] * n, pa.string()),
+            "label": pa.array(np.asarray(labels).astype(np.int32)),
+            "origin_id": np.asarray(origin, dtype=np.int64),
+            "transform": pa.nulls(n, pa.string()) if transform is None else pa.array(transform, pa.string()),
+            "source_index": pa.array(np.asarray(source_index).astype(np.int64)),
+            "features": pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1]),
+        },
+        schema=sample_schema(features.shape[1:], meta_fields),
+    )
+
+
 def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
     """Assign dense ids (in the order given) and build the store table."""
     shape = splits[0].features.shape[1:]
@@ -93,25 +122,26 @@ def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
         n = len(s.features)
         ids = np.arange(start, start + n, dtype=np.int64)
         origin = ids if s.origin is None else start + np.asarray(s.origin, dtype=np.int64)
-        transform = pa.nulls(n, pa.string()) if s.transform is None else pa.array(s.transform, pa.string())
-        flat = np.ascontiguousarray(s.features, dtype=np.float32).reshape(n, -1)
-        parts.append(
-            pa.table(
-                {
-                    **{c: pa.array(s.metadata[c], meta_fields[i].type) for i, c in enumerate(columns)},
-                    "id": ids,
-                    "split": pa.array([s.name] * n, pa.string()),
-                    "label": pa.array(s.labels.astype(np.int32)),
-                    "origin_id": origin,
-                    "transform": transform,
-                    "source_index": pa.array(s.source_index.astype(np.int64)),
-                    "features": pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1]),
-                },
-                schema=sample_schema(shape, meta_fields),
-            )
-        )
+        parts.append(sample_table(s.name, ids, s.features, s.labels, origin, s.transform, s.source_index,
+                                  s.metadata, meta_fields))
         start += n
     return pa.concat_tables(parts)
+
+
+def store_manifest(shards: list[dict], splits: dict[str, int], feature_shape: list[int], metadata_columns: list[str],
+                   provenance: dict) -> dict:
+    """The manifest of a store whose shards (in id order) are written."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "shards": shards,
+        # Identity of the whole store (what later stages key their outputs on).
+        "sha256": hashlib.sha256(json.dumps([sh["sha256"] for sh in shards]).encode()).hexdigest(),
+        "rows": sum(sh["rows"] for sh in shards),
+        "splits": splits,
+        "feature_shape": list(feature_shape),
+        "metadata_columns": metadata_columns,
+        "provenance": provenance,
+    }
 
 
 def write_store(directory: Path, table: pa.Table, provenance: dict, rows_per_shard: int = ROWS_PER_SHARD) -> dict:
@@ -119,19 +149,10 @@ def write_store(directory: Path, table: pa.Table, provenance: dict, rows_per_sha
     directory.mkdir(parents=True, exist_ok=True)
     parts = (table.slice(start, rows_per_shard) for start in range(0, max(table.num_rows, 1), rows_per_shard))
     shards = write_shards(directory, parts, table.num_rows, "the sample store", row_group_size=8192)
-    splits = table.column("split").to_numpy(zero_copy_only=False)
-    names, counts = np.unique(splits, return_counts=True)
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "shards": shards,
-        # Identity of the whole store (what later stages key their outputs on).
-        "sha256": hashlib.sha256(json.dumps([sh["sha256"] for sh in shards]).encode()).hexdigest(),
-        "rows": table.num_rows,
-        "splits": {str(n): int(c) for n, c in zip(names, counts)},
-        "feature_shape": json.loads(table.schema.metadata[b"drlim.feature_shape"]),
-        "metadata_columns": [f.name for f in table.schema if f.name not in BASE_COLUMNS],
-        "provenance": provenance,
-    }
+    names, counts = np.unique(table.column("split").to_numpy(zero_copy_only=False), return_counts=True)
+    manifest = store_manifest(shards, {str(n): int(c) for n, c in zip(names, counts)},
+                              json.loads(table.schema.metadata[b"drlim.feature_shape"]),
+                              [f.name for f in table.schema if f.name not in BASE_COLUMNS], provenance)
     write_json(directory / MANIFEST_FILE, manifest)
     return manifest
 
@@ -158,10 +179,7 @@ class SampleStore:
 
     def verify(self) -> bool:
         """Every shard present and matching its checksum."""
-        return all(
-            path.is_file() and sha256_file(path) == shard["sha256"]
-            for path, shard in zip(self.files, self.manifest["shards"])
-        )
+        return not corrupt_shards(self.directory, self.manifest["shards"])
 
     def _read(self, split: str, columns: list[str]) -> pa.Table:
         return pq.read_table([str(p) for p in self.files], filters=[("split", "=", split)], columns=columns)

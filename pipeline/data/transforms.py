@@ -13,9 +13,16 @@ are numbers from the job file.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+from pipeline.data.store import SplitArrays
+from pipeline.errors import DataError
+
+if TYPE_CHECKING:
+    from pipeline.config import DataConfig
 
 Transform = Callable[[np.ndarray, float], np.ndarray]
 
@@ -66,3 +73,33 @@ def transformed_copies(images: np.ndarray, spec: dict[str, list[float]]) -> list
     if images.ndim != 4:
         raise ValueError(f"transforms need images shaped (n, channels, height, width), got {images.shape}")
     return [(transform_tag(name, v), TRANSFORMS[name](images, v)) for name, values in spec.items() for v in values]
+
+
+def with_copies(
+    name: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    source_index: np.ndarray,
+    cfg: DataConfig,
+    metadata: dict[str, np.ndarray] | None = None,
+    where: str | None = None,
+) -> SplitArrays:
+    """The originals of a split followed by their transformed copies, one block per (transform, parameter)."""
+    if not cfg.transforms:
+        return SplitArrays(name, images, labels, source_index, metadata=metadata or None)
+    if images.ndim != 4:
+        raise DataError(f"{where or f'the {name} samples'}: data.transforms {cfg.transforms} need images shaped "
+                        f"(channels, height, width) per sample, these have shape {list(images.shape[1:])}; set "
+                        f"data.feature_shape")
+    copies = transformed_copies(images.astype(np.float32), cfg.transforms)
+    blocks = 1 + len(copies)
+    n = len(images)
+    return SplitArrays(
+        name,
+        features=np.concatenate([images.astype(np.float32)] + [c for _, c in copies]),
+        labels=np.tile(labels, blocks),
+        source_index=np.tile(source_index, blocks),
+        origin=np.tile(np.arange(n), blocks),
+        transform=[None] * n + [tag for tag, _ in copies for _ in range(n)],
+        metadata={k: np.tile(v, blocks) for k, v in metadata.items()} if metadata else None,
+    )

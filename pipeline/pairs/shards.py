@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import StageError
-from pipeline.io import read_json, sha256_file, write_json, write_shards
+from pipeline.io import corrupt_shards, read_json, write_json, write_shards
 
 log = logging.getLogger(__name__)
 
@@ -181,12 +181,7 @@ class PairSet:
 
     def corrupt_shards(self) -> list[str]:
         """Shards that are missing or whose checksum differs from the manifest."""
-        bad = []
-        for shard in self.manifest["shards"]:
-            path = self.directory / shard["file"]
-            if not path.is_file() or sha256_file(path) != shard["sha256"]:
-                bad.append(shard["file"])
-        return bad
+        return corrupt_shards(self.directory, self.manifest["shards"])
 
     def _stream(self, shard_indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """The directed rows ``(left, right)`` of the given shards, read one record batch at a time into arrays

@@ -228,7 +228,7 @@ CASES = [
     pytest.param(files_job(test_path="test.parquet"),
                  _both(_valid("train.parquet"), _valid("test.parquet", d=4)),
                  PAIRS, ["{data}/test.parquet", "shape (4,)", "{data}/train.parquet have (6,)",
-                         "both files need the same features"], id="test-file-unlike-training-file"),
+                         "all files need the same features"], id="test-file-unlike-training-file"),
     pytest.param(files_job(feature_column="pixels"), _valid("train.parquet"), PAIRS,
                  ["{data}/train.parquet", "no column 'pixels'", "its columns are ['features', 'label']",
                   "data.feature_column"], id="missing-feature-column"),

@@ -91,5 +91,5 @@ def test_ingest_of_user_files_keeps_metadata_and_checks_both_splits_match(tmp_pa
     assert store.metadata_columns == ["azimuth", "object"]
     assert store.metadata("train", ["azimuth"])["azimuth"].tolist() == (np.arange(12) * 20.0).tolist()
     pq.write_table(vectors_table(n=5, d=4)[0], tmp_path / "narrow.parquet")
-    with pytest.raises(DataError, match="both files need the same features"):
+    with pytest.raises(DataError, match="all files need the same features"):
         ingest(cfg.model_copy(update={"test_path": str(tmp_path / "narrow.parquet")}), tmp_path, tmp_path / "work")
