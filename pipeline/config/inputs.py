@@ -132,7 +132,9 @@ class PairsConfig(Section):
     )
     recall_queries: int = Field(1000, ge=1, description="approximate indexes: queries checked against exact search")
     num_shards: int = Field(8, ge=1, le=4096, description="pair shards, by hash of the left id")
-    num_tasks: int | None = Field(None, ge=1, description="Ray search tasks; null = 2 per cluster CPU")
+    index_parts: int | None = Field(None, ge=1, description="the kNN index in this many parts, one Ray actor each "
+                                    "(each query shard visits every part); null = enough for ~1 GiB of features "
+                                    "each, at most one per cluster CPU")
 
     @model_validator(mode="after")
     def _index_options(self) -> PairsConfig:
@@ -141,6 +143,9 @@ class PairsConfig(Section):
                 "the 'prior' source and the pairs.prior rule go together; "
                 + ("add a rule, e.g. prior: {same: [object]}" if self.prior is None else "add 'prior' to pairs.sources")
             )
+        if self.symmetrize == "mutual" and "transform_knn" in self.sources:
+            raise ValueError("pairs.symmetrize: mutual is decided where each pair shard is written, after "
+                             "transform_knn has used the kNN edges; use symmetrize: union with transform_knn")
         try:
             check_index_options(self.index, self.index_options)
         except ValueError as exc:

@@ -18,7 +18,6 @@ from pipeline.data.norb import NORB_FILES, load_norb_airplane, render_airplane
 from pipeline.data.sources import SourceFile, fingerprint, list_source
 from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
 from pipeline.data.transforms import with_copies
-from pipeline.errors import DataError
 from pipeline.io import atomic_dir, content_hash, exclusive, reusable
 
 log = logging.getLogger(__name__)

@@ -181,6 +181,24 @@ class SampleStore:
         """Every shard present and matching its checksum."""
         return not corrupt_shards(self.directory, self.manifest["shards"])
 
+    def files_of(self, split: str) -> list[Path]:
+        """The shards that hold rows of ``split`` (in id order)."""
+        first = np.concatenate([[0], np.cumsum([shard["rows"] for shard in self.manifest["shards"]])])
+        names = [name for name in ("train", "validation", "test") if self.manifest["splits"].get(name)]
+        start = sum(self.manifest["splits"][name] for name in names[: names.index(split)]) if split in names else 0
+        stop = start + self.manifest["splits"].get(split, 0)
+        return [path for path, a, b in zip(self.files, first[:-1], first[1:]) if a < stop and b > start]
+
+    @staticmethod
+    def read_shard(path: Path, split: str, columns: list[str]) -> pa.Table:
+        """The rows of ``split`` in one shard file (ordered by id, as written)."""
+        return pq.read_table(path, filters=[("split", "=", split)], columns=columns)
+
+    def column(self, split: str, name: str) -> np.ndarray:
+        """One column of a split, ordered by id, read shard by shard."""
+        return np.concatenate([self.read_shard(path, split, [name]).column(name).to_numpy()
+                               for path in self.files_of(split)])
+
     def _read(self, split: str, columns: list[str]) -> pa.Table:
         return pq.read_table([str(p) for p in self.files], filters=[("split", "=", split)], columns=columns)
 

@@ -1,11 +1,11 @@
-"""k nearest neighbours in input space with FAISS: index backends, a pure search core and a Ray wrapper.
+"""k nearest neighbours in input space with FAISS: index backends and a pure search core.
 
 Backends (``pairs.index``): ``flat`` is exact L2 search; ``ivf`` (inverted lists, ``nprobe`` of ``nlist``
-cells searched) and ``hnsw`` (a navigable small-world graph) are approximate, for large N. Approximate
-indexes are trained/built once on the driver; the Ray wrapper places the serialised index in the object store
-once and searches contiguous query shards in parallel tasks, each setting its FAISS thread count explicitly
-(Ray sets OMP_NUM_THREADS per worker) and the backend's search parameters. ``knn_recall`` measures an
-approximate graph against exact search on a sample of queries.
+cells searched) and ``hnsw`` (a navigable small-world graph) are approximate, for large N. An index may be
+built in parts (``knn_parts.py``): ``trained`` gives each part the same empty index (for IVF: the same trained
+centroids, so every part routes a query to the same cells and the merged result equals one whole index's), rows
+are added with their sample ids, and ``exact_search`` searches a part exhaustively (recall@k is measured
+against it).
 """
 
 from __future__ import annotations
@@ -16,17 +16,20 @@ from typing import ClassVar
 
 import faiss
 import numpy as np
-import ray
-from tqdm.auto import tqdm
 
 from pipeline.pairs.catalog import check_index_options
 
 log = logging.getLogger(__name__)
 
 
+def training_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """The sorted rows (of ``n``) an index trains on: ``size`` of them, drawn with ``seed``."""
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
 class IndexBackend:
-    """A FAISS index type: validated options (``catalog.INDEX_OPTIONS``), how to build it, and the parameters
-    its searches need."""
+    """A FAISS index type: validated options (``catalog.INDEX_OPTIONS``), how to train and fill it, and how to
+    search it approximately and exactly."""
 
     name: ClassVar[str]
     exact: ClassVar[bool] = False
@@ -34,21 +37,35 @@ class IndexBackend:
     def __init__(self, **options: int | None) -> None:
         self.options = check_index_options(self.name, options)
 
-    def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
+    def training_size(self, n: int) -> int:
+        """How many of ``n`` rows the index trains on (0: it needs no training); records derived options."""
+        return 0
+
+    def trained(self, d: int, sample: np.ndarray | None, seed: int = 0) -> faiss.Index:
+        """An empty index for ``d``-dimensional rows, trained on ``sample`` when it needs training, that takes
+        rows with their ids (``add_with_ids``)."""
         raise NotImplementedError
 
-    def search_parameters(self) -> dict[str, int]:
-        """FAISS ``ParameterSpace`` settings to apply to a deserialised index before searching."""
-        return {}
+    def configure(self, index: faiss.Index) -> None:
+        """Apply the search options to a (deserialised) index."""
+
+    def exact_search(self, index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return index.search(queries, k)
+
+    def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
+        """One whole index over ``x`` (row i has id i)."""
+        size = self.training_size(len(x))
+        index = self.trained(x.shape[1], x[training_rows(len(x), size, seed)] if size else None, seed)
+        index.add_with_ids(x, np.arange(len(x), dtype=np.int64))
+        self.configure(index)
+        return index
 
 
 class FlatIndex(IndexBackend):
     name, exact = "flat", True
 
-    def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
-        index = faiss.IndexFlatL2(x.shape[1])
-        index.add(x)
-        return index
+    def trained(self, d: int, sample: np.ndarray | None, seed: int = 0) -> faiss.Index:
+        return faiss.IndexIDMap(faiss.IndexFlatL2(d))
 
 
 class IVFIndex(IndexBackend):
@@ -56,22 +73,26 @@ class IVFIndex(IndexBackend):
 
     name = "ivf"
 
-    def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
-        n = len(x)
+    def training_size(self, n: int) -> int:
         nlist = self.options["nlist"] or max(1, int(4 * math.sqrt(n)))
         if nlist > n:
             raise ValueError(f"index 'ivf': nlist={nlist} exceeds the {n} samples; lower pairs.index_options.nlist")
         train_size = min(n, self.options["train_size"] or 64 * nlist)
-        sample = x[np.sort(np.random.default_rng(seed).choice(n, train_size, replace=False))]
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(x.shape[1]), x.shape[1], nlist)
-        index.cp.seed = seed
         self.options = {**self.options, "nlist": nlist, "train_size": train_size}  # record what was used
+        return train_size
+
+    def trained(self, d: int, sample: np.ndarray | None, seed: int = 0) -> faiss.Index:
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, int(self.options["nlist"]))
+        index.cp.seed = seed
         index.train(sample)
-        index.add(x)
         return index
 
-    def search_parameters(self) -> dict[str, int]:
-        return {"nprobe": int(self.options["nprobe"])}
+    def configure(self, index: faiss.Index) -> None:
+        faiss.extract_index_ivf(index).nprobe = int(self.options["nprobe"])
+
+    def exact_search(self, index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        ivf = faiss.extract_index_ivf(index)
+        return index.search(queries, k, params=faiss.SearchParametersIVF(nprobe=ivf.nlist))
 
 
 class HNSWIndex(IndexBackend):
@@ -79,14 +100,19 @@ class HNSWIndex(IndexBackend):
 
     name = "hnsw"
 
-    def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
-        index = faiss.IndexHNSWFlat(x.shape[1], int(self.options["m"]))
-        index.hnsw.efConstruction = int(self.options["ef_construction"])
-        index.add(x)
-        return index
+    def trained(self, d: int, sample: np.ndarray | None, seed: int = 0) -> faiss.Index:
+        graph = faiss.IndexHNSWFlat(d, int(self.options["m"]))
+        graph.hnsw.efConstruction = int(self.options["ef_construction"])
+        return faiss.IndexIDMap(graph)
 
-    def search_parameters(self) -> dict[str, int]:
-        return {"efSearch": int(self.options["ef_search"])}
+    def configure(self, index: faiss.Index) -> None:
+        faiss.downcast_index(index.index).hnsw.efSearch = int(self.options["ef_search"])
+
+    def exact_search(self, index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        storage = faiss.downcast_index(faiss.downcast_index(index.index).storage)
+        distances, rows = storage.search(queries, k)
+        ids = faiss.vector_to_array(index.id_map)
+        return distances, np.where(rows >= 0, ids[np.maximum(rows, 0)], -1)
 
 
 INDEXES: dict[str, type[IndexBackend]] = {cls.name: cls for cls in (FlatIndex, IVFIndex, HNSWIndex)}
@@ -122,63 +148,3 @@ def knn_search(index: faiss.Index, queries: np.ndarray, query_ids: np.ndarray, k
         raise ValueError(f"k={k} needs more than k indexed samples, the index has {index.ntotal}")
     _, found = index.search(np.ascontiguousarray(queries, dtype=np.float32), k + 1)
     return drop_self(found.astype(np.int64), np.asarray(query_ids, dtype=np.int64), k)
-
-
-def apply_search_parameters(index: faiss.Index, parameters: dict[str, int]) -> None:
-    space = faiss.ParameterSpace()
-    for key, value in parameters.items():
-        space.set_index_parameter(index, key, value)
-
-
-# A search is pure, so a task whose worker process died (OOM killer, lost node) is simply run again.
-@ray.remote(max_retries=3)
-def _search_shard(index_bytes, features, start: int, stop: int, k: int, threads: int, parameters: dict[str, int]):
-    faiss.omp_set_num_threads(threads)
-    index = faiss.deserialize_index(index_bytes)
-    apply_search_parameters(index, parameters)
-    return start, knn_search(index, features[start:stop], np.arange(start, stop), k)
-
-
-def knn_graph(
-    features: np.ndarray,
-    k: int,
-    num_tasks: int,
-    backend: IndexBackend | None = None,
-    threads_per_task: int = 1,
-    seed: int = 0,
-) -> np.ndarray:
-    """``(n, k)`` neighbour ids of every row of ``features`` against all rows, as parallel Ray tasks."""
-    backend = backend or FlatIndex()
-    n = len(features)
-    flat = np.ascontiguousarray(features.reshape(n, -1), dtype=np.float32)
-    if not backend.exact:
-        log.info("Building the %s index over %d samples (%s)", backend.name, n, backend.options)
-    index_ref = ray.put(faiss.serialize_index(backend.build(flat, seed)))
-    features_ref = ray.put(flat)
-    parameters = backend.search_parameters()
-    bounds = np.linspace(0, n, min(num_tasks, n) + 1, dtype=np.int64)
-    pending = [
-        _search_shard.options(num_cpus=threads_per_task).remote(
-            index_ref, features_ref, int(a), int(b), k, threads_per_task, parameters
-        )
-        for a, b in zip(bounds[:-1], bounds[1:])
-        if b > a
-    ]
-    neighbors = np.empty((n, k), dtype=np.int64)
-    with tqdm(total=n, desc="kNN search", unit="query", disable=None) as bar:
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            start, block = ray.get(done[0])
-            neighbors[start : start + len(block)] = block
-            bar.update(len(block))
-    return neighbors
-
-
-def knn_recall(features: np.ndarray, neighbors: np.ndarray, n_queries: int, seed: int = 0) -> float:
-    """Recall@k of ``neighbors`` (n, k) against exact search, on ``n_queries`` random queries (seeded)."""
-    n, k = neighbors.shape
-    flat = np.ascontiguousarray(features.reshape(n, -1), dtype=np.float32)
-    queries = np.sort(np.random.default_rng(seed).choice(n, min(n_queries, n), replace=False))
-    exact = knn_search(build_flat_index(flat), flat[queries], queries, k)
-    hits = [len(np.intersect1d(a, b)) for a, b in zip(neighbors[queries], exact)]
-    return float(np.sum(hits) / (len(queries) * k))

@@ -40,24 +40,19 @@ PAIR_SCHEMA = pa.schema(
 )
 
 
+# Sources of similar pairs; when several find the same pair, the earlier name is recorded.
+SOURCES = ["knn", "prior", "transform", "transform_knn"]
+# A directed similar pair on its way to its shard's writer: ``forward`` is 1 when ``left`` itself found ``right``
+# (a kNN query's own edge) and 0 for the reverse of another sample's edge (what ``symmetrize: mutual`` checks).
+ROW = np.dtype([("left", "<i8"), ("right", "<i8"), ("source", "i1"), ("forward", "i1")])
+
+
 def knn_pairs(neighbors: np.ndarray, query_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Directed kNN edges ``(query, neighbour)`` as flat ``(left, right)`` arrays (not yet canonical)."""
     n, k = neighbors.shape
     if query_ids is None:
         query_ids = np.arange(n, dtype=np.int64)
     return np.repeat(np.asarray(query_ids, dtype=np.int64), k), neighbors.reshape(-1).astype(np.int64)
-
-
-def canonical_pairs(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unordered, unique, non-self pairs sorted by (left, right), and the index of each one's first input row."""
-    lo, hi = np.minimum(left, right), np.maximum(left, right)
-    keep = lo != hi
-    lo, hi, rows = lo[keep], hi[keep], np.flatnonzero(keep)
-    order = np.lexsort((hi, lo))
-    lo, hi, rows = lo[order], hi[order], rows[order]
-    first = np.ones(len(lo), dtype=bool)
-    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
-    return lo[first], hi[first], rows[first]
 
 
 def shard_of(left: np.ndarray, num_shards: int) -> np.ndarray:
@@ -91,65 +86,117 @@ class PairShare:
         return len(self.pairs_per_rank)
 
 
-def degree_histogram(left: np.ndarray, right: np.ndarray, n: int) -> dict[str, int]:
-    degree = np.bincount(np.concatenate([left, right]), minlength=n)
-    values, counts = np.unique(degree, return_counts=True)
-    return {str(int(v)): int(c) for v, c in zip(values, counts)}
+def rows(left: np.ndarray, right: np.ndarray, source: str | np.ndarray, forward: int = 1) -> np.ndarray:
+    """``ROW``s ``(left, right)`` found by ``source`` (a name in ``SOURCES``, or an index per row)."""
+    out = np.empty(len(left), ROW)
+    out["left"], out["right"], out["forward"] = left, right, forward
+    out["source"] = SOURCES.index(source) if isinstance(source, str) else source
+    return out
 
 
-def write_pair_shards(
-    directory: Path,
-    left: np.ndarray,
-    right: np.ndarray,
-    source: np.ndarray,
-    source_names: list[str],
-    n_samples: int,
-    num_shards: int,
-    provenance: dict,
-    row_group_size: int = 65536,
-    extra: dict | None = None,
-) -> dict:
-    """Canonicalise and write pairs as shards plus manifest; return the manifest.
+def both_ways(left: np.ndarray, right: np.ndarray, source: str | np.ndarray) -> np.ndarray:
+    """Each pair ``left -> right`` and its reverse (marked ``forward = 0``)."""
+    return np.concatenate([rows(left, right, source, 1), rows(right, left, source, 0)])
 
-    ``source`` holds indices into ``source_names``; when one pair is found by several sources, the first
-    input row wins, so callers order inputs by source priority. ``extra`` adds top-level manifest entries.
-    """
-    lo, hi, rows = canonical_pairs(left, right)
-    src = np.asarray(source)[rows].astype(np.int8)
-    # Both directions, sorted by (left, right): lexsort's last key is the primary one.
-    out_left, out_right, out_src = np.concatenate([lo, hi]), np.concatenate([hi, lo]), np.concatenate([src, src])
-    order = np.lexsort((out_right, out_left))
-    out_left, out_right, out_src = out_left[order], out_right[order], out_src[order]
-    shard = shard_of(out_left, num_shards)
-    directory.mkdir(parents=True, exist_ok=True)
 
-    def table_of(s: int) -> pa.Table:
-        mask = shard == s
-        return pa.table(
-            {
-                "left": out_left[mask],
-                "right": out_right[mask],
-                "label": np.zeros(int(mask.sum()), dtype=np.int8),
-                "source": pa.DictionaryArray.from_arrays(pa.array(out_src[mask], pa.int8()), pa.array(source_names)),
-            },
-            schema=PAIR_SCHEMA,
-        )
+def by_shard(found: np.ndarray, num_shards: int) -> list[np.ndarray]:
+    """``found`` rows cut into those of each pair shard (by ``left``)."""
+    shard = shard_of(found["left"], num_shards)
+    order = np.argsort(shard, kind="stable")
+    return np.split(found[order], np.cumsum(np.bincount(shard, minlength=num_shards))[:-1])
 
-    shards = write_shards(directory, map(table_of, range(num_shards)), len(out_left), "the pair set",
-                          row_group_size=row_group_size)
-    similar = len(lo)
-    manifest = {
+
+def _firsts(*keys: np.ndarray) -> np.ndarray:
+    """Where a run of equal keys starts, in rows sorted by those keys."""
+    first = np.ones(len(keys[0]), dtype=bool)
+    if len(first) > 1:
+        first[1:] = np.logical_or.reduce([key[1:] != key[:-1] for key in keys])
+    return first
+
+
+def pair_shard_table(found: np.ndarray, mutual: bool) -> tuple[pa.Table, dict]:
+    """One shard's table from every row routed to it: self pairs dropped; with ``mutual``, kNN rows kept only
+    where both ends found each other; one row per (left, right), with the first source in ``SOURCES`` that found
+    it; sorted by (left, right). Also the shard's share of the manifest's figures."""
+    found = found[found["left"] != found["right"]]
+    found = found[np.lexsort((found["forward"], found["source"], found["right"], found["left"]))]
+    knn = found["source"] == SOURCES.index("knn")
+    edges = found[knn]
+    starts = np.flatnonzero(_firsts(edges["left"], edges["right"]))
+    both = np.zeros(len(starts), dtype=bool)
+    if len(starts):  # sorted by forward within a pair: both directions found <=> first is 0 and last is 1
+        ends = np.r_[starts[1:], len(edges)] - 1
+        both = (edges["forward"][starts] == 0) & (edges["forward"][ends] == 1)
+    if mutual:
+        keep_edge = np.repeat(both, np.diff(np.r_[starts, len(edges)]))
+        keep = np.ones(len(found), dtype=bool)
+        keep[np.flatnonzero(knn)[~keep_edge]] = False
+        found = found[keep]
+    found = found[_firsts(found["left"], found["right"])]
+    once = found["left"] < found["right"]
+    lefts, degrees = np.unique(found["left"], return_counts=True)
+    values, counts = np.unique(degrees, return_counts=True)
+    table = pa.table(
+        {
+            "left": found["left"],
+            "right": found["right"],
+            "label": np.zeros(len(found), dtype=np.int8),
+            "source": pa.DictionaryArray.from_arrays(pa.array(found["source"], pa.int8()), pa.array(SOURCES)),
+        },
+        schema=PAIR_SCHEMA,
+    )
+    figures = {
+        "similar_pairs": int(once.sum()),
+        "by_source": np.bincount(found["source"][once].astype(np.int64), minlength=len(SOURCES)).tolist(),
+        "degrees": {str(int(v)): int(c) for v, c in zip(values, counts)},
+        "samples": len(lefts),
+        "mutual_edges": int(both.sum()),
+    }
+    return table, figures
+
+
+def write_pair_shard(directory: Path, shard: int, *parts: np.ndarray, mutual: bool = False,
+                     row_group_size: int = 65536) -> tuple[dict, dict]:
+    """Write shard ``shard`` of a pair set from the rows routed to it (``parts``, from any number of producers);
+    its manifest entry and figures (``pair_shard_table``)."""
+    table, figures = pair_shard_table(np.concatenate([np.empty(0, ROW), *parts]), mutual)
+    entry, = write_shards(directory, [table], table.num_rows, "the pair set", row_group_size=row_group_size,
+                          name_of=lambda *_: f"part-{shard:05d}.parquet")
+    return entry, figures
+
+
+def pair_manifest(written: list[tuple[dict, dict]], n_samples: int, provenance: dict, extra: dict | None = None) -> dict:
+    """The manifest of a pair set from its shards' entries and figures, in shard order."""
+    similar = sum(f["similar_pairs"] for _, f in written)
+    by_source = np.sum([f["by_source"] for _, f in written], axis=0).tolist() if written else [0] * len(SOURCES)
+    degrees: dict[str, int] = {}
+    for _, figures in written:
+        for degree, count in figures["degrees"].items():
+            degrees[degree] = degrees.get(degree, 0) + count
+    isolated = n_samples - sum(f["samples"] for _, f in written)
+    if isolated:
+        degrees["0"] = isolated
+    return {
         "schema_version": SCHEMA_VERSION,
         "n_samples": n_samples,
         "similar_pairs": similar,
         "dissimilar_pairs_implicit": n_samples * (n_samples - 1) // 2 - similar,
-        "counts_by_source": {name: int((src == i).sum()) for i, name in enumerate(source_names)},
-        "degree_histogram": degree_histogram(lo, hi, n_samples),
-        "num_shards": num_shards,
-        "shards": shards,
+        "counts_by_source": dict(zip(SOURCES, by_source)),
+        "degree_histogram": dict(sorted(degrees.items(), key=lambda item: int(item[0]))),
+        "num_shards": len(written),
+        "shards": [entry for entry, _ in written],
         "provenance": provenance,
         **(extra or {}),
     }
+
+
+def write_pair_shards(directory: Path, found: np.ndarray, n_samples: int, num_shards: int, provenance: dict,
+                      mutual: bool = False, extra: dict | None = None) -> dict:
+    """A whole pair set from ``found`` rows in one process (the pair stage does the same per shard in Ray tasks);
+    the manifest, also written to ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = [write_pair_shard(directory, s, part, mutual=mutual) for s, part in enumerate(by_shard(found, num_shards))]
+    manifest = pair_manifest(written, n_samples, provenance, extra)
     write_json(directory / MANIFEST_FILE, manifest)
     return manifest
 

@@ -1,11 +1,23 @@
-"""The pair stage: similar pairs from every source of a job, symmetrised and written as Parquet shards.
+"""The pair stage: similar pairs from every source of a job, written as Parquet shards by Ray tasks and actors.
 
-Dissimilar pairs stay implicit (``negatives.py`` draws them lazily during training)."""
+Only object references and small figures pass through the driver, never features or pairs:
+
+1. one task trains the index on a sample of the training rows (``ivf``), one groups the copies by origin (the
+   transform sources), one evaluates the metadata rule and emits its rows (``prior``);
+2. ``pairs.index_parts`` actors each load some sample-store shards into their part of the index
+   (``knn_parts.py``);
+3. every query shard (a store shard's training rows) visits the parts in turn; the last part emits its pair rows
+   bucketed by pair shard (``edges.py``) and measures recall@k on the recall queries among them;
+4. one task per pair shard symmetrises, deduplicates, sorts and writes it (``shards.write_pair_shard``);
+5. the driver merges the tasks' figures into the manifest.
+
+Dissimilar pairs stay implicit (``negatives.py`` draws them lazily during training).
+"""
 
 from __future__ import annotations
 
 import logging
-import os
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,73 +26,34 @@ import ray
 from pipeline.config import PairsConfig
 from pipeline.data.paths import resolve_data_path
 from pipeline.data.store import SampleStore
-from pipeline.errors import DataError, StageError
-from pipeline.io import atomic_dir, content_hash, exclusive
-from pipeline.pairs.knn import knn_graph, knn_recall, make_index
+from pipeline.errors import DataError
+from pipeline.io import atomic_dir, content_hash, exclusive, reusable, write_json
+from pipeline.pairs.edges import count_by_source, query_rows
+from pipeline.pairs.knn import IndexBackend, make_index, training_rows
+from pipeline.pairs.knn_parts import IndexPart, QueryShardResult, read_training_rows
 from pipeline.pairs.prior import prior_pairs
-from pipeline.pairs.shards import SCHEMA_VERSION, PairSet, knn_pairs, write_pair_shards
-from pipeline.pairs.transforms import transform_knn_pairs, transform_pairs
+from pipeline.pairs.shards import (
+    MANIFEST_FILE,
+    SCHEMA_VERSION,
+    PairSet,
+    both_ways,
+    by_shard,
+    pair_manifest,
+    write_pair_shard,
+)
+from pipeline.pairs.transforms import Groups, origin_groups
+from pipeline.runtime import gather
 
 log = logging.getLogger(__name__)
 
-# Priority when several sources find the same pair: the earlier name is recorded.
-SOURCES = ["knn", "prior", "transform", "transform_knn"]
+# An index part holds at most about this many bytes of features (pairs.index_parts: null).
+PART_BYTES = 1 << 30
 
 
 def pairs_key(cfg: PairsConfig, store: SampleStore) -> str:
-    # num_tasks only changes how the work is split, never the result.
-    return content_hash({"pairs": cfg.model_dump(exclude={"num_tasks"}), "samples": store.manifest["sha256"],
+    # index_parts only changes how the work is split, not the pairs (exactly so for flat and ivf).
+    return content_hash({"pairs": cfg.model_dump(exclude={"index_parts"}), "samples": store.manifest["sha256"],
                          "schema": SCHEMA_VERSION})
-
-
-def mutual_edges(left: np.ndarray, right: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The directed edges (i, j) whose reverse (j, i) is an edge too."""
-    keys = np.sort(left * n + right)
-    reverse = right * n + left
-    pos = np.minimum(np.searchsorted(keys, reverse), max(len(keys) - 1, 0))
-    keep = keys[pos] == reverse if len(keys) else np.zeros(0, dtype=bool)
-    return left[keep], right[keep]
-
-
-def similar_pairs(
-    cfg: PairsConfig, features: np.ndarray, origin: np.ndarray, metadata: dict[str, np.ndarray] | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Directed similar pairs from every source in ``cfg.sources``, in ``SOURCES`` priority order, with each
-    pair's source index and facts about the kNN search (index, recall@k when approximate). kNN runs as Ray
-    tasks; the transform sources are pure array work."""
-    n = len(features)
-    knn_left = knn_right = np.empty(0, np.int64)
-    knn_info: dict = {}
-    if "knn" in cfg.sources:
-        cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
-        num_tasks = cfg.num_tasks or 2 * cpus
-        backend = make_index(cfg.index, cfg.index_options)
-        log.info("%d-NN graph of %d samples with the %s index in %d Ray tasks", cfg.k, n, cfg.index, num_tasks)
-        neighbors = knn_graph(features, cfg.k, num_tasks, backend)
-        knn_info = {"index": cfg.index, "options": backend.options, "k": cfg.k}
-        if not backend.exact:
-            knn_info["recall_queries"] = min(cfg.recall_queries, n)
-            knn_info["recall_at_k"] = knn_recall(features, neighbors, cfg.recall_queries)
-            log.info("Recall@%d of the %s graph against exact search: %.4f (%d queries)", cfg.k, cfg.index,
-                     knn_info["recall_at_k"], knn_info["recall_queries"])
-        knn_left, knn_right = knn_pairs(neighbors)
-        if cfg.symmetrize == "mutual":
-            knn_left, knn_right = mutual_edges(knn_left, knn_right, n)
-            knn_info["mutual_edges"] = len(knn_left)
-    found = {
-        "knn": lambda: (knn_left, knn_right),
-        "prior": lambda: prior_pairs(metadata, cfg.prior.same,
-                                     {c: a.model_dump() for c, a in cfg.prior.adjacent.items()},
-                                     cfg.prior.max_differing),
-        "transform": lambda: transform_pairs(origin),
-        "transform_knn": lambda: transform_knn_pairs(origin, knn_left, knn_right),
-    }
-    parts = {name: found[name]() for name in SOURCES if name in cfg.sources}
-    log.info("Directed similar pairs by source: %s", {name: len(p[0]) for name, p in parts.items()})
-    source = np.concatenate([np.full(len(p[0]), SOURCES.index(name), np.int8) for name, p in parts.items()])
-    left = np.concatenate([p[0] for p in parts.values()])
-    right = np.concatenate([p[1] for p in parts.values()])
-    return left, right, source, knn_info
 
 
 def check_pairs_config(cfg: PairsConfig, store: SampleStore) -> None:
@@ -109,53 +82,126 @@ def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
     key = pairs_key(cfg, store)
     directory = workdir / "pairs" / key
     with exclusive(workdir, f"pairs-{key}", f"Waiting for another run that is building the pair set {directory}"):
-        return _reusable_pair_set(directory) or _write_pair_set(cfg, store, directory)
-
-
-def _reusable_pair_set(directory: Path) -> PairSet | None:
-    if not (directory / "manifest.json").is_file():
-        return None
-    pair_set = PairSet.open(directory)
-    bad = pair_set.corrupt_shards()
-    if bad:
-        log.warning("Pair set %s has missing or corrupt shards %s; rebuilding it", directory, bad)
-        return None
-    log.info("Reusing pair set %s (%d similar pairs)", directory, pair_set.manifest["similar_pairs"])
-    return pair_set
-
-
-def _write_pair_set(cfg: PairsConfig, store: SampleStore, directory: Path) -> PairSet:
-    ids, features, _ = store.split("train")
-    n = len(ids)
-    if not np.array_equal(ids, np.arange(n)):
-        # Pairs and the negative sampler index samples by row; the store promises train ids 0..n-1.
-        raise StageError(f"sample store {store.directory}: train ids are not 0..{n - 1}; rebuild the store")
-    bad = ~np.isfinite(features.reshape(n, -1)).all(axis=1)
-    if bad.any():
-        raise DataError(
-            f"sample store {store.directory}: {int(bad.sum())} training samples have NaN or infinite features "
-            f"(first ids: {ids[bad][:5].tolist()}); fix the source data and re-run"
-        )
-    origin, _ = store.origins("train")
-    metadata = store.metadata("train", cfg.prior.columns) if cfg.prior is not None else None
-    left, right, source, knn_info = similar_pairs(cfg, features, origin, metadata)
-    with atomic_dir(directory, f"the pair set {directory}") as tmp:
-        manifest = write_pair_shards(
-            tmp,
-            left,
-            right,
-            source=source,
-            source_names=SOURCES,
-            n_samples=n,
-            num_shards=cfg.num_shards,
-            provenance={"config": cfg.model_dump(), "samples_sha256": store.manifest["sha256"]},
-            extra={"knn": knn_info} if knn_info else None,
-        )
-    log.info(
-        "Pair set %s: %d similar pairs in %d shards; %d dissimilar pairs left implicit",
-        directory,
-        manifest["similar_pairs"],
-        cfg.num_shards,
-        manifest["dissimilar_pairs_implicit"],
-    )
+        if (pair_set := reusable(directory, PairSet.open, "Pair set")) is not None:
+            log.info("Reusing pair set %s (%d similar pairs)", directory, pair_set.manifest["similar_pairs"])
+            return pair_set
+        with atomic_dir(directory, f"the pair set {directory}") as tmp:
+            manifest = write_pair_set(cfg, store, tmp)
+    log.info("Pair set %s: %d similar pairs in %d shards; %d dissimilar pairs left implicit", directory,
+             manifest["similar_pairs"], cfg.num_shards, manifest["dissimilar_pairs_implicit"])
     return PairSet.open(directory)
+
+
+def index_parts(cfg: PairsConfig, n: int, dimension: int, files: int, cpus: int) -> int:
+    """How many parts the index is cut into: ``pairs.index_parts``, or enough that each holds at most
+    ``PART_BYTES`` of features; never more than the store shards or the cluster's CPUs (one actor each)."""
+    wanted = cfg.index_parts or math.ceil(n * dimension * 4 / PART_BYTES)
+    return max(1, min(wanted, files, cpus))
+
+
+def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: Path) -> dict:
+    """Find the pairs of ``cfg`` in ``store`` and write them as shards plus manifest into ``directory``."""
+    n = store.manifest["splits"]["train"]
+    files = store.files_of("train")
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    groups = None
+    if {"transform", "transform_knn"} & set(cfg.sources):
+        groups = _origin_groups.remote(store)
+    producers, knn_info, figures = [], {}, []
+    if "prior" in cfg.sources:
+        producers.append(_prior_rows.options(num_returns=cfg.num_shards + 1).remote(store, cfg))
+    if "knn" in cfg.sources:
+        queries, knn_info = _search(cfg, store, files, groups, cpus)
+        producers += queries
+    elif groups is not None:  # the transform sources alone: each query shard emits its copies
+        producers += [_copy_rows.options(num_returns=cfg.num_shards + 1).remote(path, store.directory, cfg, groups)
+                      for path in files]
+    figures = gather([p[-1] for p in producers], "Finding similar pairs", unit="shard")
+    emitted: dict[str, int] = {}
+    for f in figures:
+        for name, count in f["rows_by_source"].items():
+            emitted[name] = emitted.get(name, 0) + count
+    log.info("Directed similar pairs by source: %s", emitted)
+    if knn_info.get("recall_queries"):
+        hits = sum(f.get("recall_hits", 0) for f in figures)
+        knn_info["recall_at_k"] = hits / (knn_info["recall_queries"] * cfg.k)
+        log.info("Recall@%d of the %s graph against exact search: %.4f (%d queries)", cfg.k, cfg.index,
+                 knn_info["recall_at_k"], knn_info["recall_queries"])
+    write = ray.remote(write_pair_shard)
+    written = gather([write.remote(directory, s, *[p[s] for p in producers], mutual=cfg.symmetrize == "mutual")
+                      for s in range(cfg.num_shards)], "Writing pair shards", unit="shard")
+    if cfg.symmetrize == "mutual" and knn_info:
+        knn_info["mutual_edges"] = sum(f["mutual_edges"] for _, f in written)
+    provenance = {"config": cfg.model_dump(), "samples_sha256": store.manifest["sha256"]}
+    manifest = pair_manifest(written, n, provenance, {"knn": knn_info} if knn_info else None)
+    write_json(directory / MANIFEST_FILE, manifest)
+    return manifest
+
+
+def _search(cfg: PairsConfig, store: SampleStore, files: list[Path], groups, cpus: int) -> tuple[list, dict]:
+    """Start the index parts and send every query shard through them; the last part's outputs per shard."""
+    n = store.manifest["splits"]["train"]
+    dimension = math.prod(store.feature_shape)
+    backend = make_index(cfg.index, cfg.index_options)
+    size = backend.training_size(n)
+    parts = index_parts(cfg, n, dimension, len(files), cpus)
+    log.info("%d-NN graph of %d samples with the %s index in %d part(s) (Ray actors)", cfg.k, n, cfg.index, parts)
+    trained = _train_index.remote(backend, store, size, max(1, cpus)) if size else None
+    part = ray.remote(IndexPart)
+    # A lost part is started again (it reloads its shards) and its pending searches are retried.
+    actors = [part.options(num_cpus=1, max_restarts=3, max_task_retries=3).remote(backend, trained, dimension, list(chunk), store.directory,
+                                              max(1, cpus // parts))
+              for chunk in np.array_split(np.array(files, dtype=object), parts)]
+    recall_ids = None if backend.exact else training_rows(n, min(cfg.recall_queries, n))
+    result = QueryShardResult(cfg.k, cfg.sources, cfg.num_shards)
+    outputs = []
+    for path in files:
+        found = None
+        for actor in actors[:-1]:
+            found = actor.search.remote(path, cfg.k, recall_ids, found)
+        outputs.append(actors[-1].search.options(num_returns=cfg.num_shards + 1).remote(
+            path, cfg.k, recall_ids, found, result, groups))
+    info = {"index": cfg.index, "options": backend.options, "k": cfg.k, "index_parts": parts}
+    if recall_ids is not None:
+        info["recall_queries"] = len(recall_ids)
+    return outputs, info
+
+
+@ray.remote
+def _train_index(backend: IndexBackend, store: SampleStore, size: int, threads: int) -> np.ndarray:
+    """The empty index every part starts from, trained on ``size`` training rows drawn with a fixed seed."""
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
+    n = store.manifest["splits"]["train"]
+    wanted = training_rows(n, size)
+    sample = []
+    for path in store.files_of("train"):
+        ids, features = read_training_rows(path, store.directory)
+        sample.append(features[np.isin(ids, wanted)])
+    sample = np.concatenate(sample)
+    return faiss.serialize_index(backend.trained(sample.shape[1], sample))
+
+
+@ray.remote
+def _origin_groups(store: SampleStore) -> Groups:
+    return origin_groups(store.column("train", "origin_id"))
+
+
+@ray.remote
+def _copy_rows(path: Path, store_dir: Path, cfg: PairsConfig, groups: Groups) -> tuple:
+    ids, _ = read_training_rows(path, store_dir)
+    found = query_rows(ids, np.empty((len(ids), 0), np.int64), cfg.sources, groups)
+    return (*by_shard(found, cfg.num_shards), {"rows_by_source": count_by_source(found)})
+
+
+@ray.remote
+def _prior_rows(store: SampleStore, cfg: PairsConfig) -> tuple:
+    meta = store.metadata("train", cfg.prior.columns)
+    adjacent = {c: a.model_dump() for c, a in cfg.prior.adjacent.items()}
+    try:
+        left, right = prior_pairs(meta, cfg.prior.same, adjacent, cfg.prior.max_differing)
+    except ValueError as exc:
+        raise DataError(f"pairs.prior: {exc}") from None
+    found = both_ways(left, right, "prior")
+    return (*by_shard(found, cfg.num_shards), {"rows_by_source": count_by_source(found)})

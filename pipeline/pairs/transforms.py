@@ -38,18 +38,21 @@ def _expand(anchor: np.ndarray, groups_of: np.ndarray, members, start, size) -> 
     return np.repeat(anchor, counts), members[np.repeat(start[groups_of], counts) + offsets]
 
 
-def transform_pairs(origin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Directed pairs (i, c) for every sample i and every other copy c of its origin."""
-    members, start, size = origin_groups(origin)
-    ids = np.arange(len(origin), dtype=np.int64)
+Groups = tuple[np.ndarray, np.ndarray, np.ndarray]  # origin_groups' (members, start, size)
+
+
+def transform_pairs(groups: Groups, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Directed pairs (i, c) for every sample i of ``ids`` (default: all) and every other copy c of its origin."""
+    members, start, size = groups
+    ids = np.arange(len(members), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
     left, right = _expand(ids, ids, members, start, size)
     keep = left != right
     return left[keep], right[keep]
 
 
-def transform_knn_pairs(origin: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def transform_knn_pairs(groups: Groups, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each kNN edge (i -> j): pairs (i, c) for every copy c of j's origin other than j itself."""
-    members, start, size = origin_groups(origin)
+    members, start, size = groups
     pair_left, pair_right = _expand(np.asarray(left), np.asarray(right), members, start, size)
     keep = pair_right != np.repeat(np.asarray(right), size[right])
     return pair_left[keep], pair_right[keep]

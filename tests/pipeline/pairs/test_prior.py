@@ -48,7 +48,7 @@ def test_same_and_box_neighbourhood_match_brute_force():
     assert set(zip(left.tolist(), right.tolist())) == expected and len(left) == len(expected)
 
 
-def test_rule_naming_a_missing_column_says_which_columns_exist(tmp_path):
+def test_rule_naming_a_missing_column_says_which_columns_exist(ray_local, tmp_path):
     meta = norb_grid()
     n = len(meta["azimuth"])
     split = SplitArrays("train", np.zeros((n, 4), np.float32), np.zeros(n), np.arange(n), metadata=meta)
@@ -58,7 +58,7 @@ def test_rule_naming_a_missing_column_says_which_columns_exist(tmp_path):
     rule = PriorRule(same=["object"], adjacent={"azimuth": {"step": 20, "period": 360}})
     with pytest.raises(DataError, match=r"names column\(s\) \['object'\] missing from .*; its metadata columns are \['azimuth'"):
         build_pairs(PairsConfig(sources=["prior"], prior=rule), store, tmp_path)
-    # A valid rule runs without Ray (no kNN source) and records its pairs under 'prior'.
+    # A valid rule runs (one Ray task evaluates it) and records its pairs under 'prior'.
     rule = PriorRule(adjacent={"azimuth": {"step": 20, "period": 360}, "elevation": {"step": 5}}, max_differing=1)
     pairs = build_pairs(PairsConfig(sources=["prior"], prior=rule), store, tmp_path)
     assert pairs.manifest["counts_by_source"]["prior"] == pairs.manifest["similar_pairs"] == 13446

@@ -3,15 +3,44 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import StageError
-from pipeline.pairs.shards import PAIR_SCHEMA, PairSet, canonical_pairs, knn_pairs, shard_of, write_pair_shards
+from pipeline.pairs.shards import (
+    PAIR_SCHEMA,
+    PairSet,
+    both_ways,
+    knn_pairs,
+    pair_shard_table,
+    rows,
+    shard_of,
+    write_pair_shards,
+)
 
 
-def test_canonical_pairs_drop_self_and_reversed_duplicates():
-    left = np.array([3, 1, 2, 2, 5, 1])
-    right = np.array([1, 3, 2, 0, 4, 3])
-    lo, hi, rows = canonical_pairs(left, right)
-    assert list(zip(lo, hi)) == [(0, 2), (1, 3), (4, 5)]
-    assert list(rows) == [3, 0, 4]  # the first input row of each pair
+def unordered(left, right):
+    """The unordered, non-self pairs ``(lo, hi)`` sorted, as arrays (the reference for a written set)."""
+    pairs = sorted({(min(a, b), max(a, b)) for a, b in zip(left.tolist(), right.tolist()) if a != b})
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+
+def test_a_shard_drops_self_and_duplicates_and_records_the_first_source():
+    found = np.concatenate([both_ways(np.array([3, 1, 2, 2]), np.array([1, 3, 2, 0]), "transform"),
+                            rows(np.array([1, 0]), np.array([3, 2]), "knn")])
+    table, figures = pair_shard_table(found, mutual=False)
+    got = list(zip(table.column("left").to_pylist(), table.column("right").to_pylist(),
+                   table.column("source").to_pylist()))
+    assert got == [(0, 2, "knn"), (1, 3, "knn"), (2, 0, "transform"), (3, 1, "transform")]
+    assert figures["similar_pairs"] == 2 and figures["by_source"] == [2, 0, 0, 0]  # counted on left < right
+
+
+def test_mutual_keeps_the_knn_edges_found_from_both_ends_and_other_sources_as_they_are():
+    # 0 -> 1 and 1 -> 0 (mutual), 0 -> 2 only (one-sided), 3 ~ 4 a transform pair
+    found = np.concatenate([both_ways(np.array([0, 1, 0]), np.array([1, 0, 2]), "knn"),
+                            both_ways(np.array([3]), np.array([4]), "transform")])
+    table, figures = pair_shard_table(found, mutual=True)
+    assert list(zip(table.column("left").to_pylist(), table.column("right").to_pylist())) == [
+        (0, 1), (1, 0), (3, 4), (4, 3)]
+    assert figures["mutual_edges"] == 2  # directed: 0 -> 1 and 1 -> 0
+    union, _ = pair_shard_table(found, mutual=False)
+    assert union.num_rows == 6
 
 
 def test_knn_pairs_are_query_neighbor_edges():
@@ -31,17 +60,17 @@ def test_shard_of_depends_only_on_left_and_balances():
 def pair_set(tmp_path):
     rng = np.random.default_rng(3)
     left, right = rng.integers(0, 50, 400), rng.integers(0, 50, 400)
-    manifest = write_pair_shards(tmp_path, left, right, np.zeros(400, int), ["knn"], n_samples=50, num_shards=4,
+    manifest = write_pair_shards(tmp_path, both_ways(left, right, "knn"), n_samples=50, num_shards=4,
                                  provenance={"test": True})
-    return PairSet.open(tmp_path), manifest, canonical_pairs(left, right)
+    return PairSet.open(tmp_path), manifest, unordered(left, right)
 
 
 def test_written_shards_roundtrip_with_schema_and_manifest(pair_set):
-    ps, manifest, (lo, hi, _) = pair_set
+    ps, manifest, (lo, hi) = pair_set
     assert manifest["similar_pairs"] == len(lo)
     assert sum(s["rows"] for s in manifest["shards"]) == 2 * len(lo)  # both directions
     assert manifest["dissimilar_pairs_implicit"] == 50 * 49 // 2 - len(lo)
-    assert manifest["counts_by_source"] == {"knn": len(lo)}
+    assert manifest["counts_by_source"] == {"knn": len(lo), "prior": 0, "transform": 0, "transform_knn": 0}
     assert sum(manifest["degree_histogram"].values()) == 50
     left, right = ps.read()
     assert (left < right).all()
@@ -53,7 +82,7 @@ def test_written_shards_roundtrip_with_schema_and_manifest(pair_set):
 
 
 def test_a_shard_holds_every_pair_of_its_samples_sorted(pair_set):
-    ps, manifest, (lo, hi, _) = pair_set
+    ps, manifest, (lo, hi) = pair_set
     for number, shard in enumerate(manifest["shards"]):
         table = pq.read_table(ps.directory / shard["file"])
         left, right = table.column("left").to_numpy(), table.column("right").to_numpy()
@@ -67,7 +96,7 @@ def test_a_shard_holds_every_pair_of_its_samples_sorted(pair_set):
 
 @pytest.mark.parametrize("world", [1, 2, 3, 4])
 def test_worker_shares_partition_the_samples_and_hold_every_pair_of_their_own(pair_set, world):
-    ps, manifest, (lo, hi, _) = pair_set
+    ps, manifest, (lo, hi) = pair_set
     shares = [ps.read_share(rank, world) for rank in range(world)]
     assert (sum(s.owned.astype(int) for s in shares) == 1).all()  # every sample owned by exactly one worker
     held = [set(zip(s.left.tolist(), s.right.tolist())) for s in shares]
