@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.pairs import PairSet
-from pipeline.pairs.shards import write_pair_shards
+from pipeline.pairs.shards import both_ways, write_pair_shards
 from pipeline.train.batches import ShareSampling
 
 
@@ -46,7 +46,7 @@ def build(directory: Path, n: int, k: int, num_shards: int, seed: int) -> PairSe
     rng = np.random.default_rng(seed)
     left = np.repeat(np.arange(n, dtype=np.int64), k)
     right = (left + rng.integers(1, n, len(left))) % n  # k random partners each, never itself
-    write_pair_shards(directory, left, right, np.zeros(len(left), np.int8), ["knn"], n, num_shards, params)
+    write_pair_shards(directory, both_ways(left, right, "knn"), n, num_shards, params)
     return PairSet.open(directory)
 
 

@@ -8,17 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from encoders.registry import build_encoder
+from typing import TYPE_CHECKING
+
 from pipeline.config import JobConfig
 from pipeline.data.ingestion import ingest
 from pipeline.data.store import SampleStore
 from pipeline.errors import ConfigError
-from pipeline.evaluate.evaluation import evaluate
-from pipeline.evaluate.scoring import check_evaluate_config
 from pipeline.pairs.shards import PairSet
 from pipeline.pairs.similar import build_pairs, check_pairs_config
 from pipeline.runtime import Runtime, init_ray
-from pipeline.tracking import Tracker
+
+if TYPE_CHECKING:
+    from pipeline.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +44,22 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
 
     Everything MLflow sees goes through ``tracker`` (default: the runtime's store, see ``Runtime.tracker``).
     """
-    tracker = tracker or runtime.tracker()
     if stop_after == "all":
+        tracker = tracker or runtime.tracker()
         tracker.check_server()  # fail before any work when the server is down, not after an hour of training
     clock = time.perf_counter()
     # Before Ray: bad data fails in seconds.
     store = ingest(job.data, runtime.data_root, runtime.workdir, job.evaluate.validation)
-    try:  # an encoder that cannot take these samples fails here, not inside a Ray worker
-        build_encoder(**job.encoder.spec(store.feature_shape))
-    except ValueError as exc:
-        raise ConfigError(f"encoder: {exc}") from None
+    if stop_after == "all":
+        # Imported only by a run that trains: torch alone costs a driver ~650 MB that the pair stage need not hold.
+        from encoders.registry import build_encoder
+        from pipeline.evaluate.evaluation import evaluate
+        from pipeline.evaluate.scoring import check_evaluate_config
+
+        try:  # an encoder that cannot take these samples fails here, not inside a Ray worker
+            build_encoder(**job.encoder.spec(store.feature_shape))
+        except ValueError as exc:
+            raise ConfigError(f"encoder: {exc}") from None
     check_pairs_config(job.pairs, store)
     if stop_after == "all":
         check_evaluate_config(job.evaluate, store)

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.manifold import trustworthiness as _sk_trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
-from pipeline.pairs.transforms import transform_pairs
+from pipeline.pairs.transforms import origin_groups, transform_pairs
 
 
 def trustworthiness(inputs: np.ndarray, embedding: np.ndarray, k: int) -> float:
@@ -44,7 +44,7 @@ def invariance_ratio(embedding: np.ndarray, origin: np.ndarray, n_random: int = 
     The numerator averages over every pair of copies (the original included) of every origin; the
     denominator over ``n_random`` uniformly drawn pairs of distinct samples (seeded).
     """
-    left, right = transform_pairs(origin)
+    left, right = transform_pairs(origin_groups(origin))
     if len(left) == 0:
         raise ValueError("invariance ratio needs transformed copies: every origin has a single sample")
     rng = np.random.default_rng(seed)
