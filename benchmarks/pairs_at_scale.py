@@ -2,13 +2,14 @@
 
 ``generate`` writes N x D float32 clustered samples (1 000 Gaussian clusters; a ``label`` column holds the
 cluster) as a folder of ``--files`` Parquet files, one file at a time. ``run`` runs ``drlim pairs`` on such a
-folder (``pairs.index: ivf`` with its defaults, k = 5, 16 pair shards) under ``/usr/bin/time -v`` (the driver's
-peak RSS) while a sampler reads every process of the run from /proc once a second (the largest single process
-and the largest sum; a process's RSS counts the object-store pages it has touched, so the sum overstates).
+folder (``pairs.index: ivf``, k = 5, 16 pair shards) under ``/usr/bin/time -v`` (the driver's
+peak RSS) while a sampler reads every process of the run from /proc once a second: the largest resident set of
+one process (and how much of it is Ray's object store, shared memory that the process has touched), the largest
+private part (RSS less shared memory) and the largest sum (which counts shared pages once per process).
 Reported: wall time, driver peak RSS, the largest process, recall@5 from the manifest.
 
     python benchmarks/pairs_at_scale.py generate --rows 10000000 --dim 32 --files 20 --out /tmp/scale/10m
-    python benchmarks/pairs_at_scale.py run --data /tmp/scale/10m --workdir /tmp/scale/work-10m
+    python benchmarks/pairs_at_scale.py run --data /tmp/scale/10m --workdir /tmp/scale/work-10m --nprobe 8
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ def generate(rows: int, dim: int, files: int, out: Path, seed: int = 0) -> None:
         print(f"wrote {out / f'part-{number:05d}.parquet'} ({len(part):,} rows)", flush=True)
 
 
-def _rss_by_process(session: int) -> dict[int, tuple[str, int]]:
-    """pid -> (command, resident bytes) of every process in the Linux session ``session``."""
+def _rss_by_process(session: int) -> dict[int, tuple[str, int, int]]:
+    """pid -> (command, resident bytes, of which shared memory: Ray's object store) of every process in the Linux
+    session ``session``."""
     found = {}
     for status in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -51,34 +53,39 @@ def _rss_by_process(session: int) -> dict[int, tuple[str, int]]:
             if int(fields[3]) != session:  # after ")": state, ppid, pgrp, session
                 continue
             pid = int(status.parent.name)
-            rss = int(re.search(r"VmRSS:\s+(\d+)", (status.parent / "status").read_text()).group(1)) * 1024
-            found[pid] = ((status.parent / "cmdline").read_text().replace("\0", " ")[:80], rss)
+            text = (status.parent / "status").read_text()
+            rss, shared = (int(re.search(rf"{key}:\s+(\d+)", text).group(1)) * 1024 for key in ("VmRSS", "RssShmem"))
+            found[pid] = ((status.parent / "cmdline").read_text().replace("\0", " ")[:80], rss, shared)
         except (OSError, AttributeError, IndexError, ValueError):
             continue
     return found
 
 
-def run(data: Path, workdir: Path, index: str = "ivf") -> dict:
+def run(data: Path, workdir: Path, index: str = "ivf", options: dict[str, int] | None = None) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     job = workdir / "scale.yaml"
     job.write_text(f"name: scale\ndata:\n  source: parquet\n  path: {data.resolve()}\n  label_column: label\n"
-                   f"pairs:\n  k: 5\n  index: {index}\n  num_shards: 16\nencoder:\n  name: mlp\n")
+                   f"pairs:\n  k: 5\n  index: {index}\n  index_options: {json.dumps(options or {})}\n"
+                   f"  num_shards: 16\nencoder:\n  name: mlp\n")
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "pipeline.cli", "pairs", str(job), "--workdir",
                str(workdir)]
     start = time.perf_counter()
     # A session of its own: every process of the run (Ray's too) is found by its session id.
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    peak_one, peak_sum, stop = (0, ""), 0, threading.Event()
+    peak_one, peak_private, peak_sum, stop = (0, 0, ""), (0, ""), 0, threading.Event()
 
     def sample() -> None:
-        nonlocal peak_one, peak_sum
+        nonlocal peak_one, peak_private, peak_sum
         while not stop.is_set():
             found = _rss_by_process(process.pid)
             if found:
-                peak_sum = max(peak_sum, sum(rss for _, rss in found.values()))
-                name, rss = max(found.values(), key=lambda item: item[1])
+                peak_sum = max(peak_sum, sum(rss for _, rss, _ in found.values()))
+                name, rss, shared = max(found.values(), key=lambda item: item[1])
                 if rss > peak_one[0]:
-                    peak_one = (rss, name)
+                    peak_one = (rss, shared, name)
+                name, rss, shared = max(found.values(), key=lambda item: item[1] - item[2])
+                if rss - shared > peak_private[0]:
+                    peak_private = (rss - shared, name)
             time.sleep(1.0)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -93,7 +100,9 @@ def run(data: Path, workdir: Path, index: str = "ivf") -> dict:
     driver = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1)) * 1024
     manifest = json.loads(max((workdir / "pairs").glob("*/manifest.json"), key=os.path.getmtime).read_text())
     return {"seconds": round(seconds, 1), "driver_peak_rss_gib": round(driver / 2**30, 3),
-            "largest_process_gib": round(peak_one[0] / 2**30, 3), "largest_process": peak_one[1],
+            "largest_process_gib": round(peak_one[0] / 2**30, 3),
+            "largest_process_object_store_gib": round(peak_one[1] / 2**30, 3), "largest_process": peak_one[2],
+            "largest_private_gib": round(peak_private[0] / 2**30, 3), "largest_private_process": peak_private[1],
             "all_processes_peak_sum_gib": round(peak_sum / 2**30, 2),
             "recall_at_5": manifest["knn"].get("recall_at_k"), "similar_pairs": manifest["similar_pairs"],
             "index_parts": manifest["knn"]["index_parts"], "index_options": manifest["knn"]["options"]}
@@ -111,11 +120,13 @@ def main() -> None:
     go.add_argument("--data", type=Path, required=True)
     go.add_argument("--workdir", type=Path, required=True)
     go.add_argument("--index", default="ivf")
+    go.add_argument("--nprobe", type=int, help="ivf: cells searched per query (default: the index's, 16)")
     args = parser.parse_args()
     if args.command == "generate":
         generate(args.rows, args.dim, args.files, args.out)
     else:
-        print(json.dumps(run(args.data, args.workdir, args.index), indent=2))
+        options = {"nprobe": args.nprobe} if args.nprobe else {}
+        print(json.dumps(run(args.data, args.workdir, args.index, options), indent=2))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,16 @@ def _param_value(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
+@dataclass(frozen=True)
+class ModelInput:
+    """What a logged model takes, as its signature says: ``shape`` of one sample (None: no signature, or not one
+    tensor of fixed size) and the numpy ``dtype``; ``uri`` pins the model itself (``models:/m-<id>``)."""
+
+    uri: str
+    shape: tuple[int, ...] | None
+    dtype: str
+
+
 @dataclass
 class Tracker:
     """A tracking store (``uri``) and, once started or attached, one run in it. Plain data: Ray ships a copy
@@ -185,16 +195,39 @@ class Tracker:
         log.info("Registered %s version %s with alias @%s", registered_name, version, alias)
         return version, f"models:/{registered_name}@{alias}"
 
-    def load_model(self, model_uri: str) -> Any:
-        """A registered or logged model as an MLflow pyfunc (``.predict(array)``); errors say what to check."""
+    def load_model(self, model_uri: str, check_requirements: bool = True) -> Any:
+        """A registered or logged model as an MLflow pyfunc (``.predict(array)``); errors say what to check.
+        ``check_requirements=False`` skips MLflow's warning about pip requirements of the model that this
+        environment lacks (~2 s: it maps every installed package), for the many actors of ``drlim embed``."""
         mlflow.set_tracking_uri(self.uri)
         try:
-            return mlflow.pyfunc.load_model(model_uri)
+            return mlflow.pyfunc.load_model(model_uri, suppress_warnings=not check_requirements)
         except Exception as exc:
             raise TrackingError(
                 f"could not load model {model_uri} from {self.uri}: {first_line(exc)}. Check the name and alias "
                 f"(e.g. models:/drlim-mnist-4-9@champion) and MLFLOW_TRACKING_URI"
             ) from None
+
+    def model_input(self, model_uri: str) -> ModelInput:
+        """What ``model_uri`` takes, from its signature (its ``MLmodel`` file only: the weights stay where they are),
+        and the URI of that very model, so that every process loads the same one even if the alias moves."""
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            info = mlflow.models.get_model_info(model_uri)
+        except Exception as exc:
+            raise TrackingError(
+                f"could not load model {model_uri} from {self.uri}: {first_line(exc)}. Check the name and alias "
+                f"(e.g. models:/drlim-mnist-4-9@champion) and MLFLOW_TRACKING_URI"
+            ) from None
+        # A registry URI resolves to the model's own (models:/m-<id>); a path or runs:/ URI is one model already.
+        pinned = model_uri.startswith("models:/") and str(info.model_uri).startswith("models:/")
+        uri = info.model_uri if pinned else model_uri
+        inputs = info.signature.inputs if info.signature is not None else None
+        if inputs is None or not inputs.is_tensor_spec() or len(inputs.inputs) != 1:
+            return ModelInput(uri, None, "float32")  # no tensor to match: the features go as they are
+        spec = inputs.inputs[0]
+        dims = tuple(int(d) for d in spec.shape[1:])  # the first is the batch (-1)
+        return ModelInput(uri, dims if dims and min(dims) > 0 else None, np.dtype(spec.type).name)
 
     def promote(self, name: str, version: str, alias: str) -> None:
         """Point ``alias`` of registered model ``name`` at ``version``; errors name what exists instead."""

@@ -81,6 +81,8 @@ def _float32(values: np.ndarray, path: str, column: str) -> np.ndarray:
                             f"{np.flatnonzero(bad)[:5].tolist()}); clean the source data")
     with np.errstate(over="ignore"):
         features = values.astype(np.float32)
+    if values.dtype == np.float32:  # checked above, and a cast to its own type cannot overflow
+        return features
     bad = ~np.isfinite(features.reshape(len(features), -1)).all(axis=1)
     if bad.any():
         raise DataError(f"{path}: {column!r}: {int(bad.sum())} samples have values beyond float32's range "

@@ -54,6 +54,7 @@ class Nearest:
     approximate: tuple[np.ndarray, np.ndarray]
     recall_rows: np.ndarray  # positions in ``ids`` of the recall queries
     exact: tuple[np.ndarray, np.ndarray] | None = None
+    route: tuple[np.ndarray, np.ndarray] | None = None  # IndexBackend.route, made by the first part
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,13 @@ class IndexPart:
         if self.error is not None:
             raise self.error
         ids, queries = read_training_rows(path, self.store_dir)
-        approximate = self.index.search(queries, k + 1)
+        route = found.route if found is not None else self.backend.route(self.index, queries)
+        approximate = self.backend.search(self.index, queries, k + 1, route)
         rows = np.flatnonzero(np.isin(ids, recall_ids)) if recall_ids is not None else np.empty(0, np.int64)
         exact = self.backend.exact_search(self.index, queries[rows], k + 1) if recall_ids is not None else None
         if found is not None:
             approximate = merge_nearest(found.approximate, approximate, k + 1)
             if exact is not None and found.exact is not None:
                 exact = merge_nearest(found.exact, exact, k + 1)
-        nearest = Nearest(ids, approximate, rows, exact)
+        nearest = Nearest(ids, approximate, rows, exact, route)
         return nearest if result is None else result.emit(nearest, groups)

@@ -155,11 +155,14 @@ def _search(cfg: PairsConfig, store: SampleStore, files: list[Path], groups, cpu
     recall_ids = None if backend.exact else training_rows(n, min(cfg.recall_queries, n))
     result = QueryShardResult(cfg.k, cfg.sources, cfg.num_shards)
     outputs = []
-    for path in files:
+    for number, path in enumerate(files):
+        # Each shard starts at another part: the first part routes the queries (IVF) and the last emits the rows,
+        # so these extra costs are shared evenly.
+        chain = actors[number % parts:] + actors[: number % parts]
         found = None
-        for actor in actors[:-1]:
+        for actor in chain[:-1]:
             found = actor.search.remote(path, cfg.k, recall_ids, found)
-        outputs.append(actors[-1].search.options(num_returns=cfg.num_shards + 1).remote(
+        outputs.append(chain[-1].search.options(num_returns=cfg.num_shards + 1).remote(
             path, cfg.k, recall_ids, found, result, groups))
     info = {"index": cfg.index, "options": backend.options, "k": cfg.k, "index_parts": parts}
     if recall_ids is not None:

@@ -56,3 +56,10 @@ def test_a_run_and_its_training_workers_leave_torchvision_until_an_image_model_o
              "print('torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
+
+
+def test_the_pair_stage_driver_imports_neither_torch_nor_mlflow():
+    # torch alone is ~650 MB of resident memory: drlim pairs keeps its driver under 1 GiB at any data size.
+    code = ("import pipeline.cli, pipeline.job\nfrom pipeline.data.file_ingest import ingest_files\n"
+            "from pipeline.pairs.similar import write_pair_set")
+    assert not {"torch", "mlflow"} & set(_fresh_modules(code))

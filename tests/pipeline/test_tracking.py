@@ -78,6 +78,9 @@ def test_the_model_is_registered_under_the_alias_promoted_and_loaded(run):
     assert (version, uri) == ("1", "models:/unit-model@champion")
     loaded = run.load_model(uri)
     np.testing.assert_allclose(loaded.predict(example), model(torch.from_numpy(example)).detach().numpy(), rtol=1e-5)
+    takes = run.model_input(uri)  # from the signature; the alias pinned to the model itself
+    assert (takes.shape, takes.dtype) == ((6,), "float32") and takes.uri.startswith("models:/m-")
+    assert run.load_model(takes.uri).predict(example).shape == (4, 2)
 
     run.promote("unit-model", "1", "production")
     assert str(MlflowClient(run.uri).get_model_version_by_alias("unit-model", "production").version) == "1"
