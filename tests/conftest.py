@@ -64,7 +64,8 @@ def s3_server():
     server.start()
     host, port = server.get_host_and_port()
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="drlim-test", AWS_SECRET_ACCESS_KEY="drlim-test", AWS_DEFAULT_REGION="us-east-1")
+    os.environ.update(AWS_ACCESS_KEY_ID="drlim-test", AWS_SECRET_ACCESS_KEY="drlim-test",
+                      AWS_DEFAULT_REGION="us-east-1")
     options = {"endpoint_override": f"http://{host}:{port}", "scheme": "http", "region": "us-east-1"}
     from pyarrow import fs
 

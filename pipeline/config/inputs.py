@@ -23,8 +23,8 @@ class DataConfig(Section):
     root: str | None = Field(None, description="data root (DATA_ROOT) unless --data-root is given; else "
                              "DRLIM_DATA_ROOT, WORKDIR/data. A relative root is taken from the current directory")
     path: str | None = Field(None, description="parquet/numpy: the training samples: a file, a folder of part "
-                             "files or a glob; a local path (absolute, or relative to DATA_ROOT, not climbing out of it "
-                             "with '..') or a URI (s3://, gs://, hdfs://, abfs://)")
+                             "files or a glob; a local path (absolute, or relative to DATA_ROOT, not climbing out "
+                             "of it with '..') or a URI (s3://, gs://, hdfs://, abfs://)")
     test_path: str | None = Field(None, description="parquet/numpy: held-out samples; none = evaluate on training. "
                                   "Given like data.path")
     storage_options: dict[str, Any] = Field(

@@ -1,7 +1,7 @@
 """The sample store from a user's files, written by Ray tasks: no process holds more than one file.
 
-1. ``inspect_file`` tasks (in the driver for a small source) read and check every file (``files.read_samples``: every bad-input message names the
-   file) and report its rows, feature shape and metadata types;
+1. ``inspect_file`` tasks (in the driver for a small source) read and check every file (``files.read_samples``:
+   every bad-input message names the file) and report its rows, feature shape and metadata types;
 2. the driver plans the ids from prefix sums of the row counts (``plan_files``): training originals, then the
    validation originals held out of them, then the test originals; each split's transformed copies follow its
    originals block by block, in the order ``transforms.with_copies`` makes them;
@@ -52,6 +52,7 @@ class FilePlan:
     within that split; ``held_out`` marks the rows that go to validation (training files only)."""
 
     file: SourceFile
+    rows: int
     first_row: int  # the file's first row within its source: the rows' ``source_index``
     splits: dict[str, int]
     held_out: np.ndarray | None = None
@@ -113,16 +114,18 @@ def plan_files(
     plans = []
     if held_out is None:
         counts = {"train": int(rows["train"].sum()), "validation": 0}
-        plans += [FilePlan(f, int(s), {"train": int(s)}) for f, s in zip(files["train"], starts["train"])]
+        plans += [FilePlan(f, int(n), int(s), {"train": int(s)})
+                  for f, n, s in zip(files["train"], rows["train"], starts["train"])]
     else:
         kept = np.concatenate([[0], np.cumsum(~held_out)])
         held = np.concatenate([[0], np.cumsum(held_out)])
         counts = {"train": int(kept[-1]), "validation": int(held[-1])}
         for file, start, n in zip(files["train"], starts["train"], rows["train"]):
-            plans.append(FilePlan(file, int(start), {"train": int(kept[start]), "validation": int(held[start])},
+            plans.append(FilePlan(file, int(n), int(start), {"train": int(kept[start]), "validation": int(held[start])},
                                   held_out[start : start + n].copy()))
     counts["test"] = int(rows["test"].sum()) if "test" in files else 0
-    plans += [FilePlan(f, int(s), {"test": int(s)}) for f, s in zip(files.get("test", []), starts.get("test", []))]
+    plans += [FilePlan(f, int(n), int(s), {"test": int(s)})
+              for f, n, s in zip(files.get("test", []), rows.get("test", []), starts.get("test", []))]
     layout, first = {}, 0
     for split in ("train", "validation", "test"):
         layout[split] = (first, counts[split])
@@ -134,9 +137,9 @@ def write_file_shards(plan: FilePlan, layout: StoreLayout, cfg: DataConfig, dire
                       rows_per_shard: int = ROWS_PER_SHARD) -> list[dict]:
     """Read the plan's file, make its copies and write its rows as shards under ``directory``; their entries."""
     got = read_samples(plan.file, cfg.feature_column, cfg.label_column, cfg.feature_shape)
-    if len(got.labels) != (plan.held_out if plan.held_out is not None else got.labels).shape[0]:
-        raise DataError(f"{plan.file.name} changed while it was read ({len(got.labels)} rows now); run again once "
-                        f"the source is complete")
+    if len(got.labels) != plan.rows:
+        raise DataError(f"{plan.file.name} changed while the store was made ({plan.rows} rows, now {len(got.labels)}); "
+                        f"run again once the source is complete")
     tables = []
     for split, offset in plan.splits.items():
         if plan.held_out is None:

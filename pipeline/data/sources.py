@@ -80,7 +80,8 @@ def _filesystem(value: str, root: Path, storage_options: dict[str, Any]) -> tupl
 def list_source(value: str, key: str, root: Path, storage_options: dict[str, Any] | None = None) -> list[SourceFile]:
     """The files ``value`` (the job's ``key``, e.g. ``data.path``) names, sorted by path; reads no data."""
     filesystem, path, prefix = _filesystem(value, root, storage_options or {})
-    where = "" if prefix or Path(value).expanduser().is_absolute() else f" (relative paths are read from the data root {root})"
+    relative = not prefix and not Path(value).expanduser().is_absolute()
+    where = f" (relative paths are read from the data root {root})" if relative else ""
     try:
         if any(c in path for c in GLOB_CHARS):
             parts = path.split("/")

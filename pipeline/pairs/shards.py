@@ -165,7 +165,8 @@ def write_pair_shard(directory: Path, shard: int, *parts: np.ndarray, mutual: bo
     return entry, figures
 
 
-def pair_manifest(written: list[tuple[dict, dict]], n_samples: int, provenance: dict, extra: dict | None = None) -> dict:
+def pair_manifest(written: list[tuple[dict, dict]], n_samples: int, provenance: dict,
+                  extra: dict | None = None) -> dict:
     """The manifest of a pair set from its shards' entries and figures, in shard order."""
     similar = sum(f["similar_pairs"] for _, f in written)
     by_source = np.sum([f["by_source"] for _, f in written], axis=0).tolist() if written else [0] * len(SOURCES)
@@ -195,7 +196,8 @@ def write_pair_shards(directory: Path, found: np.ndarray, n_samples: int, num_sh
     """A whole pair set from ``found`` rows in one process (the pair stage does the same per shard in Ray tasks);
     the manifest, also written to ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    written = [write_pair_shard(directory, s, part, mutual=mutual) for s, part in enumerate(by_shard(found, num_shards))]
+    parts = by_shard(found, num_shards)
+    written = [write_pair_shard(directory, s, part, mutual=mutual) for s, part in enumerate(parts)]
     manifest = pair_manifest(written, n_samples, provenance, extra)
     write_json(directory / MANIFEST_FILE, manifest)
     return manifest

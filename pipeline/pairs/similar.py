@@ -149,8 +149,8 @@ def _search(cfg: PairsConfig, store: SampleStore, files: list[Path], groups, cpu
     trained = _train_index.remote(backend, store, size, max(1, cpus)) if size else None
     part = ray.remote(IndexPart)
     # A lost part is started again (it reloads its shards) and its pending searches are retried.
-    actors = [part.options(num_cpus=1, max_restarts=3, max_task_retries=3).remote(backend, trained, dimension, list(chunk), store.directory,
-                                              max(1, cpus // parts))
+    actors = [part.options(num_cpus=1, max_restarts=3, max_task_retries=3).remote(
+                  backend, trained, dimension, list(chunk), store.directory, max(1, cpus // parts))
               for chunk in np.array_split(np.array(files, dtype=object), parts)]
     recall_ids = None if backend.exact else training_rows(n, min(cfg.recall_queries, n))
     result = QueryShardResult(cfg.k, cfg.sources, cfg.num_shards)
