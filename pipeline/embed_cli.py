@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipeline.data.file_ingest import INLINE_BYTES
 from pipeline.data.sources import GLOB_CHARS, SUFFIXES, is_uri, list_source
 from pipeline.embed_files import InputFile, check_shape, embed_input, inspect_input, plan_ids
 from pipeline.errors import DataError, DrlimError
@@ -87,16 +87,21 @@ class EmbedFiles:
 
 def list_inputs(source: str, storage_options: dict[str, Any] | None = None) -> list:
     """The files ``source`` names (relative local paths from the current directory)."""
-    local = not is_uri(source) and not any(c in source for c in GLOB_CHARS)
-    if local and not Path(source).expanduser().exists():
-        raise DataError(f"input file {source} does not exist; --input takes a {'/'.join(SUFFIXES)} file, a folder "
+    missing = DataError(f"input file {source} does not exist; --input takes a {'/'.join(SUFFIXES)} file, a folder "
                         f"of them or a glob, local or a URI (s3://...)")
-    return list_source(source, "--input", Path.cwd(), storage_options)
+    if not is_uri(source) and not any(c in source for c in GLOB_CHARS) and not Path(source).expanduser().exists():
+        raise missing
+    try:
+        return list_source(source, "--input", Path.cwd(), storage_options)
+    except DataError as exc:  # its advice on a missing path is the job file's (data.root, --data-root)
+        if str(exc).startswith(f"--input: {source} does not exist"):
+            raise missing from None
+        raise
 
 
 def inspect_inputs(files: list, key: str | None, label_column: str | None, scale_uint8: bool) -> list[InputFile]:
     """Every file's header facts (threads: on object storage each is a round trip), files without rows left out."""
-    with ThreadPoolExecutor(max_workers=min(16, len(files))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(files)))) as pool:
         found = list(pool.map(lambda f: inspect_input(f, key, label_column, scale_uint8), files))
     empty = [f.file.name for f in found if f.rows == 0]
     if empty:
@@ -118,12 +123,19 @@ def embed(tracker: Tracker, model_uri: str, source: str, output: Path, *, key: s
         raise DataError(f"--output {output} is a file; drlim embed writes a folder of Parquet parts: name a folder, "
                         f"or remove the file")
     files = list_inputs(source, storage_options)
+    inside = [f.name for f in files if isinstance(f.filesystem, pafs.LocalFileSystem)
+              and Path(f.path).resolve().is_relative_to(output.resolve())]
+    if inside:  # the finished folder replaces --output as a whole
+        raise DataError(f"--output {output} holds input files ({inside[0]}, ...) and would be replaced; write the "
+                        f"embeddings elsewhere")
     model = tracker.model_input(model_uri)
     inputs = inspect_inputs(files, key, label_column, scale_uint8)
     for entry in inputs:  # the shapes the headers tell; the others are checked as each file is read
         if entry.sample_shape is not None:
             check_shape(entry.file.name, entry.sample_shape, model, model_uri)
     if use_ray is None:
+        from pipeline.data.file_ingest import INLINE_BYTES  # not at the top: the actors import this module
+
         use_ray = sum(f.file.size for f in inputs) > int(os.environ.get("DRLIM_INLINE_BYTES", INLINE_BYTES))
     rows = sum(f.rows for f in inputs)
     log.info("Embedding %d samples from %d file(s) with %s (%s)", rows, len(inputs), model_uri, model.uri)

@@ -91,9 +91,12 @@ def _choose(name: str, names: list[str], candidates: list[str], key: str | None,
     raise DataError(f"{name} holds {what}s {names}; choose the features with --key")
 
 
-def _label(name: str, names: list[str], label_column: str | None, what: str) -> str | None:
+def _label(name: str, names: list[str], label_column: str | None, what: str,
+           integers: Callable[[str], bool]) -> str | None:
+    """``label_column`` (it must be there), else ``label`` when the file has it as integers: a default must never
+    fail a file whose ``label`` is something else (names, say): its samples get -1."""
     if label_column is None:
-        return DEFAULT_LABELS if DEFAULT_LABELS in names else None
+        return DEFAULT_LABELS if DEFAULT_LABELS in names and integers(DEFAULT_LABELS) else None
     if label_column not in names:
         raise DataError(f"{name} has no {what} {label_column!r} for --label-column; it holds {names}")
     return label_column
@@ -111,8 +114,9 @@ def _parquet_facts(file: SourceFile, key: str | None, label_column: str | None):
     if features not in lists or not (pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type)):
         raise DataError(f"{file.name}: column {features!r} must hold a list of numbers per row, got {kind}; choose "
                         f"the feature column with --key")
+    labels = _label(file.name, names, label_column, "column", lambda n: pa.types.is_integer(schema.field(n).type))
     shape = (kind.list_size,) if pa.types.is_fixed_size_list(kind) else None
-    return rows, features, _label(file.name, names, label_column, "column"), np.dtype(kind.value_type.to_pandas_dtype()), shape
+    return rows, features, labels, np.dtype(kind.value_type.to_pandas_dtype()), shape
 
 
 def _numpy_facts(file: SourceFile, key: str | None, label_column: str | None):
@@ -121,11 +125,15 @@ def _numpy_facts(file: SourceFile, key: str | None, label_column: str | None):
             shape, dtype = _npy_header(handle)
             return _rows(shape), key or DEFAULT_FEATURES, None, dtype, shape[1:]
         with zipfile.ZipFile(handle) as archive:
+
+            def header(name: str) -> tuple[tuple[int, ...], np.dtype]:
+                with archive.open(f"{name}.npy") as member:
+                    return _npy_header(member)
+
             names = sorted(n.removesuffix(".npy") for n in archive.namelist() if n.endswith(".npy"))
-            label = _label(file.name, names, label_column, "array")
+            label = _label(file.name, names, label_column, "array", lambda n: header(n)[1].kind in "iu")
             features = _choose(file.name, names, [n for n in names if n != label], key, "array")
-            with archive.open(f"{features}.npy") as member:
-                shape, dtype = _npy_header(member)
+            shape, dtype = header(features)
     return _rows(shape), features, label, dtype, shape[1:]
 
 
@@ -189,8 +197,8 @@ def embed_input(predict: Callable[[np.ndarray], object], entry: InputFile, model
     """The embeddings table of one input file: ids ``first_id..``, its labels (-1: none), the embedding."""
     samples = read_samples(entry.file, entry.feature_column, entry.label_column, None)
     if len(samples.features) != entry.rows:
-        raise DataError(f"{entry.file.name}: has {len(samples.features)} rows, its header said {entry.rows} when "
-                        f"the input was listed; was it rewritten meanwhile? Run again")
+        raise DataError(f"{entry.file.name} changed since the input was listed ({entry.rows} rows, now "
+                        f"{len(samples.features)}); run again once the source is complete")
     features = prepare(samples.features, entry.scale, model, entry.file.name, model_uri)
     embedding = predict_batches(predict, features, batch_size or batch_rows(features.shape[1:]))
     ids = np.arange(entry.first_id, entry.first_id + entry.rows, dtype=np.int64)

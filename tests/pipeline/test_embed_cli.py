@@ -99,6 +99,17 @@ def test_npy_and_npz_inputs_are_reshaped_and_uint8_scaled(tmp_path, model, track
     np.testing.assert_allclose(emb, model.predict(x), rtol=1e-5, atol=1e-6)
 
 
+def test_labels_are_kept_when_integers_and_an_explicit_label_column_must_exist(tmp_path, model, tracker, sample_files):
+    x = np.random.default_rng(3).random((3, 6), dtype=np.float32)
+    sample_files.write_parquet(tmp_path / "names.parquet", x, label=pa.array(["a", "b", "c"]), k=np.array([4, 5, 6]))
+    embed(tracker, model.uri, str(tmp_path / "names.parquet"), tmp_path / "a", use_ray=False)
+    assert _read(tmp_path / "a")[0].column("label").to_pylist() == [-1, -1, -1]  # a default never fails a file
+    embed(tracker, model.uri, str(tmp_path / "names.parquet"), tmp_path / "b", use_ray=False, label_column="k")
+    assert _read(tmp_path / "b")[0].column("label").to_pylist() == [4, 5, 6]
+    with pytest.raises(DataError, match=r"names.parquet has no column 'y' for --label-column; it holds \['features'"):
+        embed(tracker, model.uri, str(tmp_path / "names.parquet"), tmp_path / "c", use_ray=False, label_column="y")
+
+
 @pytest.mark.parametrize("kind", ["npy", "fixed-size list", "list"])
 def test_a_shape_the_model_cannot_take_is_one_line_naming_the_file_and_shapes(tmp_path, model, tracker, kind):
     path = tmp_path / ("in.npy" if kind == "npy" else "in.parquet")
@@ -138,6 +149,8 @@ def test_the_output_folder_is_complete_or_absent(tmp_path, model, tracker, sampl
     with pytest.raises(DataError, match="broken"):
         embed(tracker, model.uri, str(tmp_path / "parts"), tmp_path / "new", use_ray=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "parts"]  # no "new", no hidden temporary folder
+    with pytest.raises(DataError, match="holds input files .* and would be replaced"):
+        embed(tracker, model.uri, str(tmp_path / "parts"), tmp_path, use_ray=False)
 
 
 @pytest.mark.parametrize(
@@ -167,6 +180,27 @@ def test_the_command_embeds_a_folder_and_says_where(tmp_path, model, sample_file
     (tmp_path / "file.parquet").write_bytes(b"x")
     assert main(["embed", "--model", model.uri, "--input", "parts", "--output", "file.parquet"]) == 2
     assert "--output file.parquet is a file" in capsys.readouterr().err
+
+
+def test_a_folder_on_object_storage_embeds_like_a_local_one(tmp_path, model, tracker, s3_server):
+    import io
+
+    import pyarrow.fs as pafs
+
+    s3 = pafs.S3FileSystem(**s3_server)
+    x = np.random.default_rng(5).random((7, 6), dtype=np.float32)
+    pq.write_table(pa.table({"features": pa.FixedSizeListArray.from_arrays(pa.array(x[:4].ravel()), 6)}),
+                   "drlim/embed/a.parquet", filesystem=s3)
+    buffer = io.BytesIO()
+    np.savez(buffer, features=x[4:].reshape(3, 2, 3), label=np.array([7, 8, 9]))
+    with s3.open_output_stream("drlim/embed/b.npz") as out:  # read through zipfile over a seekable S3 file
+        out.write(buffer.getvalue())
+    embed(tracker, model.uri, "s3://drlim/embed", tmp_path / "out", storage_options=s3_server, use_ray=False)
+    table, emb = _read(tmp_path / "out")
+    assert table.column("label").to_pylist() == [-1] * 4 + [7, 8, 9]
+    np.testing.assert_allclose(emb, model.predict(x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(DataError, match=r"^input file s3://drlim/nothing does not exist; --input takes"):
+        embed(tracker, model.uri, "s3://drlim/nothing", tmp_path / "none", storage_options=s3_server)
 
 
 def test_ray_data_actors_embed_like_the_process_and_report_a_files_error_in_one_line(
