@@ -107,7 +107,8 @@ def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: Path) -> dic
     groups = None
     if {"transform", "transform_knn"} & set(cfg.sources):
         groups = _origin_groups.remote(store)
-    producers, knn_info, figures = [], {}, []
+    producers: list = []
+    knn_info: dict = {}
     if "prior" in cfg.sources:
         producers.append(_prior_rows.options(num_returns=cfg.num_shards + 1).remote(store, cfg))
     if "knn" in cfg.sources:
