@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TARGETS = ("ray::RayTrainWorker", "ray::_search_shard", "ray::IDLE")  # process titles of Ray workers
+TARGETS = ("ray::RayTrainWorker", "ray::IndexPart", "ray::IDLE")  # process titles of Ray workers
 
 
 def _victims(session: int, everything: bool = False) -> list[tuple[int, str]]:

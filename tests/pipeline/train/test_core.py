@@ -6,7 +6,7 @@ import torch
 
 from encoders.registry import build_encoder
 from pipeline.config import TrainConfig
-from pipeline.pairs.shards import PairSet, write_pair_shards
+from pipeline.pairs.shards import PairSet, both_ways, write_pair_shards
 from pipeline.train.core import TrainingCore, ema_update, epoch_metrics, learning_rate
 from pipeline.train.inputs import DeviceFeatures, StreamedFeatures
 
@@ -19,7 +19,7 @@ def share(tmp_path_factory):
     left = rng.integers(0, N, 150)
     right = (left + rng.integers(1, N, 150)) % N
     directory = tmp_path_factory.mktemp("pairs")
-    write_pair_shards(directory, left, right, np.zeros(150, int), ["knn"], N, num_shards=2, provenance={})
+    write_pair_shards(directory, both_ways(left, right, "knn"), N, num_shards=2, provenance={})
     return PairSet.open(directory).read_share(0, 1)
 
 
