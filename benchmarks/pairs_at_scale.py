@@ -9,7 +9,7 @@ private part (RSS less shared memory) and the largest sum (which counts shared p
 Reported: wall time, driver peak RSS, the largest process, recall@5 from the manifest.
 
     python benchmarks/pairs_at_scale.py generate --rows 10000000 --dim 32 --files 20 --out /tmp/scale/10m
-    python benchmarks/pairs_at_scale.py run --data /tmp/scale/10m --workdir /tmp/scale/work-10m --nprobe 8
+    python benchmarks/pairs_at_scale.py run --data /tmp/scale/10m --workdir /tmp/scale/work-10m
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def main() -> None:
     go.add_argument("--data", type=Path, required=True)
     go.add_argument("--workdir", type=Path, required=True)
     go.add_argument("--index", default="ivf")
-    go.add_argument("--nprobe", type=int, help="ivf: cells searched per query (default: the index's, 16)")
+    go.add_argument("--nprobe", type=int, help="ivf: cells searched per query (default: the index's, 8)")
     args = parser.parse_args()
     if args.command == "generate":
         generate(args.rows, args.dim, args.files, args.out)

@@ -52,8 +52,9 @@ def _add_job_args(p: argparse.ArgumentParser) -> None:
 
 def _add_runtime_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", help="folder holding MNIST/raw/ (overrides data.root and DRLIM_DATA_ROOT)")
-    p.add_argument("--workdir", help="where the sample store, pairs, checkpoints, runs and the default "
-                                     "MLflow store go (default: current directory)")
+    p.add_argument("--workdir", help="where the sample store, pairs, checkpoints, runs and the default MLflow store "
+                                     "go (default: current directory); a URI such as s3://bucket/prefix keeps the "
+                                     "stores and checkpoints on object storage, each node reading its own copy")
 
 
 def _add_address_arg(p: argparse.ArgumentParser) -> None:
@@ -212,10 +213,11 @@ def _cmd_run(args: argparse.Namespace, stop_after: str) -> None:
     from pipeline.job import run_job
 
     runtime = resolve_runtime(args.workdir, args.data_root, job.data.root)
-    log.info("Job %s: workdir %s, data root %s, MLflow %s", job.name, runtime.workdir, runtime.data_root,
-             runtime.tracking_uri)
+    log.info("Job %s: workdir %s, data root %s, MLflow %s", job.name, runtime.remote or runtime.workdir,
+             runtime.data_root, runtime.tracking_uri)
     summary = run_job(job, runtime, stop_after=stop_after)
-    print(f"pairs:   {summary.pairs.directory} ({summary.pairs.manifest['similar_pairs']} similar pairs)")
+    print(f"pairs:   {summary.pairs.remote or summary.pairs.directory} "
+          f"({summary.pairs.manifest['similar_pairs']} similar pairs)")
     if stop_after == "all":
         for key, value in summary.metrics.items():  # the test split's
             print(f"{key + ':':<26} {value:.4f}")

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipeline.data.sources import GLOB_CHARS, SUFFIXES, is_uri, list_source
+from pipeline.data.sources import SUFFIXES, list_source
 from pipeline.embed_files import InputFile, check_shape, embed_input, inspect_input, plan_ids
 from pipeline.errors import DataError, DrlimError
 from pipeline.io import atomic_dir, no_space_as_error
@@ -87,16 +87,9 @@ class EmbedFiles:
 
 def list_inputs(source: str, storage_options: dict[str, Any] | None = None) -> list:
     """The files ``source`` names (relative local paths from the current directory)."""
-    missing = DataError(f"input file {source} does not exist; --input takes a {'/'.join(SUFFIXES)} file, a folder "
-                        f"of them or a glob, local or a URI (s3://...)")
-    if not is_uri(source) and not any(c in source for c in GLOB_CHARS) and not Path(source).expanduser().exists():
-        raise missing
-    try:
-        return list_source(source, "--input", Path.cwd(), storage_options)
-    except DataError as exc:  # its advice on a missing path is the job file's (data.root, --data-root)
-        if str(exc).startswith(f"--input: {source} does not exist"):
-            raise missing from None
-        raise
+    return list_source(source, "--input", Path.cwd(), storage_options,
+                       fix=f"--input takes a {'/'.join(SUFFIXES)} file, a folder of them or a glob, local or a URI "
+                           f"(s3://...)")
 
 
 def inspect_inputs(files: list, key: str | None, label_column: str | None, scale_uint8: bool) -> list[InputFile]:

@@ -27,6 +27,14 @@ class StageError(DrlimError):
     """A stage found outputs of an earlier stage it cannot trust."""
 
 
+class CorruptShards(StageError):
+    """Shards of a finished output that are missing or differ from their checksums (``files``)."""
+
+    def __init__(self, message: str, files: list[str]) -> None:
+        super().__init__(message)
+        self.files = files
+
+
 class TrackingError(DrlimError):
     """The MLflow tracking server or registry cannot be used."""
 

@@ -19,10 +19,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import is_no_space, no_space
+from pipeline.errors import CorruptShards, is_no_space, no_space
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from pipeline.storage import Remote
 
 log = logging.getLogger(__name__)
 
@@ -144,22 +146,36 @@ def check_room(directory: str | os.PathLike, written_bytes: int, written_rows: i
         raise no_space(directory, what, needed, free)
 
 
-def write_shards(directory: Path, tables: Iterable[pa.Table], total_rows: int, what: str, row_group_size: int,
-                 name_of: Callable[[int, pa.Table], str] | None = None) -> list[dict]:
+def write_shards(directory: Path | Remote, tables: Iterable[pa.Table], total_rows: int, what: str,
+                 row_group_size: int, name_of: Callable[[int, pa.Table], str] | None = None) -> list[dict]:
     """Write ``tables`` as ``part-00000.parquet``, ``part-00001.parquet``, ... (or ``name_of(number, table)``)
     under ``directory``, each atomically, and return their manifest entries (file, rows, sha256). The first
-    shard's size is checked against the room left for the rest (``check_room``) before the next is made."""
+    shard's size is checked against the room left for the rest (``check_room``) before the next is made.
+
+    A remote ``directory`` (``storage.Remote``): each shard is written into this node's copy of it and uploaded."""
     import pyarrow.parquet as pq
 
+    local = directory if isinstance(directory, Path) else directory.copy_dir()
     shards = []
     for number, table in enumerate(tables):
         name = name_of(number, table) if name_of else f"part-{number:05d}.parquet"
-        with atomic_path(directory / name) as tmp:
+        with atomic_path(local / name) as tmp:
             pq.write_table(table, tmp, row_group_size=row_group_size)
-        shards.append({"file": name, "rows": table.num_rows, "sha256": sha256_file(directory / name)})
+        shards.append({"file": name, "rows": table.num_rows, "sha256": sha256_file(local / name)})
         if number == 0:
-            check_room(directory, (directory / name).stat().st_size, table.num_rows, total_rows, what)
+            check_room(local, (local / name).stat().st_size, table.num_rows, total_rows, what)
+        if local is not directory:
+            directory.upload(local, [name])
     return shards
+
+
+def write_manifest(directory: Path | Remote, manifest: dict) -> None:
+    """Write an output's manifest: last, after every shard, since its presence is what marks the output
+    finished."""
+    if isinstance(directory, Path):
+        write_json(directory / "manifest.json", manifest)
+    else:
+        directory.put_json("manifest.json", manifest)
 
 
 def corrupt_shards(directory: Path, shards: list[dict]) -> list[str]:
@@ -168,13 +184,22 @@ def corrupt_shards(directory: Path, shards: list[dict]) -> list[str]:
             if not (directory / shard["file"]).is_file() or sha256_file(directory / shard["file"]) != shard["sha256"]]
 
 
-def reusable(directory: Path, opener: Callable[[Path], Any], what: str) -> Any | None:
+def reusable(directory: Path | Remote, opener: Callable[[Path | Remote], Any], what: str) -> Any | None:
     """``opener(directory)`` when ``directory`` holds a finished output (a manifest) whose shards all match their
-    checksums; ``None`` (said in the log when something was there) when it must be built again."""
-    if not (directory / "manifest.json").is_file():
-        return None
-    found = opener(directory)
-    bad = corrupt_shards(directory, found.manifest["shards"])
+    checksums (for a remote one: as this node's copy finds them); ``None`` (said in the log when something was
+    there) when it must be built again."""
+    if isinstance(directory, Path):
+        if not (directory / "manifest.json").is_file():
+            return None
+        found = opener(directory)
+        bad = corrupt_shards(directory, found.manifest["shards"])
+    else:
+        if directory.read_bytes("manifest.json") is None:
+            return None
+        try:
+            found, bad = opener(directory), []
+        except CorruptShards as exc:
+            found, bad = None, exc.files
     if bad:
         log.warning("%s %s has missing or corrupt shards %s; rebuilding it", what, directory, bad[:5])
         return None

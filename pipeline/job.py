@@ -49,7 +49,7 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
         tracker.check_server()  # fail before any work when the server is down, not after an hour of training
     clock = time.perf_counter()
     # Before Ray: bad data fails in seconds.
-    store = ingest(job.data, runtime.data_root, runtime.workdir, job.evaluate.validation)
+    store = ingest(job.data, runtime.data_root, runtime.workdir, job.evaluate.validation, runtime.remote)
     if stop_after == "all":
         # Imported only by a run that trains: torch alone costs a driver ~650 MB that the pair stage need not hold.
         from encoders.registry import build_encoder
@@ -64,7 +64,7 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
     if stop_after == "all":
         check_evaluate_config(job.evaluate, store)
     init_ray()
-    pairs = build_pairs(job.pairs, store, runtime.workdir)
+    pairs = build_pairs(job.pairs, store, runtime.workdir, runtime.remote)
     summary = RunSummary(store=store, pairs=pairs, seconds={"data_and_pairs": time.perf_counter() - clock})
     if stop_after == "pairs":
         return summary
@@ -76,7 +76,7 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
     try:
         tracker.log_pairs(pairs.manifest, pairs.n_samples)
         clock = time.perf_counter()
-        result = train(job, store, pairs, runtime.workdir, tracker)
+        result = train(job, store, pairs, runtime.workdir, tracker, runtime.remote)
         summary.seconds["train"] = time.perf_counter() - clock
         clock = time.perf_counter()
         title = f"DrLIM {job.name} ({store.held_out_split} samples)"

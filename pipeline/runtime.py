@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.storage import Remote, is_uri, working_dir
+
 if TYPE_CHECKING:
     from pipeline.tracking import Tracker
 
@@ -30,9 +32,10 @@ RAY_FORWARDED_NOISE = r"^(?!\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ (pipelin
 
 @dataclass(frozen=True)
 class Runtime:
-    workdir: Path
+    workdir: Path  # local: for a workdir on object storage, the driver's working folder (storage.working_dir)
     data_root: Path
     tracking_uri: str
+    remote: Remote | None = None  # a workdir on object storage: stage outputs and checkpoints go there
 
     @property
     def uses_local_store(self) -> bool:
@@ -58,12 +61,19 @@ def resolve_tracking_uri(workdir: Path) -> str:
 
 
 def resolve_runtime(workdir: str | None, cli_data_root: str | None, job_data_root: str | None) -> Runtime:
-    root = Path(workdir or os.getcwd()).expanduser().resolve()
+    """Where a run reads and writes; ``workdir`` may be a local path or a URI (``storage.py``)."""
+    remote = Remote(workdir) if workdir and is_uri(workdir) else None
+    root = working_dir(remote) if remote else Path(workdir or os.getcwd()).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
+    if remote:
+        remote.filesystem()  # a location that cannot be opened fails now, in one line
+        log.info("Workdir %s: stage outputs and checkpoints there; locks, plots and the default MLflow store in %s",
+                 remote, root)
     return Runtime(
         workdir=root,
         data_root=resolve_data_root(cli_data_root, job_data_root, root),
         tracking_uri=resolve_tracking_uri(root),
+        remote=remote,
     )
 
 

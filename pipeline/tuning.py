@@ -23,6 +23,7 @@ from pipeline.errors import ConfigError, StageError
 from pipeline.evaluate.evaluation import evaluate
 from pipeline.job import run_job
 from pipeline.runtime import Runtime
+from pipeline.storage import Remote, checkpoint_storage
 from pipeline.search import grid, trial_jobs
 from pipeline.tracking import Tracker
 from pipeline.train.loop import load_state
@@ -51,7 +52,7 @@ def _trial(config: dict[str, Any], shared: dict[str, Any]) -> None:
     status = "FAILED"
     try:
         started = time.perf_counter()
-        result = train(job, store, pairs, workdir, tracker)
+        result = train(job, store, pairs, workdir, tracker, shared["remote"])
         evaluation = evaluate(result.model, store, job.evaluate, workdir / "runs" / run_id, title=job.name)
         with tracker.required("the trial trained", f"Its checkpoint is {result.checkpoint_path}"):
             tracker.log_missing_epochs(result.history)
@@ -120,6 +121,7 @@ def tune_job(
     status = "FAILED"
     try:
         shared = {"store": shared_stages.store, "pairs": shared_stages.pairs, "workdir": str(runtime.workdir),
+                  "remote": runtime.remote,
                   "uri": tracker.uri, "artifact_root": tracker.artifact_root, "parent_run_id": parent}
         log.info("tune: %d trials of %s, %d at a time, chosen by %s (%s)", len(points), path, concurrent, metric,
                  mode)
@@ -129,8 +131,9 @@ def tune_job(
             param_space={"trial": tune.grid_search([
                 {"job": job.model_dump(), "point": point} for job, point in zip(jobs, points)])},
             tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
-            run_config=tune.RunConfig(name=f"{base.name}-tune", storage_path=str(runtime.workdir / "tune"),
-                                      verbose=0, callbacks=[_Progress(len(points), metric, mode)]),
+            run_config=tune.RunConfig(name=f"{base.name}-tune", verbose=0,
+                                      callbacks=[_Progress(len(points), metric, mode)],
+                                      **checkpoint_storage(_tune_dir(runtime, f"{base.name}-tune"))),
         )
         results = tuner.fit()
         trials = []
@@ -155,3 +158,8 @@ def tune_job(
     finally:
         tracker.end_run(status)
     return TuneSummary(run_id=parent, trials=trials, best=best, model_uri=uri, model_version=version)
+
+
+def _tune_dir(runtime: Runtime, name: str) -> Path | Remote:
+    """Where Ray Tune keeps the trials' records: beside the checkpoints (on object storage with the workdir)."""
+    return runtime.remote.child("tune", name) if runtime.remote is not None else runtime.workdir / "tune" / name

@@ -25,10 +25,11 @@ import pyarrow as pa
 from pipeline.config import DataConfig, held_out_count
 from pipeline.data.files import read_samples
 from pipeline.data.sources import SourceFile
-from pipeline.data.store import MANIFEST_FILE, ROWS_PER_SHARD, sample_table, store_manifest
+from pipeline.data.store import ROWS_PER_SHARD, sample_table, store_manifest
 from pipeline.data.transforms import with_copies
 from pipeline.errors import DataError
-from pipeline.io import write_json, write_shards
+from pipeline.io import write_manifest, write_shards
+from pipeline.storage import Remote
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def plan_files(
     return plans, StoreLayout(layout, blocks, shape, _metadata_fields([f for f, _ in named], [x for _, x in named]))
 
 
-def write_file_shards(plan: FilePlan, layout: StoreLayout, cfg: DataConfig, directory: Path,
+def write_file_shards(plan: FilePlan, layout: StoreLayout, cfg: DataConfig, directory: Path | Remote,
                       rows_per_shard: int = ROWS_PER_SHARD) -> list[dict]:
     """Read the plan's file, make its copies and write its rows as shards under ``directory``; their entries."""
     got = read_samples(plan.file, cfg.feature_column, cfg.label_column, cfg.feature_shape)
@@ -183,7 +184,7 @@ def held_out_mask(n: int, validation: float, seed: int = 0) -> np.ndarray:
     return picked
 
 
-def ingest_files(cfg: DataConfig, files: dict[str, list[SourceFile]], validation: float, directory: Path,
+def ingest_files(cfg: DataConfig, files: dict[str, list[SourceFile]], validation: float, directory: Path | Remote,
                  provenance: dict) -> dict:
     """Build the store of ``files`` ("train" and maybe "test") into ``directory`` with Ray tasks (a thin wrapper
     of the functions above); ``validation`` of the training originals are held out (``held_out_mask``)."""
@@ -195,12 +196,11 @@ def ingest_files(cfg: DataConfig, files: dict[str, list[SourceFile]], validation
         facts[split], i = found[i : i + len(files[split])], i + len(files[split])
     mask = held_out_mask(sum(f.rows for f in facts["train"]), validation) if validation else None
     plans, layout = plan_files(files, facts, mask, 1 + sum(len(v) for v in cfg.transforms.values()))
-    directory.mkdir(parents=True, exist_ok=True)
     written = _run(write_file_shards, [(p, layout, cfg, directory) for p in plans], inline, "Writing the sample store")
     shards = sorted((entry for entries in written for entry in entries), key=lambda e: e["file"])
     manifest = store_manifest(shards, layout.split_rows, list(layout.feature_shape),
                               [f.name for f in layout.meta_fields], provenance)
-    write_json(directory / MANIFEST_FILE, manifest)
+    write_manifest(directory, manifest)
     return manifest
 
 

@@ -7,6 +7,7 @@ or on object storage) are listed here and read by Ray tasks (``file_ingest.py``)
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from pipeline.data.sources import SourceFile, fingerprint, list_source
 from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
 from pipeline.data.transforms import with_copies
 from pipeline.io import atomic_dir, content_hash, exclusive, reusable
+from pipeline.storage import Remote
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +89,17 @@ def hold_out(train: SplitArrays, validation: float, seed: int = 0) -> tuple[Spli
     return part("train", ~picked), part("validation", picked)
 
 
-def ingest(cfg: DataConfig, data_root: Path, workdir: Path, validation: float = 0) -> SampleStore:
-    """Build (or reuse) the sample store for ``cfg`` under ``workdir/samples/<key>``; ``validation`` of the
-    training originals (a fraction or a count, ``evaluate.validation``) become the validation split."""
+def ingest(cfg: DataConfig, data_root: Path, workdir: Path, validation: float = 0,
+           remote: Remote | None = None) -> SampleStore:
+    """Build (or reuse) the sample store for ``cfg`` under ``workdir/samples/<key>`` (or ``remote/samples/<key>``
+    for a workdir on object storage, ``storage.py``); ``validation`` of the training originals (a fraction or a
+    count, ``evaluate.validation``) become the validation split."""
     files = list_files(cfg, data_root) if cfg.source in USER_FILES else {}
     # The built-in sources are read first, so that missing data fails (or downloads) before anything is written;
     # a user's files are only listed: a finished store of the same listing is reused without reading them.
     splits = [] if files else read_source(cfg, data_root, validation)
     key = _store_key(cfg, data_root, validation, files)
-    directory = workdir / "samples" / key
+    directory = remote.child("samples", key) if remote is not None else workdir / "samples" / key
     waiting = f"Waiting for another run that is building the sample store {directory}"
     with exclusive(workdir, f"samples-{key}", waiting):
         if (store := reusable(directory, SampleStore, "Sample store")) is not None:
@@ -103,11 +107,13 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: Path, validation: float = 
             return store
         provenance = {"source": cfg.source, "digits": cfg.digits, "path": cfg.path, "test_path": cfg.test_path,
                       "data_root": str(data_root), "transforms": cfg.transforms, "validation": validation}
-        with atomic_dir(directory, f"the sample store {directory}") as tmp:
+        # On object storage the manifest, uploaded last, is what marks the store finished (``storage.py``).
+        local = isinstance(directory, Path)
+        with atomic_dir(directory, f"the sample store {directory}") if local else nullcontext(directory) as out:
             if files:
-                manifest = ingest_files(cfg, files, validation, tmp, provenance)
+                manifest = ingest_files(cfg, files, validation, out, provenance)
             else:
-                manifest = write_store(tmp, build_sample_table(splits), provenance=provenance)
+                manifest = write_store(out, build_sample_table(splits), provenance=provenance)
     copies = sum(len(v) for v in cfg.transforms.values())
     log.info("Sample store %s: %s samples (%d transformed copies of each original)", directory,
              ", ".join(f"{n} {name}" for name, n in manifest["splits"].items()), copies)

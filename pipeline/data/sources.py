@@ -27,6 +27,7 @@ import pyarrow.fs as pafs
 
 from pipeline.data.paths import resolve_data_path
 from pipeline.errors import DataError
+from pipeline.storage import is_uri
 
 SUFFIXES = (".parquet", ".npy", ".npz")
 GLOB_CHARS = "*?["
@@ -51,10 +52,6 @@ class SourceFile:
         return posixpath.splitext(self.path)[1]
 
 
-def is_uri(value: str) -> bool:
-    return "://" in value
-
-
 def _filesystem(value: str, root: Path, storage_options: dict[str, Any]) -> tuple[pafs.FileSystem, str, str]:
     """``(filesystem, path inside it, prefix that turns a path back into what the user wrote)``."""
     if not is_uri(value):
@@ -77,11 +74,15 @@ def _filesystem(value: str, root: Path, storage_options: dict[str, Any]) -> tupl
                         f"the credentials and data.storage_options") from None
 
 
-def list_source(value: str, key: str, root: Path, storage_options: dict[str, Any] | None = None) -> list[SourceFile]:
-    """The files ``value`` (the job's ``key``, e.g. ``data.path``) names, sorted by path; reads no data."""
+def list_source(value: str, key: str, root: Path, storage_options: dict[str, Any] | None = None,
+                fix: str | None = None) -> list[SourceFile]:
+    """The files ``value`` (the job's ``key``, e.g. ``data.path``) names, sorted by path; reads no data. ``fix``:
+    what a missing path's message advises (default: the job's keys)."""
     filesystem, path, prefix = _filesystem(value, root, storage_options or {})
     relative = not prefix and not Path(value).expanduser().is_absolute()
-    where = f" (relative paths are read from the data root {root})" if relative else ""
+    where = f" (relative paths are read from the data root {root})" if relative and fix is None else ""
+    fix = fix or (f"set {key} to your file, folder or glob, or point --data-root (or data.root, DRLIM_DATA_ROOT) "
+                  f"at the folder that holds it")
     try:
         if any(c in path for c in GLOB_CHARS):
             parts = path.split("/")
@@ -91,8 +92,7 @@ def list_source(value: str, key: str, root: Path, storage_options: dict[str, Any
         else:
             info = filesystem.get_file_info(path)
             if info.type == pafs.FileType.NotFound:
-                raise DataError(f"{key}: {prefix}{path} does not exist{where}; set {key} to your file, folder or glob, "
-                                f"or point --data-root (or data.root, DRLIM_DATA_ROOT) at the folder that holds it")
+                raise DataError(f"{key}: {prefix}{path} does not exist{where}; {fix}")
             infos = [info] if info.type == pafs.FileType.File else _walk(filesystem, path)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{key}: cannot list {prefix}{path} ({exc.__class__.__name__}: {exc}); check the path, the "

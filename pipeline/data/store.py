@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.errors import DataError, StageError
-from pipeline.io import atomic_path, corrupt_shards, read_json, reserve, write_json, write_shards
+from pipeline.io import atomic_path, corrupt_shards, read_json, reserve, write_manifest, write_shards
+from pipeline.storage import Remote, local_copy
 
 SCHEMA_VERSION = 2
 ROWS_PER_SHARD = 32_768
@@ -144,24 +145,26 @@ def store_manifest(shards: list[dict], splits: dict[str, int], feature_shape: li
     }
 
 
-def write_store(directory: Path, table: pa.Table, provenance: dict, rows_per_shard: int = ROWS_PER_SHARD) -> dict:
+def write_store(directory: Path | Remote, table: pa.Table, provenance: dict,
+                rows_per_shard: int = ROWS_PER_SHARD) -> dict:
     """Write the table as shards plus the manifest (row counts per split and shard, sha256) into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
     parts = (table.slice(start, rows_per_shard) for start in range(0, max(table.num_rows, 1), rows_per_shard))
     shards = write_shards(directory, parts, table.num_rows, "the sample store", row_group_size=8192)
     names, counts = np.unique(table.column("split").to_numpy(zero_copy_only=False), return_counts=True)
     manifest = store_manifest(shards, {str(n): int(c) for n, c in zip(names, counts)},
                               json.loads(table.schema.metadata[b"drlim.feature_shape"]),
                               [f.name for f in table.schema if f.name not in BASE_COLUMNS], provenance)
-    write_json(directory / MANIFEST_FILE, manifest)
+    write_manifest(directory, manifest)
     return manifest
 
 
 class SampleStore:
     """Read access to a finished sample store directory."""
 
-    def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory)
+    def __init__(self, location: str | Path | Remote) -> None:
+        """The store in a local ``location``, or this node's copy of a remote one (a workdir on object storage)."""
+        self.remote = location if isinstance(location, Remote) else None
+        self.directory = local_copy(location) if isinstance(location, Remote) else Path(location)
         manifest_path = self.directory / MANIFEST_FILE
         if not manifest_path.is_file():
             raise StageError(f"no sample store at {self.directory} (missing {MANIFEST_FILE}); run the data stage")
@@ -172,6 +175,10 @@ class SampleStore:
                 f"{SCHEMA_VERSION}; delete {self.directory} and re-run the data stage"
             )
         self.feature_shape = tuple(self.manifest["feature_shape"])
+
+    def here(self) -> SampleStore:
+        """This store as read on the node this runs on (its own copy of a remote one, fetched once)."""
+        return self if self.remote is None else SampleStore(self.remote)
 
     @property
     def files(self) -> list[Path]:
@@ -194,6 +201,11 @@ class SampleStore:
         """The rows of ``split`` in one shard file (ordered by id, as written)."""
         return pq.read_table(path, filters=[("split", "=", split)], columns=columns)
 
+    @staticmethod
+    def read_features(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, features (n, d) float32, flattened)`` of the rows of ``split`` in one shard file."""
+        return _ids_and_features(SampleStore.read_shard(path, split, ["id", "features"]))
+
     def column(self, split: str, name: str) -> np.ndarray:
         """One column of a split, ordered by id, read shard by shard."""
         return np.concatenate([self.read_shard(path, split, [name]).column(name).to_numpy()
@@ -207,9 +219,8 @@ class SampleStore:
         table = self._read(name, ["id", "label", "features"])
         if table.num_rows == 0:
             raise StageError(f"sample store {self.directory} has no rows in split {name!r}")
-        ids = table.column("id").to_numpy()
+        ids, flat = _ids_and_features(table)
         order = np.argsort(ids, kind="stable")
-        flat = table.column("features").combine_chunks().flatten().to_numpy()
         features = flat.reshape(len(ids), *self.feature_shape)[order]
         labels = table.column("label").to_numpy(zero_copy_only=False)[order]
         return ids[order], features, labels
@@ -282,3 +293,9 @@ class SampleStore:
         order = np.argsort(table.column("id").to_numpy(), kind="stable")
         transform = np.asarray(table.column("transform").to_pylist(), dtype=object)
         return table.column("origin_id").to_numpy()[order], transform[order]
+
+
+def _ids_and_features(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    ids = table.column("id").to_numpy()
+    features = table.column("features").combine_chunks().flatten().to_numpy().reshape(len(ids), -1)
+    return ids, np.ascontiguousarray(features, dtype=np.float32)

@@ -8,7 +8,7 @@ from __future__ import annotations
 # name -> option -> default (None: derived from the data when the index is built, see knn.py)
 INDEX_OPTIONS: dict[str, dict[str, int | None]] = {
     "flat": {},
-    "ivf": {"nlist": None, "nprobe": 16, "train_size": None},
+    "ivf": {"nlist": None, "nprobe": 8, "train_size": None},
     "hnsw": {"m": 32, "ef_construction": 80, "ef_search": 64},
 }
 

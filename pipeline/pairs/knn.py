@@ -1,16 +1,15 @@
-"""k nearest neighbours in input space with FAISS: index backends and a pure search core.
+"""k nearest neighbours in input space with FAISS: index backends.
 
 Backends (``pairs.index``): ``flat`` is exact L2 search; ``ivf`` (inverted lists, ``nprobe`` of ``nlist``
 cells searched) and ``hnsw`` (a navigable small-world graph) are approximate, for large N. An index may be
 built in parts (``knn_parts.py``): ``trained`` gives each part the same empty index (for IVF: the same trained
-centroids, so every part routes a query to the same cells and the merged result equals one whole index's), rows
-are added with their sample ids, and ``exact_search`` searches a part exhaustively (recall@k is measured
-against it).
+centroids, so every part routes a query to the same cells and the merged result equals one whole index's), and
+rows are added with their sample ids. Recall@k of an approximate index is measured against brute force
+(``knn_parts.exact_nearest``).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import ClassVar
 
@@ -19,17 +18,13 @@ import numpy as np
 
 from pipeline.pairs.catalog import check_index_options
 
-log = logging.getLogger(__name__)
-
-
 def training_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
     """The sorted rows (of ``n``) an index trains on: ``size`` of them, drawn with ``seed``."""
     return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
 class IndexBackend:
-    """A FAISS index type: validated options (``catalog.INDEX_OPTIONS``), how to train and fill it, and how to
-    search it approximately and exactly."""
+    """A FAISS index type: validated options (``catalog.INDEX_OPTIONS``), how to train, fill and search it."""
 
     name: ClassVar[str]
     exact: ClassVar[bool] = False
@@ -58,9 +53,6 @@ class IndexBackend:
                route: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         return index.search(queries, k)
 
-    def exact_search(self, index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return index.search(queries, k)
-
     def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
         """One whole index over ``x`` (row i has id i)."""
         size = self.training_size(len(x))
@@ -78,12 +70,18 @@ class FlatIndex(IndexBackend):
 
 
 class IVFIndex(IndexBackend):
-    """IVF-Flat; ``nlist`` defaults to 4 sqrt(N) cells, trained on at most ``train_size`` (64 per cell) rows."""
+    """IVF-Flat; ``nlist`` defaults to 2 sqrt(N) cells, trained on at most ``train_size`` (64 per cell) rows.
+
+    Fewer cells than FAISS's usual 4-16 sqrt(N): the pair stage queries every indexed row, so routing the queries
+    (N x nlist distances) and training (~nlist^2) are paid in full rather than amortised over later searches.
+    Scanning the same fraction of the rows (``nprobe`` 8 of 2 sqrt(N) against 16 of 4 sqrt(N)) finds as many
+    true neighbours, with a quarter of the training and half the routing (BENCHMARKS.md, the pair stage at scale).
+    """
 
     name = "ivf"
 
     def training_size(self, n: int) -> int:
-        nlist = self.options["nlist"] or max(1, int(4 * math.sqrt(n)))
+        nlist = self.options["nlist"] or max(1, int(2 * math.sqrt(n)))
         if nlist > n:
             raise ValueError(f"index 'ivf': nlist={nlist} exceeds the {n} samples; lower pairs.index_options.nlist")
         train_size = min(n, self.options["train_size"] or 64 * nlist)
@@ -114,10 +112,6 @@ class IVFIndex(IndexBackend):
         back[order] = np.arange(len(order))
         return distances[back], ids[back]
 
-    def exact_search(self, index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        ivf = faiss.extract_index_ivf(index)
-        return index.search(queries, k, params=faiss.SearchParametersIVF(nprobe=ivf.nlist))
-
 
 class HNSWIndex(IndexBackend):
     """HNSW-Flat with ``m`` links per node; ``ef_construction`` / ``ef_search`` trade speed for recall."""
@@ -132,12 +126,6 @@ class HNSWIndex(IndexBackend):
     def configure(self, index: faiss.Index) -> None:
         faiss.downcast_index(index.index).hnsw.efSearch = int(self.options["ef_search"])
 
-    def exact_search(self, index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        storage = faiss.downcast_index(faiss.downcast_index(index.index).storage)
-        distances, rows = storage.search(queries, k)
-        ids = faiss.vector_to_array(index.id_map)
-        return distances, np.where(rows >= 0, ids[np.maximum(rows, 0)], -1)
-
 
 INDEXES: dict[str, type[IndexBackend]] = {cls.name: cls for cls in (FlatIndex, IVFIndex, HNSWIndex)}
 
@@ -146,11 +134,6 @@ def make_index(name: str, options: dict[str, int | None] | None = None) -> Index
     """The backend ``name`` with ``options``; errors name the valid choices."""
     check_index_options(name, options)
     return INDEXES[name](**(options or {}))
-
-
-def build_flat_index(features: np.ndarray) -> faiss.Index:
-    """Exact L2 index over ``features`` (n, d) float32; row i has id i."""
-    return FlatIndex().build(np.ascontiguousarray(features, dtype=np.float32))
 
 
 def drop_self(neighbors: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarray:
@@ -165,10 +148,3 @@ def drop_self(neighbors: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarra
     # A row may contain its own id at most once; after this, every row keeps exactly k entries.
     return neighbors[keep].reshape(len(neighbors), k)
 
-
-def knn_search(index: faiss.Index, queries: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarray:
-    """Ids of the ``k`` nearest indexed samples of each query, self excluded, nearest first."""
-    if k >= index.ntotal:
-        raise ValueError(f"k={k} needs more than k indexed samples, the index has {index.ntotal}")
-    _, found = index.search(np.ascontiguousarray(queries, dtype=np.float32), k + 1)
-    return drop_self(found.astype(np.int64), np.asarray(query_ids, dtype=np.int64), k)

@@ -5,8 +5,9 @@ index of its own; every part starts from the same empty index (``IndexBackend.tr
 trained centroids). A query shard visits the parts one after another: each searches the shard's rows and
 merges its ``k + 1`` nearest with those found so far (``merge_nearest``), so after the last part each query has
 its nearest among all rows -- for ``flat`` and ``ivf`` exactly what one whole index would give. The last part
-also searches the recall queries exhaustively (``exact_search``) and hands the result to ``QueryShardResult``,
-which emits the shard's pair rows (``edges.query_rows``) bucketed by pair shard.
+hands them to ``QueryShardResult``, which emits the shard's pair rows (``edges.query_rows``) bucketed by pair
+shard, and the approximate neighbours of the recall queries among them; ``exact_nearest`` finds their true
+neighbours by brute force, shard by shard, and ``recall_at_k`` compares the two.
 """
 
 from __future__ import annotations
@@ -27,14 +28,12 @@ from pipeline.pairs.transforms import Groups
 
 def read_training_rows(path: Path, store_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, features (n, d) float32)`` of the training rows of one store shard; non-finite features refused."""
-    table = SampleStore.read_shard(path, "train", ["id", "features"])
-    ids = table.column("id").to_numpy()
-    features = table.column("features").combine_chunks().flatten().to_numpy().reshape(len(ids), -1)
+    ids, features = SampleStore.read_features(path, "train")
     bad = ~np.isfinite(features).all(axis=1)
     if bad.any():
         raise DataError(f"sample store {store_dir}: {int(bad.sum())} training samples have NaN or infinite features "
                         f"(first ids: {ids[bad][:5].tolist()}); fix the source data and re-run")
-    return ids, np.ascontiguousarray(features, dtype=np.float32)
+    return ids, features
 
 
 def merge_nearest(found: tuple[np.ndarray, np.ndarray], more: tuple[np.ndarray, np.ndarray],
@@ -46,71 +45,94 @@ def merge_nearest(found: tuple[np.ndarray, np.ndarray], more: tuple[np.ndarray, 
     return np.take_along_axis(distances, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
 
+def exact_nearest(files: list[Path], store_dir: Path, query_ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, neighbours (n, k))``: the true ``k`` nearest training rows (self excluded) of those of
+    ``query_ids`` that are training rows, by brute force (BLAS) over the shards ``files``, one at a time."""
+    queries = []
+    for path in files:
+        ids, x = read_training_rows(path, store_dir)
+        if (keep := np.isin(ids, query_ids)).any():
+            queries.append((ids[keep], x[keep]))
+    if not queries:
+        return np.empty(0, np.int64), np.empty((0, k), np.int64)
+    ids = np.concatenate([q[0] for q in queries])
+    x = np.concatenate([q[1] for q in queries])
+    nearest = None
+    for path in files:
+        shard_ids, rows = read_training_rows(path, store_dir)
+        distances, positions = faiss.knn(x, rows, min(k + 1, len(rows)))
+        more = (distances, np.where(positions >= 0, shard_ids[np.maximum(positions, 0)], -1))
+        nearest = more if nearest is None else merge_nearest(nearest, more, k + 1)
+    return ids, drop_self(nearest[1], ids, k)
+
+
+def recall_at_k(found: tuple[np.ndarray, np.ndarray], exact: tuple[np.ndarray, np.ndarray]) -> tuple[int, int]:
+    """``(hits, queries)``: how many of the exact neighbours of the queries of ``exact`` the approximate lists
+    ``found`` (both ``(ids, neighbours)``, any order) contain."""
+    position = {int(i): row for row, i in enumerate(found[0])}
+    hits = sum(len(np.intersect1d(found[1][position[int(i)]], true)) for i, true in zip(*exact))
+    return hits, len(exact[0])
+
+
 @dataclass
 class Nearest:
     """The nearest rows found so far for one query shard (``k + 1`` each: the query itself is among them)."""
 
     ids: np.ndarray
     approximate: tuple[np.ndarray, np.ndarray]
-    recall_rows: np.ndarray  # positions in ``ids`` of the recall queries
-    exact: tuple[np.ndarray, np.ndarray] | None = None
     route: tuple[np.ndarray, np.ndarray] | None = None  # IndexBackend.route, made by the first part
 
 
 @dataclass(frozen=True)
 class QueryShardResult:
-    """Turns a query shard's finished ``Nearest`` into its pair rows, bucketed by pair shard, plus figures."""
+    """Turns a query shard's finished ``Nearest`` into its pair rows, bucketed by pair shard, plus figures (with
+    the neighbours found for those of ``recall_ids`` among its queries)."""
 
     k: int
     sources: list[str]
     num_shards: int
+    recall_ids: np.ndarray | None = None
 
     def emit(self, nearest: Nearest, groups: Groups | None) -> tuple:
         neighbors = drop_self(nearest.approximate[1], nearest.ids, self.k)
         found = query_rows(nearest.ids, neighbors, self.sources, groups)
-        figures = {"queries": len(nearest.ids), "rows_by_source": count_by_source(found), "recall_hits": 0,
-                   "recall_queries": len(nearest.recall_rows)}
-        if nearest.exact is not None and len(nearest.recall_rows):
-            exact = drop_self(nearest.exact[1], nearest.ids[nearest.recall_rows], self.k)
-            figures["recall_hits"] = int(sum(len(np.intersect1d(a, b)) for a, b in
-                                             zip(neighbors[nearest.recall_rows], exact)))
+        figures = {"queries": len(nearest.ids), "rows_by_source": count_by_source(found)}
+        if self.recall_ids is not None:
+            rows = np.isin(nearest.ids, self.recall_ids)
+            figures["recall_found"] = (nearest.ids[rows], neighbors[rows])
         return (*by_shard(found, self.num_shards), figures)
 
 
 class IndexPart:
-    """One part of the index: the training rows of ``files`` (store shards), searchable by any query shard."""
+    """One part of the index: the training rows of ``files`` (names of store shards), searchable by any query
+    shard of the store."""
 
-    def __init__(self, backend: IndexBackend, trained: np.ndarray | None, dimension: int, files: list[Path],
-                 store_dir: Path, threads: int) -> None:
+    def __init__(self, backend: IndexBackend, trained: np.ndarray | None, dimension: int, files: list[str],
+                 store: SampleStore, threads: int) -> None:
         faiss.omp_set_num_threads(threads)
-        self.backend, self.store_dir = backend, store_dir
+        self.backend, self.store_dir = backend, store.here().directory
         self.index = faiss.deserialize_index(trained) if trained is not None else backend.trained(dimension, None)
         # Ray reports an error raised here as the actor's death, without the error; kept and raised by the first
         # search instead, it reaches the driver as itself (bad features named by their ids).
         self.error: DataError | None = None
         try:
-            for path in files:
-                ids, features = read_training_rows(path, store_dir)
+            for name in files:
+                ids, features = read_training_rows(self.store_dir / name, self.store_dir)
                 self.index.add_with_ids(features, ids)
         except DataError as exc:
             self.error = exc
         backend.configure(self.index)
 
-    def search(self, path: Path, k: int, recall_ids: np.ndarray | None = None, found: Nearest | None = None,
-               result: QueryShardResult | None = None, groups: Groups | None = None) -> Nearest | tuple:
-        """Search the training rows of store shard ``path`` (``k + 1`` nearest, self included; the rows among
-        ``recall_ids`` exhaustively too) and merge them into ``found`` (the earlier parts'); with ``result``, this
-        is the last part: emit the shard's rows."""
+    def search(self, file: str, k: int, found: Nearest | None = None, result: QueryShardResult | None = None,
+               groups: Groups | None = None) -> Nearest | tuple:
+        """Search the training rows of store shard ``file`` (``k + 1`` nearest, self included) and merge them into
+        ``found`` (the earlier parts'); with ``result``, this is the last part: emit the shard's rows."""
         if self.error is not None:
             raise self.error
-        ids, queries = read_training_rows(path, self.store_dir)
+        ids, queries = read_training_rows(self.store_dir / file, self.store_dir)
         route = found.route if found is not None else self.backend.route(self.index, queries)
         approximate = self.backend.search(self.index, queries, k + 1, route)
-        rows = np.flatnonzero(np.isin(ids, recall_ids)) if recall_ids is not None else np.empty(0, np.int64)
-        exact = self.backend.exact_search(self.index, queries[rows], k + 1) if recall_ids is not None else None
         if found is not None:
             approximate = merge_nearest(found.approximate, approximate, k + 1)
-            if exact is not None and found.exact is not None:
-                exact = merge_nearest(found.exact, exact, k + 1)
-        nearest = Nearest(ids, approximate, rows, exact, route)
+        nearest = Nearest(ids, approximate, route)
         return nearest if result is None else result.emit(nearest, groups)

@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import StageError
-from pipeline.io import corrupt_shards, read_json, write_json, write_shards
+from pipeline.io import corrupt_shards, read_json, write_manifest, write_shards
+from pipeline.storage import Remote, local_copy
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def pair_shard_table(found: np.ndarray, mutual: bool) -> tuple[pa.Table, dict]:
     return table, figures
 
 
-def write_pair_shard(directory: Path, shard: int, *parts: np.ndarray, mutual: bool = False,
+def write_pair_shard(directory: Path | Remote, shard: int, *parts: np.ndarray, mutual: bool = False,
                      row_group_size: int = 65536) -> tuple[dict, dict]:
     """Write shard ``shard`` of a pair set from the rows routed to it (``parts``, from any number of producers);
     its manifest entry and figures (``pair_shard_table``)."""
@@ -199,7 +200,7 @@ def write_pair_shards(directory: Path, found: np.ndarray, n_samples: int, num_sh
     parts = by_shard(found, num_shards)
     written = [write_pair_shard(directory, s, part, mutual=mutual) for s, part in enumerate(parts)]
     manifest = pair_manifest(written, n_samples, provenance, extra)
-    write_json(directory / MANIFEST_FILE, manifest)
+    write_manifest(directory, manifest)
     return manifest
 
 
@@ -209,10 +210,13 @@ class PairSet:
 
     directory: Path
     manifest: dict
+    remote: Remote | None = None  # where it is published, when the workdir is on object storage
 
     @classmethod
-    def open(cls, directory: str | Path) -> PairSet:
-        directory = Path(directory)
+    def open(cls, location: str | Path | Remote) -> PairSet:
+        """The pair set in a local ``location``, or this node's copy of a remote one."""
+        remote = location if isinstance(location, Remote) else None
+        directory = local_copy(location) if isinstance(location, Remote) else Path(location)
         path = directory / MANIFEST_FILE
         if not path.is_file():
             raise StageError(f"no pair set at {directory} (missing {MANIFEST_FILE}); run the pair stage")
@@ -222,7 +226,11 @@ class PairSet:
                 f"{path}: pair schema version {manifest.get('schema_version')} is not {SCHEMA_VERSION}; "
                 f"delete {directory} and re-run the pair stage"
             )
-        return cls(directory, manifest)
+        return cls(directory, manifest, remote)
+
+    def here(self) -> PairSet:
+        """This pair set as read on the node this runs on (its own copy of a remote one, fetched once)."""
+        return self if self.remote is None else PairSet.open(self.remote)
 
     @property
     def n_samples(self) -> int:

@@ -7,7 +7,8 @@ Only object references and small figures pass through the driver, never features
 2. ``pairs.index_parts`` actors each load some sample-store shards into their part of the index
    (``knn_parts.py``);
 3. every query shard (a store shard's training rows) visits the parts in turn; the last part emits its pair rows
-   bucketed by pair shard (``edges.py``) and measures recall@k on the recall queries among them;
+   bucketed by pair shard (``edges.py``); for approximate indexes, one task finds the true neighbours of the
+   recall queries by brute force (``exact_nearest``), and recall@k compares the two;
 4. one task per pair shard symmetrises, deduplicates, sorts and writes it (``shards.write_pair_shard``);
 5. the driver merges the tasks' figures into the manifest.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +29,12 @@ from pipeline.config import PairsConfig
 from pipeline.data.paths import resolve_data_path
 from pipeline.data.store import SampleStore
 from pipeline.errors import DataError
-from pipeline.io import atomic_dir, content_hash, exclusive, reusable, write_json
+from pipeline.io import atomic_dir, content_hash, exclusive, reusable, write_manifest
 from pipeline.pairs.edges import count_by_source, query_rows
 from pipeline.pairs.knn import IndexBackend, make_index, training_rows
-from pipeline.pairs.knn_parts import IndexPart, QueryShardResult, read_training_rows
+from pipeline.pairs.knn_parts import IndexPart, QueryShardResult, exact_nearest, read_training_rows, recall_at_k
 from pipeline.pairs.prior import prior_pairs
 from pipeline.pairs.shards import (
-    MANIFEST_FILE,
     SCHEMA_VERSION,
     PairSet,
     both_ways,
@@ -43,6 +44,7 @@ from pipeline.pairs.shards import (
 )
 from pipeline.pairs.transforms import Groups, origin_groups
 from pipeline.runtime import gather
+from pipeline.storage import Remote
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +78,20 @@ def check_pairs_config(cfg: PairsConfig, store: SampleStore) -> None:
                             f"are {store.metadata_columns or 'none'}; fix the rule or add the columns")
 
 
-def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path) -> PairSet:
-    """Build (or reuse, when every shard still matches its checksum) the pair set for ``cfg``."""
+def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path, remote: Remote | None = None) -> PairSet:
+    """Build (or reuse, when every shard still matches its checksum) the pair set for ``cfg`` under
+    ``workdir/pairs/<key>`` (or ``remote/pairs/<key>`` for a workdir on object storage, ``storage.py``)."""
     check_pairs_config(cfg, store)
     key = pairs_key(cfg, store)
-    directory = workdir / "pairs" / key
+    directory = remote.child("pairs", key) if remote is not None else workdir / "pairs" / key
     with exclusive(workdir, f"pairs-{key}", f"Waiting for another run that is building the pair set {directory}"):
         if (pair_set := reusable(directory, PairSet.open, "Pair set")) is not None:
             log.info("Reusing pair set %s (%d similar pairs)", directory, pair_set.manifest["similar_pairs"])
             return pair_set
-        with atomic_dir(directory, f"the pair set {directory}") as tmp:
-            manifest = write_pair_set(cfg, store, tmp)
+        # On object storage the manifest, uploaded last, is what marks the set finished (``storage.py``).
+        local = isinstance(directory, Path)
+        with atomic_dir(directory, f"the pair set {directory}") if local else nullcontext(directory) as out:
+            manifest = write_pair_set(cfg, store, out)
     log.info("Pair set %s: %d similar pairs in %d shards; %d dissimilar pairs left implicit", directory,
              manifest["similar_pairs"], cfg.num_shards, manifest["dissimilar_pairs_implicit"])
     return PairSet.open(directory)
@@ -99,7 +104,7 @@ def index_parts(cfg: PairsConfig, n: int, dimension: int, files: int, cpus: int)
     return max(1, min(wanted, files, cpus))
 
 
-def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: Path) -> dict:
+def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: Path | Remote) -> dict:
     """Find the pairs of ``cfg`` in ``store`` and write them as shards plus manifest into ``directory``."""
     n = store.manifest["splits"]["train"]
     files = store.files_of("train")
@@ -109,13 +114,14 @@ def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: Path) -> dic
         groups = _origin_groups.remote(store)
     producers: list = []
     knn_info: dict = {}
+    exact = None
     if "prior" in cfg.sources:
         producers.append(_prior_rows.options(num_returns=cfg.num_shards + 1).remote(store, cfg))
     if "knn" in cfg.sources:
-        queries, knn_info = _search(cfg, store, files, groups, cpus)
+        queries, knn_info, exact = _search(cfg, store, files, groups, cpus)
         producers += queries
     elif groups is not None:  # the transform sources alone: each query shard emits its copies
-        producers += [_copy_rows.options(num_returns=cfg.num_shards + 1).remote(path, store.directory, cfg, groups)
+        producers += [_copy_rows.options(num_returns=cfg.num_shards + 1).remote(path.name, store, cfg, groups)
                       for path in files]
     figures = gather([p[-1] for p in producers], "Finding similar pairs", unit="shard")
     emitted: dict[str, int] = {}
@@ -123,8 +129,9 @@ def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: Path) -> dic
         for name, count in f["rows_by_source"].items():
             emitted[name] = emitted.get(name, 0) + count
     log.info("Directed similar pairs by source: %s", emitted)
-    if knn_info.get("recall_queries"):
-        hits = sum(f.get("recall_hits", 0) for f in figures)
+    if exact is not None:
+        found = [np.concatenate(a) for a in zip(*(f["recall_found"] for f in figures if "recall_found" in f))]
+        hits, knn_info["recall_queries"] = recall_at_k(tuple(found), gather([exact], "Exact search (recall)")[0])
         knn_info["recall_at_k"] = hits / (knn_info["recall_queries"] * cfg.k)
         log.info("Recall@%d of the %s graph against exact search: %.4f (%d queries)", cfg.k, cfg.index,
                  knn_info["recall_at_k"], knn_info["recall_queries"])
@@ -135,12 +142,13 @@ def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: Path) -> dic
         knn_info["mutual_edges"] = sum(f["mutual_edges"] for _, f in written)
     provenance = {"config": cfg.model_dump(), "samples_sha256": store.manifest["sha256"]}
     manifest = pair_manifest(written, n, provenance, {"knn": knn_info} if knn_info else None)
-    write_json(directory / MANIFEST_FILE, manifest)
+    write_manifest(directory, manifest)
     return manifest
 
 
-def _search(cfg: PairsConfig, store: SampleStore, files: list[Path], groups, cpus: int) -> tuple[list, dict]:
-    """Start the index parts and send every query shard through them; the last part's outputs per shard."""
+def _search(cfg: PairsConfig, store: SampleStore, files: list[Path], groups, cpus: int) -> tuple[list, dict, object]:
+    """Start the index parts and send every query shard through them: the last part's outputs per shard, and the
+    exact neighbours of the recall queries (approximate indexes; else None)."""
     n = store.manifest["splits"]["train"]
     dimension = math.prod(store.feature_shape)
     backend = make_index(cfg.index, cfg.index_options)
@@ -149,26 +157,27 @@ def _search(cfg: PairsConfig, store: SampleStore, files: list[Path], groups, cpu
     log.info("%d-NN graph of %d samples with the %s index in %d part(s) (Ray actors)", cfg.k, n, cfg.index, parts)
     trained = _train_index.remote(backend, store, size, max(1, cpus)) if size else None
     part = ray.remote(IndexPart)
-    # A lost part is started again (it reloads its shards) and its pending searches are retried.
-    actors = [part.options(num_cpus=1, max_restarts=3, max_task_retries=3).remote(
-                  backend, trained, dimension, list(chunk), store.directory, max(1, cpus // parts))
-              for chunk in np.array_split(np.array(files, dtype=object), parts)]
+    names = [path.name for path in files]  # a node's own copy of a remote store is elsewhere than the driver's
+    # A lost part is started again (it reloads its shards) and its pending searches are retried. A part runs
+    # whichever of its searches has its input: in submission order it would wait for another part to finish a
+    # shard while its own queue holds searches that are ready (measured: one CPU of two busy at 10M rows).
+    actors = [part.options(num_cpus=1, max_restarts=3, max_task_retries=3, allow_out_of_order_execution=True).remote(
+                  backend, trained, dimension, list(chunk), store, max(1, cpus // parts))
+              for chunk in np.array_split(np.array(names, dtype=object), parts)]
     recall_ids = None if backend.exact else training_rows(n, min(cfg.recall_queries, n))
-    result = QueryShardResult(cfg.k, cfg.sources, cfg.num_shards)
+    exact = None if recall_ids is None else _exact_nearest.remote(names, store, recall_ids, cfg.k)
+    result = QueryShardResult(cfg.k, cfg.sources, cfg.num_shards, recall_ids)
     outputs = []
-    for number, path in enumerate(files):
+    for number, name in enumerate(names):
         # Each shard starts at another part: the first part routes the queries (IVF) and the last emits the rows,
         # so these extra costs are shared evenly.
         chain = actors[number % parts:] + actors[: number % parts]
         found = None
         for actor in chain[:-1]:
-            found = actor.search.remote(path, cfg.k, recall_ids, found)
+            found = actor.search.remote(name, cfg.k, found)
         outputs.append(chain[-1].search.options(num_returns=cfg.num_shards + 1).remote(
-            path, cfg.k, recall_ids, found, result, groups))
-    info = {"index": cfg.index, "options": backend.options, "k": cfg.k, "index_parts": parts}
-    if recall_ids is not None:
-        info["recall_queries"] = len(recall_ids)
-    return outputs, info
+            name, cfg.k, found, result, groups))
+    return outputs, {"index": cfg.index, "options": backend.options, "k": cfg.k, "index_parts": parts}, exact
 
 
 @ray.remote
@@ -177,6 +186,7 @@ def _train_index(backend: IndexBackend, store: SampleStore, size: int, threads: 
     import faiss
 
     faiss.omp_set_num_threads(threads)
+    store = store.here()
     n = store.manifest["splits"]["train"]
     wanted = training_rows(n, size)
     sample = []
@@ -188,20 +198,27 @@ def _train_index(backend: IndexBackend, store: SampleStore, size: int, threads: 
 
 
 @ray.remote
-def _origin_groups(store: SampleStore) -> Groups:
-    return origin_groups(store.column("train", "origin_id"))
+def _exact_nearest(files: list[str], store: SampleStore, query_ids: np.ndarray, k: int) -> tuple:
+    directory = store.here().directory
+    return exact_nearest([directory / name for name in files], directory, query_ids, k)
 
 
 @ray.remote
-def _copy_rows(path: Path, store_dir: Path, cfg: PairsConfig, groups: Groups) -> tuple:
-    ids, _ = read_training_rows(path, store_dir)
+def _origin_groups(store: SampleStore) -> Groups:
+    return origin_groups(store.here().column("train", "origin_id"))
+
+
+@ray.remote
+def _copy_rows(file: str, store: SampleStore, cfg: PairsConfig, groups: Groups) -> tuple:
+    directory = store.here().directory
+    ids, _ = read_training_rows(directory / file, directory)
     found = query_rows(ids, np.empty((len(ids), 0), np.int64), cfg.sources, groups)
     return (*by_shard(found, cfg.num_shards), {"rows_by_source": count_by_source(found)})
 
 
 @ray.remote
 def _prior_rows(store: SampleStore, cfg: PairsConfig) -> tuple:
-    meta = store.metadata("train", cfg.prior.columns)
+    meta = store.here().metadata("train", cfg.prior.columns)
     adjacent = {c: a.model_dump() for c, a in cfg.prior.adjacent.items()}
     try:
         left, right = prior_pairs(meta, cfg.prior.same, adjacent, cfg.prior.max_differing)

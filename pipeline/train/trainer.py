@@ -26,6 +26,7 @@ from pipeline.data.store import SampleStore
 from pipeline.errors import DrlimError, StageError, first_line, is_no_space, is_permanent, no_space
 from pipeline.io import content_hash, exclusive
 from pipeline.pairs.shards import PairSet
+from pipeline.storage import Remote, checkpoint_storage
 from pipeline.tracking import Tracker
 from pipeline.train.loop import load_state, log_to_console, train_loop_per_worker
 
@@ -69,21 +70,26 @@ def train(
     pairs: PairSet,
     workdir: Path,
     tracker: Tracker | None = None,
+    remote: Remote | None = None,
 ) -> TrainResult:
     """Fit ``job``'s encoder on ``pairs``; workers log each epoch through ``tracker`` (a copy of it) when given.
 
     Runs of the same training in one workdir take turns: the later one then resumes from (or simply reads) the
-    earlier one's checkpoints instead of training into the same folder at the same time."""
+    earlier one's checkpoints instead of training into the same folder at the same time. With ``remote`` (a
+    workdir on object storage) the checkpoints go to ``remote/checkpoints``."""
     name = train_run_name(job, store, pairs)
-    run_dir = workdir / "checkpoints" / name
+    run_dir = remote.child("checkpoints", name) if remote is not None else workdir / "checkpoints" / name
     waiting = f"Waiting for another run that is training into {run_dir}; this one continues from its checkpoints"
     with exclusive(workdir, f"train-{name}", waiting):
         return _train(job, store, pairs, run_dir, tracker)
 
 
-def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Path, tracker: Tracker | None) -> TrainResult:
-    cfg, name = job.train, run_dir.name
-    finished = finished_training(run_dir, cfg.epochs)
+def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Path | Remote,
+           tracker: Tracker | None) -> TrainResult:
+    cfg = job.train
+    name = run_dir.name if isinstance(run_dir, Path) else run_dir.base.rsplit("/", 1)[1]
+    # Read here from a local folder only; on object storage Ray Train starts and finds the checkpoints itself.
+    finished = finished_training(run_dir, cfg.epochs) if isinstance(run_dir, Path) else None
     if finished is not None:  # a re-run: nothing to train, so no Ray Train start (~20 s) either
         state, path = finished
         log.info("Resuming from the checkpoint after epoch %d: training finished (%s)", cfg.epochs, path)
@@ -103,13 +109,14 @@ def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Path, tr
             "job": job.model_dump(),
             "samples_dir": str(store.directory.resolve()),
             "pairs_dir": str(pairs.directory.resolve()),
+            "remotes": (store.remote, pairs.remote),  # a worker reads its own node's copy of these
             "threads_per_worker": max(1, int(cfg.cpus_per_worker)),
             "tracker": tracker.for_workers() if tracker is not None else None,
         },
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
             name=name,
-            storage_path=str(run_dir.parent.resolve()),
+            **checkpoint_storage(run_dir),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             failure_config=FailureConfig(max_failures=cfg.max_failures),
             callbacks=[StopOnPermanentErrors()],

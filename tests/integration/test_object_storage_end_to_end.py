@@ -1,11 +1,15 @@
-"""Samples on object storage, work on a multi-node cluster: the MNIST 4/9 job's training and test samples as
-folders of Parquet part files on a real S3 server on loopback (moto's), `drlim pairs` on a real 2-node Ray
-cluster (two raylets on this machine, one CPU each) with the store written by Ray tasks and the index in two
-parts (one actor per node); its pair manifest equals the local run's (the MNIST source, a local Ray instance)."""
+"""Samples and workdir on object storage, work on a multi-node cluster (a real S3 server on loopback, moto's; a
+real 2-node Ray cluster, two raylets on this machine with one CPU and a cache folder of their own each):
+
+- the MNIST 4/9 job's samples as folders of Parquet part files on S3: `drlim pairs` with the store written by
+  Ray tasks and the index in two parts (one actor per node) gives the local run's pair manifest;
+- `--workdir s3://...`: `drlim run` keeps the stores and checkpoints on S3, each node reads its own copy, and a
+  second machine (a fresh driver cache) reuses all of it."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -15,6 +19,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.storage import CACHE_ENV
 from tests.conftest import REPO, mnist_root
 from tests.integration.cli_runs import cli_env
 
@@ -43,14 +48,18 @@ def _upload_mnist(s3: pafs.S3FileSystem, prefix: str) -> None:
 
 
 @pytest.fixture
-def two_node_cluster(s3_server):
-    """A Ray head and a second node on this machine, one CPU each (started after the S3 credentials are set:
-    their workers read the bucket)."""
+def two_node_cluster(s3_server, tmp_path):
+    """A Ray head and a second node on this machine, one CPU each, with copies of remote outputs in
+    ``tmp_path/node-1`` and ``node-2`` as if on two disks (started after the S3 credentials are set: their
+    workers read the bucket)."""
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 200 << 20,
-                                                            "include_dashboard": False})
-    cluster.add_node(num_cpus=1, object_store_memory=200 << 20)
+    def node(number: int) -> dict:
+        return {"num_cpus": 1, "object_store_memory": 200 << 20,
+                "env_vars": {CACHE_ENV: str(tmp_path / f"node-{number}")}}
+
+    cluster = Cluster(initialize_head=True, head_node_args={**node(1), "include_dashboard": False})
+    cluster.add_node(**node(2))
     cluster.wait_for_nodes()
     yield cluster.address
     cluster.shutdown()
@@ -83,3 +92,38 @@ def test_parquet_folders_on_s3_through_a_two_node_cluster_give_the_local_pairs(s
         assert remote[key] == local[key], key
     assert [s["sha256"] for s in remote["shards"]] == [s["sha256"] for s in local["shards"]]
     assert remote["similar_pairs"] > 2 * PER_DIGIT * 5 // 2  # 5-NN of 600 samples, symmetrised
+
+
+def test_a_workdir_on_s3_holds_stores_and_checkpoints_each_node_reads_its_own_copy(s3_server, two_node_cluster,
+                                                                                  tmp_path):
+    host = s3_server["endpoint_override"].split("://", 1)[1]
+    workdir = f"s3://drlim/work?endpoint_override={host}&scheme=http&region=us-east-1"
+    job = [str(REPO / "jobs" / "mnist_4_9.yaml"), "--set", "data.train_per_digit=100", "--set",
+           "data.test_per_digit=20", "--set", "train.epochs=2", "--set", "evaluate.thumbnails=5",
+           "--set", "pairs.index=ivf", "--set", "pairs.index_parts=2", "--set", "tracking.registered_model=drlim-s3"]
+
+    def run(driver_cache: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", *job, "--workdir", workdir],
+                              env=cli_env(RAY_ADDRESS=two_node_cluster, **{CACHE_ENV: str(tmp_path / driver_cache)}),
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+        assert "Traceback" not in done.stderr
+        return done.stdout + done.stderr
+
+    first = run("driver")
+    s3 = pafs.S3FileSystem(**s3_server)
+    stored = [i.path for i in s3.get_file_info(pafs.FileSelector("drlim/work", recursive=True))]
+    for stage in ("samples", "pairs"):
+        assert len([p for p in stored if p.startswith(f"drlim/work/{stage}/") and p.endswith("/manifest.json")]) == 1
+    assert any(p.startswith("drlim/work/checkpoints/") and "/checkpoint_" in p for p in stored)
+    # Each node read the store (an index part, a training worker each) and the pair set from its own copy.
+    for number in (1, 2):
+        assert len(list((tmp_path / f"node-{number}" / "copies").glob("*/manifest.json"))) == 2, number
+    assert list((tmp_path / "driver" / "workdirs").glob("*/mlflow.db"))  # the default MLflow store: local
+
+    again = run("another-driver")  # another machine: nothing of the first run's local folders
+    assert "Reusing sample store s3://drlim/work/samples/" in again
+    assert "Reusing pair set s3://drlim/work/pairs/" in again
+    assert "Resuming from the checkpoint after epoch 2" in again
+    metrics = [re.findall(r"^([\w/]+):\s+(\d+\.\d{4})$", out, re.M) for out in (first, again)]  # test and val/
+    assert metrics[0] and metrics[0] == metrics[1]

@@ -199,7 +199,7 @@ def test_a_folder_on_object_storage_embeds_like_a_local_one(tmp_path, model, tra
     table, emb = _read(tmp_path / "out")
     assert table.column("label").to_pylist() == [-1] * 4 + [7, 8, 9]
     np.testing.assert_allclose(emb, model.predict(x), rtol=1e-5, atol=1e-6)
-    with pytest.raises(DataError, match=r"^input file s3://drlim/nothing does not exist; --input takes"):
+    with pytest.raises(DataError, match=r"^--input: s3://drlim/nothing does not exist; --input takes"):
         embed(tracker, model.uri, "s3://drlim/nothing", tmp_path / "none", storage_options=s3_server)
 
 

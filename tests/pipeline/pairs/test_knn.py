@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
-from pipeline.pairs.knn import build_flat_index, drop_self, knn_search, make_index, training_rows
-from pipeline.pairs.knn_parts import IndexPart
+from pipeline.pairs.knn import drop_self, make_index, training_rows
+from pipeline.pairs.knn_parts import IndexPart, exact_nearest, recall_at_k
+from tests.pipeline.pairs.conftest import exact_knn
 
 
 def brute_force_knn(x: np.ndarray, k: int) -> np.ndarray:
@@ -26,9 +27,8 @@ def points():
 
 
 @pytest.mark.parametrize("k", [1, 5, 12])
-def test_knn_search_equals_brute_force(points, k):
-    found = knn_search(build_flat_index(points), points, np.arange(len(points)), k)
-    np.testing.assert_array_equal(found, brute_force_knn(points, k))
+def test_the_reference_graph_equals_brute_force(points, k):
+    np.testing.assert_array_equal(exact_knn(points, k), brute_force_knn(points, k))
 
 
 def test_drop_self_handles_self_not_first():
@@ -39,16 +39,11 @@ def test_drop_self_handles_self_not_first():
 
 def test_exact_duplicates_never_pair_with_themselves():
     x = np.repeat(np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32), 2, axis=0)
-    found = knn_search(build_flat_index(x), x, np.arange(len(x)), 3)
+    found = exact_knn(x, 3)
     assert not (found == np.arange(len(x))[:, None]).any()
     # Each sample's twin is at distance 0, so it must be among the neighbours.
     twins = np.arange(len(x)) ^ 1
     assert (found == twins[:, None]).any(axis=1).all()
-
-
-def test_k_must_be_smaller_than_the_index(points):
-    with pytest.raises(ValueError, match="needs more than k"):
-        knn_search(build_flat_index(points[:5]), points[:5], np.arange(5), 5)
 
 
 def store_of(x: np.ndarray, directory, rows_per_shard: int = 64) -> SampleStore:
@@ -58,7 +53,7 @@ def store_of(x: np.ndarray, directory, rows_per_shard: int = 64) -> SampleStore:
     return SampleStore(directory)
 
 
-def graph_in_parts(store: SampleStore, parts: int, k: int, backend=None, recall_ids=None):
+def graph_in_parts(store: SampleStore, parts: int, k: int, backend=None) -> np.ndarray:
     """The k-NN graph through ``parts`` index parts, in this process (the stage runs them as Ray actors)."""
     backend = backend or make_index("flat")
     files = store.files_of("train")
@@ -70,22 +65,20 @@ def graph_in_parts(store: SampleStore, parts: int, k: int, backend=None, recall_
         import faiss
 
         trained = faiss.serialize_index(backend.trained(x.shape[1], x[training_rows(n, size)]))
-    chunks = np.array_split(np.array(files, dtype=object), parts)
-    index_parts = [IndexPart(backend, trained, x.shape[1], list(c), store.directory, 1) for c in chunks]
-    graph, exact = [], []
+    chunks = np.array_split(np.array([f.name for f in files], dtype=object), parts)
+    index_parts = [IndexPart(backend, trained, x.shape[1], list(c), store, 1) for c in chunks]
+    graph = []
     for path in files:
         found = None
         for part in index_parts:
-            found = part.search(path, k, recall_ids, found)
+            found = part.search(path.name, k, found)
         graph.append(drop_self(found.approximate[1], found.ids, k))
-        if recall_ids is not None:
-            exact.append(drop_self(found.exact[1], found.ids[found.recall_rows], k))
-    return np.concatenate(graph), (np.concatenate(exact) if exact else None)
+    return np.concatenate(graph)
 
 
 @pytest.mark.parametrize("parts", [1, 2, 3])
 def test_an_index_in_parts_equals_brute_force(points, tmp_path, parts):
-    graph, _ = graph_in_parts(store_of(points, tmp_path / "s"), parts, 5)
+    graph = graph_in_parts(store_of(points, tmp_path / "s"), parts, 5)
     np.testing.assert_array_equal(graph, brute_force_knn(points, 5))
 
 
@@ -120,24 +113,35 @@ def recall(found: np.ndarray, exact: np.ndarray) -> float:
 @pytest.mark.parametrize("name, options", [("ivf", {"nlist": 40, "nprobe": 8}), ("hnsw", {"m": 16})])
 def test_approximate_indexes_find_most_exact_neighbours(clustered, name, options):
     backend = make_index(name, options)
-    found = knn_search(backend.build(clustered), clustered, np.arange(len(clustered)), 5)
-    assert not (found == np.arange(len(clustered))[:, None]).any()
-    exact = knn_search(build_flat_index(clustered), clustered, np.arange(len(clustered)), 5)
-    assert recall(found, exact) >= 0.9
+    _, found = backend.build(clustered).search(clustered, 6)
+    found = drop_self(found, np.arange(len(clustered)), 5)
+    assert recall(found, exact_knn(clustered, 5)) >= 0.9
+
+
+def test_exact_nearest_reads_shard_by_shard_what_brute_force_finds(clustered, tmp_path):
+    store = store_of(clustered, tmp_path / "s", rows_per_shard=500)
+    queries = training_rows(len(clustered), 300)
+    ids, neighbors = exact_nearest(store.files_of("train"), store.directory, queries, 5)
+    np.testing.assert_array_equal(ids, queries)
+    np.testing.assert_array_equal(neighbors, exact_knn(clustered, 5)[queries])
+
+
+def test_recall_at_k_counts_the_true_neighbours_found_in_any_order():
+    exact = (np.array([4, 9]), np.array([[1, 2, 3], [5, 6, 7]]))
+    found = (np.array([9, 4, 0]), np.array([[7, 6, 0], [3, 2, 1], [8, 8, 8]]))
+    assert recall_at_k(found, exact) == (5, 2)
 
 
 @pytest.mark.parametrize("name, options", [("ivf", {"nlist": 40, "nprobe": 2}), ("hnsw", {"m": 16})])
-def test_parts_of_an_approximate_index_measure_recall_against_exact_search(clustered, tmp_path, name, options):
+def test_parts_of_an_approximate_index_find_most_true_neighbours(clustered, tmp_path, name, options):
     store = store_of(clustered, tmp_path / "s", rows_per_shard=500)
-    queries = training_rows(len(clustered), 300)
-    graph, exact = graph_in_parts(store, 3, 5, make_index(name, options), queries)
-    truth = knn_search(build_flat_index(clustered), clustered, np.arange(len(clustered)), 5)
-    np.testing.assert_array_equal(exact, truth[queries])  # every part searched exhaustively, merged
-    assert 0.9 <= recall(graph[queries], exact) < 1.0 if name == "ivf" else 0.9 <= recall(graph[queries], exact)
+    graph = graph_in_parts(store, 3, 5, make_index(name, options))
+    truth = exact_knn(clustered, 5)
+    assert 0.9 <= recall(graph, truth) < 1.0 if name == "ivf" else 0.9 <= recall(graph, truth)
     if name == "ivf":  # the same trained centroids in every part: the parts find what one whole index finds
         whole = make_index(name, options)
-        one = knn_search(whole.build(clustered), clustered, np.arange(len(clustered)), 5)
-        assert (graph == one).mean() > 0.999  # equal but for ties in distance
+        _, one = whole.build(clustered).search(clustered, 6)
+        assert (graph == drop_self(one, np.arange(len(clustered)), 5)).mean() > 0.999  # equal but for ties
 
 
 def _kill_first_task(name: str, killed: list[int], stop: threading.Event) -> None:
@@ -171,7 +175,7 @@ def test_a_killed_index_part_is_restarted_and_the_pairs_are_still_exact(ray_loca
         stop.set()
         killer.join()
     assert killed, "no index part was caught searching"
-    neighbors = knn_search(build_flat_index(x), x, np.arange(len(x)), 5)
+    neighbors = exact_knn(x, 5)
     expected = {(min(i, j), max(i, j)) for i, row in enumerate(neighbors.tolist()) for j in row}
     left, right = PairSet.open(tmp_path / "pairs").read()
     assert set(zip(left.tolist(), right.tolist())) == expected and len(left) == len(expected)

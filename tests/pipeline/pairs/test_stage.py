@@ -5,7 +5,7 @@ import numpy as np
 from pipeline.config import DataConfig, PairsConfig
 from pipeline.data import ingest
 from pipeline.pairs import build_pairs
-from pipeline.pairs.knn import build_flat_index, knn_search
+from tests.pipeline.pairs.conftest import exact_knn
 
 
 def test_stage_writes_knn_pairs_reuses_them_and_rebuilds_a_corrupt_shard(ray_local, mnist, tmp_path, caplog):
@@ -15,8 +15,7 @@ def test_stage_writes_knn_pairs_reuses_them_and_rebuilds_a_corrupt_shard(ray_loc
 
     # The shards hold exactly the canonical 5-NN pairs of the training split.
     _, x, _ = store.split("train")
-    flat = x.reshape(len(x), -1)
-    neighbors = knn_search(build_flat_index(flat), flat, np.arange(len(x)), 5)
+    neighbors = exact_knn(x, 5)
     expected = {(min(i, j), max(i, j)) for i, row in enumerate(neighbors) for j in row}
     left, right = pairs.read()
     assert set(zip(left.tolist(), right.tolist())) == expected and len(left) == len(expected)
@@ -58,8 +57,7 @@ def test_translation_recipe_pairs_every_sample_with_its_copies_and_its_neighbour
     origin, _ = store.origins("train")
     n = len(x)
     assert n == 120 and pairs.n_samples == 120
-    flat = x.reshape(n, -1)
-    neighbors = knn_search(build_flat_index(flat), flat, np.arange(n), 2)
+    neighbors = exact_knn(x, 2)
     # Brute force over the definition: i ~ j when j is a neighbour of i, a copy of i, or a copy of a neighbour.
     same = origin[:, None] == origin[None, :]
     similar = np.zeros((n, n), dtype=bool)
