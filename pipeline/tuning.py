@@ -147,7 +147,9 @@ def tune_job(
             raise StageError(f"no trial finished with {metric}; see the trials' errors above")
         best = (max if mode == "max" else min)(trials, key=lambda t: t[metric])
         best_job = jobs[points.index(best["point"])]
-        model = trained_model(load_state(ray.train.Checkpoint(best["checkpoint_path"])), best_job)
+        # On object storage the path is inside the workdir's filesystem (storage.checkpoint_storage).
+        filesystem = runtime.remote.filesystem()[0] if runtime.remote is not None else None
+        model = trained_model(load_state(ray.train.Checkpoint(best["checkpoint_path"], filesystem)), best_job)
         with tracker.required("the search finished", f"The best trial's checkpoint is {best['checkpoint_path']}"):
             tracker.log_metrics({f"best/{k}": v for k, v in best.items() if k.startswith(("val/", "test/"))})
             tracker.log_params({f"best.{p.split('=', 1)[0]}": p.split("=", 1)[1] for p in best["point"]})

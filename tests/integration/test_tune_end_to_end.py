@@ -1,5 +1,6 @@
 """``drlim tune`` through the real CLI: real Ray Tune trials, each training through Ray Train, a real sqlite
-MLflow store with one parent run and a child run per trial, the best trial registered under the alias."""
+MLflow store with one parent run and a child run per trial, the best trial registered under the alias; the
+workdir (stores, Ray Train's and Ray Tune's records) on a real S3 server on loopback (moto's)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import textwrap
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from mlflow import MlflowClient
@@ -27,7 +29,7 @@ def _vectors(path, n: int, seed: int) -> None:
                              "label": labels}), path)
 
 
-def test_a_small_search_registers_the_trial_with_the_best_validation_score(tmp_path):
+def test_a_small_search_registers_the_trial_with_the_best_validation_score(tmp_path, s3_server):
     _vectors(tmp_path / "train.parquet", 200, seed=0)
     _vectors(tmp_path / "test.parquet", 60, seed=1)
     (tmp_path / "job.yaml").write_text(textwrap.dedent("""
@@ -39,10 +41,13 @@ def test_a_small_search_registers_the_trial_with_the_best_validation_score(tmp_p
         evaluate: {validation: 40, thumbnails: 0}
         tracking: {registered_model: tiny-tuned}
     """))
+    host = s3_server["endpoint_override"].split("://", 1)[1]
+    workdir = f"s3://drlim/tune?endpoint_override={host}&scheme=http&region=us-east-1"
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "tune", "job.yaml", "--data-root", str(tmp_path),
+        [sys.executable, "-m", "pipeline.cli", "tune", "job.yaml", "--data-root", str(tmp_path), "--workdir", workdir,
          "--search", "train.loss=[neg, infonce]", "--concurrent", "2"],
-        cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=900,
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+        env=cli_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}", DRLIM_CACHE=str(tmp_path / "cache")),
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
@@ -66,3 +71,8 @@ def test_a_small_search_registers_the_trial_with_the_best_validation_score(tmp_p
     assert all("test/trustworthiness_5" in r.data.metrics for r in children)  # recorded, not used to choose
     version = client.get_model_version_by_alias("tiny-tuned", "champion")
     assert version.run_id == parent.info.run_id
+    s3 = pafs.S3FileSystem(**s3_server)  # every trial's checkpoints and Ray Tune's record went to the bucket
+    stored = [i.path for i in s3.get_file_info(pafs.FileSelector("drlim/tune", recursive=True))]
+    runs = {p.split("/")[3] for p in stored if p.startswith("drlim/tune/checkpoints/") and "/checkpoint_" in p}
+    assert len(runs) == 2
+    assert any(p.startswith("drlim/tune/tune/tiny-tune/") for p in stored)
