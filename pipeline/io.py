@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Every sharded output (sample store, pair set) lists its shards here; written last, it marks the output finished.
+MANIFEST_FILE = "manifest.json"
+
 
 def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
@@ -81,10 +84,15 @@ def atomic_path(final: str | os.PathLike, what: str | None = None) -> Iterator[P
 
 
 @contextlib.contextmanager
-def atomic_dir(final: str | os.PathLike, what: str | None = None) -> Iterator[Path]:
+def atomic_dir(final: str | os.PathLike | Remote, what: str | None = None) -> Iterator[Path | Remote]:
     """Yield a temporary directory beside ``final``; it replaces ``final`` only if the block succeeds.
 
-    A full disk while writing becomes ``NoSpaceError`` naming ``what`` (default: ``final``)."""
+    A full disk while writing becomes ``NoSpaceError`` naming ``what`` (default: ``final``). A remote ``final``
+    (``storage.Remote``, which has no rename) is yielded itself: there the manifest, written last
+    (``write_manifest``), is what marks the output finished."""
+    if not isinstance(final, (str, os.PathLike)):
+        yield final
+        return
     final = Path(final)
     with no_space_as_error(final, what or str(final)):
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -173,9 +181,9 @@ def write_manifest(directory: Path | Remote, manifest: dict) -> None:
     """Write an output's manifest: last, after every shard, since its presence is what marks the output
     finished."""
     if isinstance(directory, Path):
-        write_json(directory / "manifest.json", manifest)
+        write_json(directory / MANIFEST_FILE, manifest)
     else:
-        directory.put_json("manifest.json", manifest)
+        directory.put_json(MANIFEST_FILE, manifest)
 
 
 def corrupt_shards(directory: Path, shards: list[dict]) -> list[str]:
@@ -189,12 +197,12 @@ def reusable(directory: Path | Remote, opener: Callable[[Path | Remote], Any], w
     checksums (for a remote one: as this node's copy finds them); ``None`` (said in the log when something was
     there) when it must be built again."""
     if isinstance(directory, Path):
-        if not (directory / "manifest.json").is_file():
+        if not (directory / MANIFEST_FILE).is_file():
             return None
         found = opener(directory)
         bad = corrupt_shards(directory, found.manifest["shards"])
     else:
-        if directory.read_bytes("manifest.json") is None:
+        if directory.read_bytes(MANIFEST_FILE) is None:
             return None
         try:
             found, bad = opener(directory), []

@@ -20,15 +20,15 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from pipeline.errors import CorruptShards, StageError
-from pipeline.io import atomic_path, corrupt_shards, exclusive
+from pipeline.io import MANIFEST_FILE, atomic_path, corrupt_shards, exclusive
 
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "DRLIM_CACHE"
-MANIFEST_FILE = "manifest.json"
 
 
 def is_uri(value: str | os.PathLike) -> bool:
@@ -54,12 +54,20 @@ class Remote:
         """The URI without its options: how messages name it."""
         return self.uri.split("?", 1)[0].rstrip("/")
 
+    @property
+    def name(self) -> str:
+        return self.base.rsplit("/", 1)[-1]
+
     def child(self, *parts: str) -> Remote:
         query = f"?{self.uri.split('?', 1)[1]}" if "?" in self.uri else ""
         return Remote("/".join([self.base, *parts]) + query)
 
     def filesystem(self):
-        """``(pyarrow filesystem, path of this folder inside it)``."""
+        """``(pyarrow filesystem, path of this folder inside it)``, opened once per object."""
+        return self._opened
+
+    @cached_property
+    def _opened(self):
         import pyarrow as pa
         import pyarrow.fs as pafs
 
@@ -112,10 +120,14 @@ def local_copy(remote: Remote) -> Path:
     manifest = remote.read_bytes(MANIFEST_FILE)
     if manifest is None:
         raise StageError(f"{remote.base} has no {MANIFEST_FILE}: the stage that writes it has not finished; re-run it")
-    if (directory / MANIFEST_FILE).is_file() and (directory / MANIFEST_FILE).read_bytes() == manifest:
+
+    def complete() -> bool:
+        return (directory / MANIFEST_FILE).is_file() and (directory / MANIFEST_FILE).read_bytes() == manifest
+
+    if complete():
         return directory
     with exclusive(cache_root(), f"copy-{directory.name}", f"Waiting for another process fetching {remote.base}"):
-        if (directory / MANIFEST_FILE).is_file() and (directory / MANIFEST_FILE).read_bytes() == manifest:
+        if complete():  # another process on this node fetched it meanwhile
             return directory
         (directory / MANIFEST_FILE).unlink(missing_ok=True)
         shards = json.loads(manifest)["shards"]

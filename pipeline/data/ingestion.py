@@ -7,7 +7,6 @@ or on object storage) are listed here and read by Ray tasks (``file_ingest.py``)
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -107,9 +106,7 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: Path, validation: float = 
             return store
         provenance = {"source": cfg.source, "digits": cfg.digits, "path": cfg.path, "test_path": cfg.test_path,
                       "data_root": str(data_root), "transforms": cfg.transforms, "validation": validation}
-        # On object storage the manifest, uploaded last, is what marks the store finished (``storage.py``).
-        local = isinstance(directory, Path)
-        with atomic_dir(directory, f"the sample store {directory}") if local else nullcontext(directory) as out:
+        with atomic_dir(directory, f"the sample store {directory}") as out:
             if files:
                 manifest = ingest_files(cfg, files, validation, out, provenance)
             else:

@@ -26,13 +26,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.errors import DataError, StageError
-from pipeline.io import atomic_path, corrupt_shards, read_json, reserve, write_manifest, write_shards
+from pipeline.io import MANIFEST_FILE, atomic_path, corrupt_shards, read_json, reserve, write_manifest, write_shards
 from pipeline.storage import Remote, local_copy
 
 SCHEMA_VERSION = 2
 ROWS_PER_SHARD = 32_768
 BASE_COLUMNS = ("id", "split", "label", "origin_id", "transform", "source_index", "features")
-MANIFEST_FILE = "manifest.json"
 
 
 def sample_schema(feature_shape: tuple[int, ...], metadata: list[pa.Field] | None = None) -> pa.Schema:

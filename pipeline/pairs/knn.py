@@ -18,6 +18,7 @@ import numpy as np
 
 from pipeline.pairs.catalog import check_index_options
 
+
 def training_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
     """The sorted rows (of ``n``) an index trains on: ``size`` of them, drawn with ``seed``."""
     return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
@@ -147,4 +148,3 @@ def drop_self(neighbors: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarra
     keep[no_self, -1] = False
     # A row may contain its own id at most once; after this, every row keeps exactly k entries.
     return neighbors[keep].reshape(len(neighbors), k)
-

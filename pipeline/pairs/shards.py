@@ -23,13 +23,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import StageError
-from pipeline.io import corrupt_shards, read_json, write_manifest, write_shards
+from pipeline.io import MANIFEST_FILE, corrupt_shards, read_json, write_manifest, write_shards
 from pipeline.storage import Remote, local_copy
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
-MANIFEST_FILE = "manifest.json"
 PAIR_SCHEMA = pa.schema(
     [
         pa.field("left", pa.int64(), nullable=False),

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -88,9 +87,7 @@ def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path, remote: Rem
         if (pair_set := reusable(directory, PairSet.open, "Pair set")) is not None:
             log.info("Reusing pair set %s (%d similar pairs)", directory, pair_set.manifest["similar_pairs"])
             return pair_set
-        # On object storage the manifest, uploaded last, is what marks the set finished (``storage.py``).
-        local = isinstance(directory, Path)
-        with atomic_dir(directory, f"the pair set {directory}") if local else nullcontext(directory) as out:
+        with atomic_dir(directory, f"the pair set {directory}") as out:
             manifest = write_pair_set(cfg, store, out)
     log.info("Pair set %s: %d similar pairs in %d shards; %d dissimilar pairs left implicit", directory,
              manifest["similar_pairs"], cfg.num_shards, manifest["dissimilar_pairs_implicit"])

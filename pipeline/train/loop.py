@@ -75,10 +75,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     torch.manual_seed(job.seed)
     device = ray.train.torch.get_device()
 
-    samples_remote, pairs_remote = config.get("remotes") or (None, None)
-    store = SampleStore(samples_remote or config["samples_dir"])
+    store = SampleStore(config["samples"])
     features = feature_table(store.feature_matrix("train"), device, cfg.features)
-    share = PairSet.open(pairs_remote or config["pairs_dir"]).read_share(rank, world)
+    share = PairSet.open(config["pairs"]).read_share(rank, world)
     spec = job.encoder.spec(store.feature_shape)
     # Channels-last convolutions were measured: faster in one process, slower under DDP here (BENCHMARKS.md).
     model = ray.train.torch.prepare_model(build_encoder(**spec))

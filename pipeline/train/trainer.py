@@ -86,8 +86,7 @@ def train(
 
 def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Path | Remote,
            tracker: Tracker | None) -> TrainResult:
-    cfg = job.train
-    name = run_dir.name if isinstance(run_dir, Path) else run_dir.base.rsplit("/", 1)[1]
+    cfg, name = job.train, run_dir.name
     # Read here from a local folder only; on object storage Ray Train starts and finds the checkpoints itself.
     finished = finished_training(run_dir, cfg.epochs) if isinstance(run_dir, Path) else None
     if finished is not None:  # a re-run: nothing to train, so no Ray Train start (~20 s) either
@@ -107,9 +106,9 @@ def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Path | R
         train_loop_per_worker,
         train_loop_config={
             "job": job.model_dump(),
-            "samples_dir": str(store.directory.resolve()),
-            "pairs_dir": str(pairs.directory.resolve()),
-            "remotes": (store.remote, pairs.remote),  # a worker reads its own node's copy of these
+            # A local path, or a remote output of which each worker reads its own node's copy.
+            "samples": store.remote or str(store.directory.resolve()),
+            "pairs": pairs.remote or str(pairs.directory.resolve()),
             "threads_per_worker": max(1, int(cfg.cpus_per_worker)),
             "tracker": tracker.for_workers() if tracker is not None else None,
         },
