@@ -41,8 +41,8 @@ DEFAULT_LOSS = "contrastive"
 # name -> {option: default}; the defaults are those of the loss class's keyword arguments.
 LOSS_OPTIONS: dict[str, dict[str, float]] = {
     "contrastive": {"margin": 1.0},
-    "neg": {"exaggeration": 1.0, "normalization": 1.0},
-    "infonce": {"exaggeration": 1.0},
+    "neg": {"exaggeration": 1.0, "normalization": 1.0, "dof": 1.0},
+    "infonce": {"exaggeration": 1.0, "dof": 1.0},
 }
 
 

@@ -26,6 +26,16 @@ def squared_distance(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     return ((z1 - z2) ** 2).sum(dim=1)
 
 
+def log_similarity(squared: torch.Tensor, dof: float = 1.0) -> torch.Tensor:
+    """log q for the heavy-tailed kernel q = (1 + D^2 / a)^(-a) of the neighbour-embedding losses, from D^2.
+
+    ``dof`` a = 1 is the Cauchy kernel 1 / (1 + D^2) of t-SNE and UMAP; a < 1 has heavier tails, which pull
+    a cluster's own neighbours tighter and let sub-clusters separate (Kobak, Linderman, Steinerberger, Hamprecht,
+    Berens, ECML PKDD 2019, "Heavy-tailed kernels reveal a finer cluster structure in t-SNE visualisations");
+    a -> infinity is the Gaussian exp(-D^2)."""
+    return -dof * torch.log1p(squared / dof)
+
+
 def distance_of(squared: torch.Tensor) -> torch.Tensor:
     """D from D^2, with a finite gradient at D = 0."""
     return torch.sqrt(squared.clamp_min(EPS))

@@ -1,4 +1,5 @@
-"""InfoNCE with the Cauchy similarity q = 1 / (1 + D^2): t-SNE's loss reached by contrastive learning
+"""InfoNCE with the Cauchy similarity q = 1 / (1 + D^2) (or a heavier-tailed q = (1 + D^2 / a)^(-a), option
+``dof`` a, ``base.log_similarity``): t-SNE's loss reached by contrastive learning
 (Damrich, Böhm, Hamprecht, Kobak, ICLR 2023, "From t-SNE to UMAP with contrastive learning").
 
 For a similar pair (i, j) and negatives k, InfoNCE is -log(q_ij / (q_ij + sum_k q_ik)). With one normaliser
@@ -8,9 +9,9 @@ shared by all anchors instead of one per anchor, its mean over the similar pairs
     L = rho * E_S[-log q_ij] + log E_D[q_kl],
 
 E_S / E_D the means over all similar / dissimilar pairs. t-SNE's normaliser also sums the similar pairs; they
-are a fraction ~k/N of all pairs and are left out, so that the step's dissimilar pairs estimate it. Option:
-``exaggeration`` rho, the weight of attraction as in t-SNE's early exaggeration (rho > 1 moves towards
-UMAP-like embeddings, Damrich et al.).
+are a fraction ~k/N of all pairs and are left out, so that the step's dissimilar pairs estimate it. Options:
+``dof`` a (above; default 1) and ``exaggeration`` rho, the weight of attraction as in t-SNE's early
+exaggeration (rho > 1 moves towards UMAP-like embeddings, Damrich et al.).
 
 Estimator. A per-anchor normaliser needs negatives of every anchor, which ``per_pair`` steps do not have
 (their negatives are uniform over all dissimilar pairs and seldom touch the step's anchors); the shared one
@@ -40,28 +41,30 @@ from __future__ import annotations
 
 import torch
 
-from encoders.losses.base import PairLoss, distance_of, squared_distance
+from encoders.losses.base import PairLoss, distance_of, log_similarity, squared_distance
 
 
 class InfoNCELoss(PairLoss):
     name = "infonce"
 
-    def __init__(self, exaggeration: float = 1.0) -> None:
-        super().__init__(exaggeration=exaggeration)
+    def __init__(self, exaggeration: float = 1.0, dof: float = 1.0) -> None:
+        super().__init__(exaggeration=exaggeration, dof=dof)
         self.exaggeration = exaggeration
+        self.dof = dof
 
     def weighted(
         self, z: torch.Tensor, left: torch.Tensor, right: torch.Tensor, y: torch.Tensor, weight: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         squared = squared_distance(z[left], z[right])
+        log_q = log_similarity(squared, self.dof)
         similar = y == 0
         dissimilar_weight = torch.where(similar, 0.0, weight)
         mass = dissimilar_weight.sum()
-        mean_q = (dissimilar_weight / (1 + squared)).sum() / mass.clamp_min(torch.finfo(mass.dtype).tiny)
+        mean_q = (dissimilar_weight * log_q.exp()).sum() / mass.clamp_min(torch.finfo(mass.dtype).tiny)
         # A step without weighted dissimilar pairs (train.negatives_per_positive: 0) has no repulsion; where()
         # keeps log's gradient finite there (log 1 = 0 instead of log 0).
         log_z = torch.log(torch.where(mass > 0, mean_q, torch.ones_like(mean_q)))
-        attraction = self.exaggeration * torch.log1p(squared)  # -rho log q
+        attraction = -self.exaggeration * log_q
         loss = (torch.where(similar, weight, 0.0) * (attraction + log_z)).sum()
         per_pair = torch.where(similar, attraction, log_z.detach())
         return loss, per_pair, distance_of(squared)

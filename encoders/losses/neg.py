@@ -2,13 +2,14 @@
 spectrum from UMAP-like towards t-SNE-like embeddings (Damrich, Böhm, Hamprecht, Kobak, ICLR 2023, "From
 t-SNE to UMAP with contrastive learning").
 
-    q = 1 / (1 + D^2),   xi = q / Zbar,
-    l_similar    = -rho * log(xi / (xi + 1)) = rho * softplus( log(1 + D^2) + log Zbar),
-    l_dissimilar = -log(1 / (xi + 1))        =       softplus(-log(1 + D^2) - log Zbar).
+    q = (1 + D^2 / a)^(-a),   xi = q / Zbar,
+    l_similar    = -rho * log(xi / (xi + 1)) = rho * softplus(-log q + log Zbar),
+    l_dissimilar = -log(1 / (xi + 1))        =       softplus( log q - log Zbar).
 
 The softplus forms are the same values, computed without forming xi / (xi + 1), which rounds to 0 or 1 for
 pairs far apart or a large Zbar. Options: ``normalization`` Zbar (default 1: UMAP's loss), ``exaggeration``
-rho (the weight of attraction, default 1).
+rho (the weight of attraction, default 1), ``dof`` a (the kernel's tail, default 1: the Cauchy kernel
+1 / (1 + D^2); a < 1 heavier-tailed, ``base.log_similarity``).
 
 Under the step's weights (``pipeline/train/batches.py``) the loss estimates 1/(1+r) * [rho * E_S l_similar +
 r * E_D l_dissimilar], E_S / E_D the means over all similar / dissimilar pairs: NEG with r noise pairs per
@@ -26,21 +27,22 @@ import math
 import torch
 from torch.nn.functional import softplus
 
-from encoders.losses.base import PairLoss, distance_of, squared_distance
+from encoders.losses.base import PairLoss, distance_of, log_similarity, squared_distance
 
 
 class NegLoss(PairLoss):
     name = "neg"
 
-    def __init__(self, exaggeration: float = 1.0, normalization: float = 1.0) -> None:
-        super().__init__(exaggeration=exaggeration, normalization=normalization)
+    def __init__(self, exaggeration: float = 1.0, normalization: float = 1.0, dof: float = 1.0) -> None:
+        super().__init__(exaggeration=exaggeration, normalization=normalization, dof=dof)
         self.exaggeration = exaggeration
         self.normalization = normalization
+        self.dof = dof
 
     def terms(self, z1: torch.Tensor, z2: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         squared = squared_distance(z1, z2)
-        # -log xi = log(1 + D^2) + log Zbar, from D^2: smooth at D = 0.
-        neg_log_xi = torch.log1p(squared) + math.log(self.normalization)
+        # -log xi = -log q + log Zbar, from D^2: smooth at D = 0.
+        neg_log_xi = math.log(self.normalization) - log_similarity(squared, self.dof)
         similar = self.exaggeration * softplus(neg_log_xi)
         dissimilar = softplus(-neg_log_xi)
         return torch.where(y == 0, similar, dissimilar), distance_of(squared)

@@ -57,4 +57,5 @@ def test_option_values_must_be_positive_numbers(value):
 def test_the_jobs_margin_goes_only_to_a_loss_with_a_margin():
     assert build_loss("contrastive", margin=2.5).margin == 2.5
     assert build_loss("contrastive").margin == 1.0
-    assert vars(build_loss("neg", {"normalization": 4}, margin=2.5)) == {"exaggeration": 1.0, "normalization": 4}
+    assert vars(build_loss("neg", {"normalization": 4}, margin=2.5)) == {"exaggeration": 1.0, "normalization": 4,
+                                                                        "dof": 1.0}

@@ -78,7 +78,7 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         ("data:\n  transforms: {shift: [3]}\n", "data.transforms", "choose from ['rotate', 'shift_x', 'shift_y']"),
         ("train:\n  loss: triplet\n", "train.loss", "choose one of ['contrastive', 'infonce', 'neg']"),
         ("train:\n  loss: neg\n  loss_options: {z: 1}\n", "train.loss_options",
-         "loss 'neg' has no option 'z'; valid options: ['exaggeration', 'normalization']"),
+         "loss 'neg' has no option 'z'; valid options: ['exaggeration', 'normalization', 'dof']"),
         ("train:\n  loss: infonce\n  loss_options: {exaggeration: 0}\n", "train.loss_options", "positive number"),
         ("train:\n  loss_options: {margin: 2}\n", "train.loss_options", "margin is train.margin"),
     ],

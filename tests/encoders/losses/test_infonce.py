@@ -24,6 +24,16 @@ def test_infonce_matches_closed_form(rho):
     assert per_pair.tolist() == pytest.approx([attraction[0], math.log(zhat), math.log(zhat), attraction[1]])
 
 
+def test_infonce_with_a_heavier_tail_matches_closed_form():
+    dof = 0.5
+    total, per_pair, _ = InfoNCELoss(dof=dof).weighted(Z, LEFT, RIGHT, Y, W)
+    q = {d: (1 + d**2 / dof) ** -dof for d in (1, 3, 2, 5)}
+    zhat = (0.1 * q[3] + 0.3 * q[2]) / 0.4
+    attraction = [-math.log(q[1]), -math.log(q[5])]
+    assert total.item() == pytest.approx(0.3 * sum(a + math.log(zhat) for a in attraction))
+    assert per_pair.tolist() == pytest.approx([attraction[0], math.log(zhat), math.log(zhat), attraction[1]])
+
+
 def test_one_similar_pair_against_its_own_negatives_is_infonce_without_the_positive_in_the_denominator():
     # Anchor 0: positive 1, negatives 2 (twice weighted); -log(q_01 / mean_k q_0k) = InfoNCE up to log(#negatives).
     z, left, right = Z[:3], torch.tensor([0, 0]), torch.tensor([1, 2])
@@ -37,9 +47,10 @@ def test_the_normaliser_ignores_the_scale_of_the_dissimilar_weights():
     assert scaled.item() == pytest.approx(base.item())
 
 
+@pytest.mark.parametrize("dof", [1.0, 0.5])
 @pytest.mark.parametrize("distance", [0.1, 1.0, 5.0])
-def test_similar_pairs_are_pulled_together_and_dissimilar_ones_pushed_apart(distance):
-    loss = InfoNCELoss()
+def test_similar_pairs_are_pulled_together_and_dissimilar_ones_pushed_apart(distance, dof):
+    loss = InfoNCELoss(dof=dof)
     assert slope(loss, distance, 0) > 0
     # A dissimilar pair acts through the normaliser of the similar pairs of its step.
     d = torch.tensor(distance, requires_grad=True)
@@ -59,7 +70,8 @@ def test_a_step_without_weighted_dissimilar_pairs_is_pure_attraction_with_finite
 
 
 def test_bad_options_are_refused_naming_the_valid_ones():
-    with pytest.raises(ValueError, match=r"'infonce' has no options 'margin', 't'; valid options: \['exaggeration'\]"):
+    valid = r"valid options: \['exaggeration', 'dof'\]"
+    with pytest.raises(ValueError, match=r"'infonce' has no options 'margin', 't'; " + valid):
         build_loss("infonce", {"margin": 1.0, "t": 0.5})
     with pytest.raises(ValueError, match="'exaggeration' must be a positive number, got -1"):
         InfoNCELoss(exaggeration=-1)

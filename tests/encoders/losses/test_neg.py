@@ -7,19 +7,21 @@ from encoders.losses import NegLoss, build_loss
 from tests.encoders.losses.helpers import pair_at, slope
 
 
-def _closed_form(distance: float, label: int, rho: float, zbar: float) -> float:
-    xi = 1 / (1 + distance**2) / zbar
+def _closed_form(distance: float, label: int, rho: float, zbar: float, dof: float = 1.0) -> float:
+    xi = (1 + distance**2 / dof) ** -dof / zbar
     return -rho * math.log(xi / (xi + 1)) if label == 0 else -math.log(1 / (xi + 1))
 
 
 @pytest.mark.parametrize("distance", [0.0, 0.5, 1.0, 2.0, 7.0])
-@pytest.mark.parametrize(("rho", "zbar"), [(1.0, 1.0), (4.0, 1.0), (1.0, 30.0)])
-def test_neg_matches_closed_form(distance, rho, zbar):
-    loss = NegLoss(exaggeration=rho, normalization=zbar)
+@pytest.mark.parametrize(("rho", "zbar", "dof"), [(1.0, 1.0, 1.0), (4.0, 1.0, 1.0), (1.0, 30.0, 1.0), (1.0, 1.0, 0.5),
+                                                 (2.0, 3.0, 0.3)])
+def test_neg_matches_closed_form(distance, rho, zbar, dof):
+    loss = NegLoss(exaggeration=rho, normalization=zbar, dof=dof)
     z1, z2 = pair_at(distance)
     for label in (0, 1):
         per_pair, d = loss.terms(z1, z2, torch.tensor([label]))
-        assert per_pair.item() == pytest.approx(_closed_form(distance, label, rho, zbar), rel=1e-5, abs=1e-7)
+        expected = _closed_form(distance, label, rho, zbar, dof)
+        assert per_pair.item() == pytest.approx(expected, rel=1e-5, abs=1e-7)
         assert d.item() == pytest.approx(distance, abs=1e-6)
 
 
@@ -41,10 +43,10 @@ def test_far_pairs_and_a_large_normalisation_stay_finite_and_exact():
     assert torch.isfinite(z1.grad).all()
 
 
-@pytest.mark.parametrize("zbar", [1.0, 100.0])
+@pytest.mark.parametrize(("zbar", "dof"), [(1.0, 1.0), (100.0, 1.0), (1.0, 0.5)])
 @pytest.mark.parametrize("distance", [0.1, 1.0, 5.0])
-def test_similar_pairs_are_pulled_together_and_dissimilar_ones_pushed_apart(distance, zbar):
-    loss = NegLoss(normalization=zbar)
+def test_similar_pairs_are_pulled_together_and_dissimilar_ones_pushed_apart(distance, zbar, dof):
+    loss = NegLoss(normalization=zbar, dof=dof)
     assert slope(loss, distance, 0) > 0
     assert slope(loss, distance, 1) < 0
 
@@ -57,8 +59,13 @@ def test_exaggeration_scales_only_the_attraction():
     assert exaggerated.tolist() == pytest.approx([3 * plain[0].item(), plain[1].item()])
 
 
+def test_a_heavier_tail_repels_far_pairs_more():
+    # q ~ D^(-2a) far out: at a = 0.5 a dissimilar pair at D = 5 still feels a stronger push than under Cauchy.
+    assert slope(NegLoss(dof=0.5), 5.0, 1) < slope(NegLoss(), 5.0, 1) < 0
+
+
 def test_bad_options_are_refused_naming_the_valid_ones():
-    valid = r"valid options: \['exaggeration', 'normalization'\]"
+    valid = r"valid options: \['exaggeration', 'normalization', 'dof'\]"
     with pytest.raises(ValueError, match=r"loss 'neg' has no option 'z'; " + valid):
         build_loss("neg", {"z": 1.0})
     with pytest.raises(ValueError, match="'normalization' must be a positive number, got 0"):
