@@ -38,20 +38,40 @@ def scatter_map(
     return _save(fig, path)
 
 
+def ink(image: np.ndarray) -> np.ndarray:
+    """A grayscale image as black ink on a transparent ground (RGBA, alpha = brightness scaled to [0, 1]), so a
+    thumbnail hides only the points under its strokes: a map with tight clusters stays visible under them."""
+    image = np.squeeze(image).astype(np.float32)
+    low, span = image.min(), np.ptp(image)
+    rgba = np.zeros(image.shape + (4,), dtype=np.float32)
+    rgba[..., 3] = (image - low) / span if span > 0 else 0.0
+    return rgba
+
+
+def spread_out(points: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Up to ``n`` indices of ``points`` (2-D), a random one from each occupied cell of a sqrt(n) x sqrt(n) grid
+    over their extent: thumbnails cover the whole map instead of piling up where clusters are dense."""
+    side = max(1, int(np.sqrt(n)))
+    low, extent = points.min(axis=0), np.ptp(points, axis=0)
+    cells = np.floor((points - low) / np.where(extent > 0, extent, 1.0) * side).clip(0, side - 1).astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(points))
+    _, first = np.unique(cells[order, 0] * side + cells[order, 1], return_index=True)
+    return np.sort(order[first]) if n > 0 else np.empty(0, dtype=np.int64)
+
+
 def thumbnail_map(
     embedding: np.ndarray, images: np.ndarray, labels: np.ndarray, path: Path, title: str, n: int, seed: int = 0
 ) -> Path:
-    """The paper's figure: the map as small points with ``n`` of the images drawn at their positions."""
+    """The paper's figure: the map as small points with up to ``n`` of the images drawn at their positions, spread
+    over the map (``spread_out``)."""
     fig, ax = plt.subplots(figsize=(10, 10))
     classes = np.unique(labels)
     cmap = plt.get_cmap("tab10")
     for i, c in enumerate(classes):
         pts = embedding[labels == c]
         ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.3, color=cmap(i % 10))
-    chosen = np.random.default_rng(seed).choice(len(embedding), size=min(n, len(embedding)), replace=False)
-    for idx in chosen:
-        image = np.squeeze(images[idx])
-        box = OffsetImage(image, cmap="gray_r", zoom=0.45)
+    for idx in spread_out(embedding[:, :2], n, seed):
+        box = OffsetImage(ink(images[idx]), zoom=0.45)
         ax.add_artist(AnnotationBbox(box, embedding[idx, :2], frameon=False, pad=0))
     ax.set_title(title)
     ax.set_aspect("equal", adjustable="datalim")

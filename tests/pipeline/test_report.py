@@ -1,8 +1,10 @@
 import numpy as np
+import pytest
 
 from pipeline.config import EvaluateConfig
+from pipeline.errors import ConfigError
 from pipeline.evaluate import HeldOut, score
-from pipeline.report import EXPERIMENTS, JOBS_DIR, _table, baselines
+from pipeline.report import EXPERIMENTS, JOBS_DIR, _sections, _table, baselines, report
 
 
 def test_every_experiment_is_a_shipped_job():
@@ -27,3 +29,17 @@ def test_baselines_are_scored_with_the_pipelines_metrics_and_tabulated():
     table = _table(rows)
     assert table[0].startswith("| method | trust@5 | trust@12 | 5-NN acc. | invariance ratio |")
     assert table[-1] == "| partial | 0.500 | – | – | – | no | 1 |"
+
+
+def test_a_page_splits_into_its_sections_and_joins_back():
+    page = "# Results\n\nintro\n\n## A\n\ntext\n| t |\n\n## B (c)\n\nmore\n"
+    sections = _sections(page)
+    assert list(sections) == ["A", "B (c)"]
+    assert sections["A"] == ["## A", "", "text", "| t |", ""]
+    assert "\n".join(["# Results", "", "intro", ""] + sections["A"] + sections["B (c)"]) + "\n" == page
+
+
+def test_an_unknown_experiment_is_refused_naming_the_shipped_ones(tmp_path):
+    with pytest.raises(ConfigError, match=r"--jobs: no experiment mnist_5; choose from \['mnist_4_9', "):
+        report(None, tmp_path / "results.md", ["mnist_4_9", "mnist_5"])
+    assert not (tmp_path / "results.md").exists()

@@ -1,0 +1,45 @@
+import numpy as np
+from PIL import Image
+
+from pipeline.evaluate.plots import ink, spread_out, thumbnail_map
+
+
+def _coloured_pixels(path) -> int:
+    rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    return int((rgb.max(axis=2) - rgb.min(axis=2) > 25).sum())
+
+
+def test_ink_is_black_strokes_on_a_transparent_ground():
+    image = np.array([[[0.0, 0.5], [1.0, 0.0]]], dtype=np.float32)  # (1, 2, 2), as the stores hold images
+    rgba = ink(image)
+    assert rgba.shape == (2, 2, 4)
+    assert np.all(rgba[..., :3] == 0)
+    assert rgba[..., 3].tolist() == [[0.0, 0.5], [1.0, 0.0]]
+    assert np.all(ink(np.full((1, 3, 3), 7.0))[..., 3] == 0)  # a blank image draws nothing
+
+
+def test_a_thumbnail_on_a_tight_cluster_leaves_its_points_visible(tmp_path):
+    # A cluster far smaller than a thumbnail (two far points set the axes) and the thumbnail of one of its
+    # samples (one grid cell; seed 0 picks a cluster sample), a short stroke in a corner: the cluster keeps most
+    # of its coloured pixels, which an opaque white ground would cover.
+    rng = np.random.default_rng(0)
+    embedding = np.concatenate([rng.normal(scale=0.02, size=(300, 2)), [[-10.0, -10.0], [10.0, 10.0]]])
+    images = np.zeros((302, 1, 28, 28), dtype=np.float32)
+    images[:, :, 3, 2:6] = 1.0
+    labels = np.zeros(302, dtype=int)
+    points_only = thumbnail_map(embedding, images, labels, tmp_path / "points.png", "t", n=0)
+    with_thumbnail = thumbnail_map(embedding, images, labels, tmp_path / "map.png", "t", n=1)
+    assert _coloured_pixels(with_thumbnail) > 0.8 * _coloured_pixels(points_only) > 20
+
+
+def test_thumbnails_spread_over_the_map_one_per_occupied_cell():
+    rng = np.random.default_rng(1)
+    dense = rng.normal(scale=0.01, size=(1000, 2))  # one tight cluster at the origin
+    sparse = np.stack(np.meshgrid(np.linspace(1, 9, 5), np.linspace(1, 9, 5)), axis=-1).reshape(-1, 2)
+    points = np.concatenate([dense, sparse, [[10.0, 10.0]]])
+    chosen = spread_out(points, n=100)  # a 10 x 10 grid of cells 1 wide
+    # The cluster once, and one of each other occupied cell: 25 grid points, the corner sharing (9, 9)'s cell.
+    assert len(chosen) == len(np.unique(chosen)) == 1 + 25
+    assert (chosen < 1000).sum() == 1
+    assert len(spread_out(points, n=0)) == 0
+    assert spread_out(points[:1], n=5).tolist() == [0]
