@@ -51,12 +51,14 @@ def ink(image: np.ndarray) -> np.ndarray:
 def spread_out(points: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """Up to ``n`` indices of ``points`` (2-D), a random one from each occupied cell of a sqrt(n) x sqrt(n) grid
     over their extent: thumbnails cover the whole map instead of piling up where clusters are dense."""
-    side = max(1, int(np.sqrt(n)))
+    if n < 1:
+        return np.empty(0, dtype=np.int64)
+    side = int(np.sqrt(n))
     low, extent = points.min(axis=0), np.ptp(points, axis=0)
     cells = np.floor((points - low) / np.where(extent > 0, extent, 1.0) * side).clip(0, side - 1).astype(np.int64)
     order = np.random.default_rng(seed).permutation(len(points))
     _, first = np.unique(cells[order, 0] * side + cells[order, 1], return_index=True)
-    return np.sort(order[first]) if n > 0 else np.empty(0, dtype=np.int64)
+    return np.sort(order[first])
 
 
 def thumbnail_map(
