@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import load_job
+from pipeline.config import JobConfig, load_job
 from pipeline.data.store import SampleStore
 from pipeline.errors import ConfigError
 from pipeline.evaluate.scoring import HeldOut, score
@@ -52,8 +52,8 @@ EXPERIMENTS = [
                "lighting; the 3-D map is a cylinder and ignores lighting.", "map_cylinder"),
     Experiment("mnist_all", "All ten MNIST digits, a neighbour-embedding loss (beyond the paper)",
                "60 000 training digits (a seeded tenth held out to choose settings on), similar = 5 nearest "
-               "neighbours in pixel space, trained with the NEG loss and a heavy-tailed similarity "
-               "(1 + D^2/a)^-a (a = 0.5) instead of the paper's margin loss; the 2-D map is evaluated on the "
+               "neighbours in pixel space, trained with a neighbour-embedding loss with a heavy-tailed "
+               "similarity (1 + D^2/a)^-a instead of the paper's margin loss; the 2-D map is evaluated on the "
                "10 000 unseen test digits.", "map_thumbnails"),
 ]
 
@@ -96,6 +96,20 @@ def _table(rows: list[tuple[str, dict[str, float], str, str]]) -> list[str]:
         cells = [f"{metrics[k]:.3f}" if k in metrics else "–" for k in keys]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {unseen} | {seconds} |")
     return lines
+
+
+def training_summary(job: JobConfig) -> str:
+    """The settings a section's figures come from, read from its job file (so the page never restates them)."""
+    train, encoder = job.train, job.encoder
+
+    def named(name: str, options: dict) -> str:
+        return f"`{name}`" + (" (" + ", ".join(f"{k} {v}" for k, v in options.items()) + ")" if options else "")
+
+    loss_options = {"margin": train.margin} if train.loss == "contrastive" else train.loss_options
+    extras = [f"input noise {train.input_noise}"] if train.input_noise else []
+    return ", ".join([f"loss {named(train.loss, loss_options)}", f"encoder {named(encoder.name, encoder.options)}",
+                      f"{train.epochs} epochs of {train.batch_size} similar pairs per step and worker "
+                      f"({train.mode} mode, {train.num_workers} workers)", *extras])
 
 
 def _sections(page: str) -> dict[str, list[str]]:
@@ -151,7 +165,7 @@ def report(runtime: Runtime, out: Path, jobs: list[str] | None = None) -> Path:
         figure = images / f"{exp.job}.png"
         if exp.figure in summary.files:
             shutil.copyfile(summary.files[exp.figure], figure)
-        lines += [f"## {exp.title}", "", exp.paper, "",
+        lines += [f"## {exp.title}", "", exp.paper, "", f"Trained: {training_summary(job)}.", "",
                   f"Scored on {len(data.ids)} {data.split} samples. Command: `drlim run jobs/{exp.job}.yaml`.", ""]
         lines += _table(rows)
         lines += ["", f"![{exp.title}](images/results/{figure.name})", ""]

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from pipeline.config import EvaluateConfig
+from pipeline.config import EncoderConfig, EvaluateConfig, JobConfig, TrainConfig
 from pipeline.errors import ConfigError
 from pipeline.evaluate import HeldOut, score
-from pipeline.report import EXPERIMENTS, JOBS_DIR, _sections, _table, baselines, report
+from pipeline.report import EXPERIMENTS, JOBS_DIR, _sections, _table, baselines, report, training_summary
 
 
 def test_every_experiment_is_a_shipped_job():
@@ -43,3 +43,11 @@ def test_an_unknown_experiment_is_refused_naming_the_shipped_ones(tmp_path):
     with pytest.raises(ConfigError, match=r"--jobs: no experiment mnist_5; choose from \['mnist_4_9', "):
         report(None, tmp_path / "results.md", ["mnist_4_9", "mnist_5"])
     assert not (tmp_path / "results.md").exists()
+
+
+def test_a_section_states_the_training_settings_of_its_job_file():
+    job = JobConfig(train=TrainConfig(loss="neg", loss_options={"dof": 0.5}, epochs=7, input_noise=0.2),
+                    encoder=EncoderConfig(name="mlp", options={"hidden": 32}))
+    assert training_summary(job) == ("loss `neg` (dof 0.5), encoder `mlp` (hidden 32), 7 epochs of 64 similar pairs "
+                                     "per step and worker (batch mode, 2 workers), input noise 0.2")
+    assert training_summary(JobConfig()).startswith("loss `contrastive` (margin 1.0), encoder `lenet`, 30 epochs")
