@@ -46,6 +46,12 @@ class JobConfig(Section):
                 f"pairs.sources: {sorted(uses_copies)} pair transformed copies, but data.transforms is empty; "
                 f"add e.g. data.transforms: {{shift_x: [-6, -3, 3, 6]}} or drop them from pairs.sources"
             )
+        unpaired = sorted(set(self.train.source_weights) - set(self.pairs.sources))
+        if unpaired:
+            raise ValueError(
+                f"train.source_weights: {unpaired} weigh pairs that pairs.sources {self.pairs.sources} does not "
+                f"make; drop them from train.source_weights or add them to pairs.sources"
+            )
         if self.train.num_workers > self.pairs.num_shards:
             raise ValueError(
                 f"train.num_workers: each of the {self.train.num_workers} workers reads its own pair shards, but "

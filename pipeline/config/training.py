@@ -53,6 +53,16 @@ class TrainConfig(Section):
     lr_schedule: Literal["constant", "cosine"] = Field("cosine", description="cosine: decays to 0 by the last step")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     weight_decay: float = Field(0.0, ge=0)
+    source_weights: dict[Literal["knn", "prior", "transform", "transform_knn"], float] = Field(
+        default_factory=dict, description="weight of the similar pairs of each source (pairs.sources) relative to "
+        "the others, e.g. {transform: 4} to pull a sample's own transformed copies together harder; unnamed "
+        "sources weigh 1, and the weights are normalised so the similar half keeps its total weight",
+    )
+    input_noise: float = Field(
+        0.0, ge=0, description="standard deviation of Gaussian noise added to every training input, in feature "
+        "units (MNIST pixels run 0-1): smooths the map around the training samples, so unseen samples land nearer "
+        "their neighbours; 0 = none",
+    )
     ema_decay: float | None = Field(
         None, gt=0, lt=1, description="keep an exponential moving average of the weights (updated every step) "
         "and return it as the trained model; null = the last weights",
@@ -81,6 +91,14 @@ class TrainConfig(Section):
         check_loss_options(info.data["loss"], v)
         if "margin" in v:
             raise ValueError("the contrastive loss's margin is train.margin; set that instead")
+        return v
+
+    @field_validator("source_weights")
+    @classmethod
+    def _source_weights(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in v.items() if not w > 0}
+        if bad:
+            raise ValueError(f"weights must be positive numbers, got {bad}")
         return v
 
     @field_validator("prefetch", mode="before")

@@ -80,6 +80,8 @@ class PairShare:
     right: np.ndarray
     pairs_per_rank: list[int]  # len(left) of every worker
     similar_pairs: int  # unordered similar pairs of the whole set
+    source: np.ndarray | None = None  # per row, an index into SOURCES (read_share(..., with_source=True))
+    pairs_by_source: dict[str, int] | None = None  # unordered similar pairs of the whole set, by source
 
     @property
     def world(self) -> int:
@@ -239,23 +241,31 @@ class PairSet:
         """Shards that are missing or whose checksum differs from the manifest."""
         return corrupt_shards(self.directory, self.manifest["shards"])
 
-    def _stream(self, shard_indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The directed rows ``(left, right)`` of the given shards, read one record batch at a time into arrays
-        sized from the manifest (no second copy)."""
+    def _stream(self, shard_indices: list[int], with_source: bool = False) -> tuple[np.ndarray, ...]:
+        """The directed rows ``(left, right)`` (and ``source``, indices into ``SOURCES``, if asked) of the given
+        shards, read one record batch at a time into arrays sized from the manifest (no second copy)."""
         shards = [self.manifest["shards"][i] for i in shard_indices]
         total = sum(shard["rows"] for shard in shards)
-        left, right = np.empty(total, np.int64), np.empty(total, np.int64)
+        columns = ["left", "right"] + (["source"] if with_source else [])
+        out = [np.empty(total, np.int64), np.empty(total, np.int64)]
+        if with_source:
+            out.append(np.empty(total, np.int8))
         row = 0
         for shard in shards:
             with pq.ParquetFile(self.directory / shard["file"]) as parquet:
-                for batch in parquet.iter_batches(columns=["left", "right"]):
-                    left[row : row + batch.num_rows] = batch.column(0).to_numpy()
-                    right[row : row + batch.num_rows] = batch.column(1).to_numpy()
-                    row += batch.num_rows
+                for batch in parquet.iter_batches(columns=columns):
+                    end = row + batch.num_rows
+                    out[0][row:end] = batch.column(0).to_numpy()
+                    out[1][row:end] = batch.column(1).to_numpy()
+                    if with_source:  # the dictionary is written as SOURCES; map through it all the same
+                        codes = batch.column(2)
+                        index = np.array([SOURCES.index(name) for name in codes.dictionary.to_pylist()], np.int8)
+                        out[2][row:end] = index[codes.indices.to_numpy(zero_copy_only=False)]
+                    row = end
         if row != total:
             raise StageError(f"{self.directory}: the pair shards hold {row} rows, the manifest says {total}; "
                              "delete the folder and re-run the pair stage")
-        return left, right
+        return tuple(out)
 
     def read(self) -> tuple[np.ndarray, np.ndarray]:
         """Every unordered similar pair once, as ``(left, right)`` with left < right (the whole set: for tools
@@ -264,16 +274,17 @@ class PairSet:
         once = left < right
         return left[once], right[once]
 
-    def read_share(self, rank: int, world: int) -> PairShare:
+    def read_share(self, rank: int, world: int, with_source: bool = False) -> PairShare:
         """Worker ``rank`` of ``world``'s share: it owns the samples of shards ``rank, rank + world, ...``
-        and reads only those shards, which hold every similar pair of its samples."""
+        and reads only those shards, which hold every similar pair of its samples; ``with_source`` also reads
+        how each pair was found (for ``train.source_weights``)."""
         num_shards = int(self.manifest["num_shards"])
         if not 0 <= rank < world <= num_shards:
             raise StageError(
                 f"{self.directory}: {world} training workers need at least as many pair shards, there are "
                 f"{num_shards}; raise pairs.num_shards to {world} or more (a multiple of the workers balances them)"
             )
-        left, right = self._stream(list(range(rank, num_shards, world)))
+        left, right, *source = self._stream(list(range(rank, num_shards, world)), with_source)
         rows = [s["rows"] for s in self.manifest["shards"]]
         return PairShare(
             owned=owner_of(np.arange(self.n_samples), num_shards, world) == rank,
@@ -281,4 +292,6 @@ class PairSet:
             right=right,
             pairs_per_rank=[sum(rows[r::world]) for r in range(world)],
             similar_pairs=int(self.manifest["similar_pairs"]),
+            source=source[0] if with_source else None,
+            pairs_by_source=dict(self.manifest["counts_by_source"]) if with_source else None,
         )

@@ -26,6 +26,11 @@ halves so that the average over workers (what DDP applies) is L again. With one 
 to the estimators above (a worker holds every pair in both directions, and its odds of drawing a sample are
 twice its degree).
 
+Similar pairs may weigh by how they were found (``train.source_weights``: w_s for source s): the similar half
+then targets the weighted mean sum_S w_p L_sim(p) / sum_S w_p. Drawing uniformly from S and weighting a drawn
+pair w_p / (B * mean_S w) keeps it unbiased; the normaliser is the mean over the whole set (from the manifest's
+counts by source), the same for every worker, so the average over workers is that target again.
+
 The loss is ``train.loss`` (``encoders/losses``): a pairwise loss (``contrastive``, ``neg``) is the weighted sum
 above with its own L_sim and L_dis; ``infonce`` couples a step's pairs through one normaliser, estimated from the
 same weights (argued in ``encoders/losses/infonce.py``).
@@ -86,19 +91,22 @@ class ShareSampling:
 
 
 def per_pair_step(
-    left: np.ndarray, right: np.ndarray, sampling: ShareSampling, ratio: float, rng: np.random.Generator
+    left: np.ndarray, right: np.ndarray, sampling: ShareSampling, ratio: float, rng: np.random.Generator,
+    similar_weight: np.ndarray | float = 1.0,
 ) -> StepPairs:
     neg_i, neg_j = sampling.sampler.sample(round(len(left) * ratio), rng)
     a, b = np.concatenate([left, neg_i]), np.concatenate([right, neg_j])
     samples, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
     n = len(a)
     label = np.concatenate([np.zeros(len(left), np.int8), np.ones(len(neg_i), np.int8)])
-    weight = np.concatenate([np.full(len(left), sampling.similar_scale / n),
+    weight = np.concatenate([np.broadcast_to(sampling.similar_scale * similar_weight / n, len(left)),
                              np.full(len(neg_i), sampling.dissimilar_scale / n)])
     return StepPairs(samples, inverse[:n], inverse[n:], label, weight)
 
 
-def in_batch_step(left: np.ndarray, right: np.ndarray, sampling: ShareSampling, ratio: float) -> StepPairs:
+def in_batch_step(
+    left: np.ndarray, right: np.ndarray, sampling: ShareSampling, ratio: float, similar_weight: np.ndarray | float = 1.0
+) -> StepPairs:
     samples, inverse = np.unique(np.concatenate([left, right]), return_inverse=True)
     u, v = np.triu_indices(len(samples), k=1)
     own_u, own_v = sampling.owned[samples[u]], sampling.owned[samples[v]]
@@ -109,7 +117,7 @@ def in_batch_step(left: np.ndarray, right: np.ndarray, sampling: ShareSampling, 
     dissimilar = ~sampling.sampler.is_similar(first, second)
     u, v, own_u, own_v = u[dissimilar], v[dissimilar], own_u[dissimilar], own_v[dissimilar]
     n_sim = len(left)
-    sim_weight = np.full(n_sim, 1.0 / n_sim)
+    sim_weight = np.broadcast_to(similar_weight / n_sim, n_sim)
     # An unordered pair stands for its ordered pairs in D_r (one per owned sample in it); a sample is in the
     # step with odds ~ touches.
     touches = sampling.touches
@@ -133,11 +141,13 @@ def step_pairs(
     sampling: ShareSampling,
     ratio: float,
     rng: np.random.Generator,
+    similar_weight: np.ndarray | float = 1.0,
 ) -> StepPairs:
-    """The pairs of one step in ``mode`` ("per_pair" or "batch") for the similar pairs ``(left, right)``."""
+    """The pairs of one step in ``mode`` ("per_pair" or "batch") for the similar pairs ``(left, right)``, each
+    weighing ``similar_weight`` (per pair, mean 1 over the whole set; see the module docstring)."""
     if mode == "batch":
-        return in_batch_step(left, right, sampling, ratio)
-    return per_pair_step(left, right, sampling, ratio, rng)
+        return in_batch_step(left, right, sampling, ratio, similar_weight)
+    return per_pair_step(left, right, sampling, ratio, rng, similar_weight)
 
 
 def mixed_precision(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:

@@ -16,13 +16,14 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 import torch
 
 from encoders.losses import PairLoss, build_loss
 from pipeline.config import TrainConfig
 from pipeline.errors import StageError
 from pipeline.pairs.negatives import NegativeSampler
-from pipeline.pairs.shards import PairShare
+from pipeline.pairs.shards import SOURCES, PairShare
 from pipeline.train.batches import ShareSampling, StepPairs, mixed_precision, step_pairs, weighted_loss
 from pipeline.train.inputs import DeviceFeatures, StreamedFeatures, prefetched
 
@@ -73,6 +74,33 @@ def optimizer_step(
     return loss, per_pair, distance, y
 
 
+def source_weight_table(weights: dict[str, float], share: PairShare) -> np.ndarray | None:
+    """Per index into ``SOURCES``, the weight of a similar pair from that source divided by the mean weight over
+    every similar pair of the set (``batches.py``); None without ``weights``."""
+    if not weights:
+        return None
+    if share.source is None or share.pairs_by_source is None:
+        raise StageError("train.source_weights needs each pair's source: read the share with_source=True")
+    raw = np.array([weights.get(name, 1.0) for name in SOURCES])
+    counts = np.array([share.pairs_by_source.get(name, 0) for name in SOURCES], np.float64)
+    return raw / (counts @ raw / counts.sum())
+
+
+def input_noise(std: float, seed: int, epoch: int, rank: int, device: torch.device):
+    """x -> x + N(0, std^2) per element, from a generator seeded by (seed, epoch, rank) as the pairs are (resuming
+    an epoch repeats it); the identity for std 0. Noise teaches the encoder to map a sample's surroundings near
+    it, which is where unseen samples fall."""
+    if std == 0:
+        return lambda x: x
+    generator = torch.Generator(device)
+    generator.manual_seed(int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0]))
+
+    def noisy(x: torch.Tensor) -> torch.Tensor:
+        return x + std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+    return noisy
+
+
 @torch.no_grad()
 def step_sums(loss, per_pair, distance, y, n_encoded: int) -> torch.Tensor:
     """This step's contribution to ``SUMS``, kept on the device (no host sync per step)."""
@@ -116,6 +144,7 @@ class TrainingCore:
         self.module = getattr(model, "module", model)
         self.sampling = ShareSampling.from_share(share)
         self.left, self.right = share.left, share.right
+        self.source, self.source_weight = share.source, source_weight_table(cfg.source_weights, share)
         # Every similar pair is held by the owners of both its ends, so an epoch -- as many similar pairs as
         # there are -- is half a share per worker; all take half the smallest share: the same (synchronised) steps.
         self.per_rank = min(share.pairs_per_rank) // 2
@@ -137,17 +166,19 @@ class TrainingCore:
 
         def prepare(step: int):
             pos = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            weight = 1.0 if self.source_weight is None else self.source_weight[self.source[pos]]
             pairs = step_pairs(cfg.mode, self.left[pos], self.right[pos], self.sampling,
-                               cfg.negatives_per_positive, rng)
+                               cfg.negatives_per_positive, rng, weight)
             return pairs, features.fetch(pairs.samples)
 
+        noise = input_noise(cfg.input_noise, self.seed, epoch, self.rank, self.device)
         sums = torch.zeros(len(SUMS), dtype=torch.float64, device=self.device)
         self.model.train()
         started = time.perf_counter()
         for step, (pairs, fetched) in enumerate(prefetched(prepare, self.steps, self.prefetch)):
             for group in self.optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, epoch * self.steps + step, cfg.epochs * self.steps)
-            x = features.to_device(pairs.samples, fetched)
+            x = noise(features.to_device(pairs.samples, fetched))
             terms = optimizer_step(self.model, self.optimizer, self.criterion, x, pairs, cfg.precision)
             if self.ema is not None:
                 ema_update(self.ema, self.module, cfg.ema_decay)

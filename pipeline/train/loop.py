@@ -77,7 +77,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     store = SampleStore(config["samples"])
     features = feature_table(store.feature_matrix("train"), device, cfg.features)
-    share = PairSet.open(config["pairs"]).read_share(rank, world)
+    share = PairSet.open(config["pairs"]).read_share(rank, world, with_source=bool(cfg.source_weights))
     spec = job.encoder.spec(store.feature_shape)
     # Channels-last convolutions were measured: faster in one process, slower under DDP here (BENCHMARKS.md).
     model = ray.train.torch.prepare_model(build_encoder(**spec))

@@ -125,3 +125,25 @@ def test_truncated_shard_is_detected(pair_set):
 def test_open_without_manifest_says_run_the_stage(tmp_path):
     with pytest.raises(StageError, match="run the pair stage"):
         PairSet.open(tmp_path)
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_a_share_read_with_its_sources_gives_each_pair_the_source_that_found_it(tmp_path, world):
+    rng = np.random.default_rng(3)
+    left, right = rng.integers(0, 30, 40), rng.integers(0, 30, 40)
+    keep = left != right
+    found = np.concatenate([both_ways(left[keep][:20], right[keep][:20], "knn"),
+                            both_ways(left[keep][20:], right[keep][20:], "transform")])
+    write_pair_shards(tmp_path, found, 30, num_shards=2, provenance={})
+    pair_set = PairSet.open(tmp_path)
+    first = {}  # each unordered pair keeps the first source in SOURCES that found it, as the shards do
+    for row in found:
+        key = (int(row["left"]), int(row["right"]))
+        first[key] = min(first.get(key, 99), int(row["source"]))
+    for rank in range(world):
+        share = pair_set.read_share(rank, world, with_source=True)
+        got = dict(zip(zip(share.left.tolist(), share.right.tolist()), share.source.tolist()))
+        assert got == {key: first[key] for key in got}
+        assert share.pairs_by_source == pair_set.manifest["counts_by_source"]
+        assert sum(share.pairs_by_source.values()) == share.similar_pairs
+        assert pair_set.read_share(rank, world).source is None  # read only when asked

@@ -246,3 +246,16 @@ def test_one_worker_share_is_every_pair_both_ways(pair_set):
     order = np.lexsort((right, left))
     np.testing.assert_array_equal(lo, left[order])
     np.testing.assert_array_equal(hi, right[order])
+
+
+@pytest.mark.parametrize("mode", ["per_pair", "batch"])
+def test_per_pair_similar_weights_scale_each_drawn_similar_pair(graph, mode):
+    share, sampling, _ = graph
+    left, right = share.left[:8], share.right[:8]
+    plain = step_pairs(mode, left, right, sampling, 1.0, np.random.default_rng(0))
+    scaled = np.linspace(0.5, 2.0, 8)
+    weighted = step_pairs(mode, left, right, sampling, 1.0, np.random.default_rng(0), scaled)
+    np.testing.assert_array_equal(weighted.label, plain.label)
+    similar = weighted.label == 0
+    np.testing.assert_allclose(weighted.weight[similar], plain.weight[similar] * scaled)
+    np.testing.assert_array_equal(weighted.weight[~similar], plain.weight[~similar])  # the dissimilar half as it was

@@ -6,8 +6,11 @@ import torch
 
 from encoders.registry import build_encoder
 from pipeline.config import TrainConfig
-from pipeline.pairs.shards import PairSet, both_ways, write_pair_shards
-from pipeline.train.core import TrainingCore, ema_update, epoch_metrics, learning_rate
+from pipeline.errors import StageError
+from pipeline.pairs.shards import SOURCES, PairSet, both_ways, write_pair_shards
+from pipeline.train.core import (
+    TrainingCore, ema_update, epoch_metrics, input_noise, learning_rate, source_weight_table,
+)
 from pipeline.train.inputs import DeviceFeatures, StreamedFeatures
 
 N = 60
@@ -87,3 +90,48 @@ def test_ema_moves_a_fraction_towards_the_weights_and_copies_integer_buffers():
     assert torch.allclose(ema["weight"], 0.25 * model.weight.detach())
     assert torch.allclose(ema["bias"], 0.25 * model.bias.detach())
     assert ema["steps"].item() == 3
+
+
+def test_input_noise_is_seeded_per_epoch_and_rank_and_off_at_zero():
+    x = torch.zeros(4, 3)
+    assert input_noise(0.0, 0, 0, 0, torch.device("cpu"))(x) is x
+    draw = input_noise(0.5, 0, 1, 0, torch.device("cpu"))(x)
+    assert torch.equal(draw, input_noise(0.5, 0, 1, 0, torch.device("cpu"))(x))  # a resumed epoch repeats it
+    assert not torch.equal(draw, input_noise(0.5, 0, 2, 0, torch.device("cpu"))(x))
+    assert not torch.equal(draw, input_noise(0.5, 0, 1, 1, torch.device("cpu"))(x))
+    big = input_noise(0.5, 0, 1, 0, torch.device("cpu"))(torch.zeros(20000))
+    assert big.std().item() == pytest.approx(0.5, rel=0.05) and abs(big.mean().item()) < 0.02
+
+
+def test_training_with_input_noise_still_learns_and_repeats_exactly(share):
+    first, second = (_core(share, "neg", mode="batch", input_noise=0.1) for _ in range(2))
+    clean = _core(share, "neg", mode="batch")
+    sums = [first.run_epoch(epoch)[0] for epoch in range(3)]
+    assert all(torch.equal(s, second.run_epoch(epoch)[0]) for epoch, s in enumerate(sums))
+    assert not torch.equal(sums[0], clean.run_epoch(0)[0])
+    ratios = [s[3] / s[6] / (s[4] / s[7]) for s in sums]  # mean similar / mean dissimilar distance
+    assert ratios[-1] < ratios[0]
+
+
+def test_source_weights_are_normalised_to_mean_one_over_the_whole_pair_set(tmp_path):
+    rng = np.random.default_rng(2)
+    left = rng.integers(0, N, 120)
+    right = (left + rng.integers(1, N, 120)) % N
+    write_pair_shards(tmp_path, np.concatenate([both_ways(left[:90], right[:90], "knn"),
+                                                both_ways(left[90:], right[90:], "transform")]), N, 2, {})
+    whole = PairSet.open(tmp_path).read_share(0, 1, with_source=True)
+    table = source_weight_table({"transform": 4.0}, whole)
+    assert table[SOURCES.index("transform")] == pytest.approx(4 * table[SOURCES.index("knn")])
+    assert table[whole.source].mean() == pytest.approx(1.0)  # the similar half keeps its total weight
+    assert source_weight_table({}, whole) is None
+    with pytest.raises(StageError, match="with_source"):
+        source_weight_table({"transform": 4.0}, PairSet.open(tmp_path).read_share(0, 1))
+
+
+def test_source_weights_of_one_train_exactly_as_none(share, tmp_path):
+    plain = _core(share, "neg", mode="batch")
+    write_pair_shards(tmp_path, both_ways(share.left[share.left < share.right], share.right[share.left < share.right],
+                                          "knn"), N, 2, {})
+    sourced = _core(PairSet.open(tmp_path).read_share(0, 1, with_source=True), "neg", mode="batch",
+                    source_weights={"knn": 1.0, "transform": 1.0})
+    assert torch.equal(plain.run_epoch(0)[0], sourced.run_epoch(0)[0])
