@@ -11,6 +11,9 @@ from pipeline.data.catalog import check_transforms
 from pipeline.data.paths import climbs_out
 from pipeline.pairs.catalog import check_index_options
 
+# How a similar pair was found (pipeline.pairs.shards.SOURCES); named by pairs.sources and train.source_weights.
+PairSource = Literal["knn", "transform", "transform_knn", "prior"]
+
 
 class DataConfig(Section):
     """Where samples come from. MNIST: the first ``train_per_digit`` of each digit in the training set."""
@@ -114,7 +117,7 @@ class PriorRule(Section):
 class PairsConfig(Section):
     """Similar pairs: k nearest neighbours in input space (FAISS), written as Parquet shards."""
 
-    sources: list[Literal["knn", "transform", "transform_knn", "prior"]] = Field(
+    sources: list[PairSource] = Field(
         default_factory=lambda: ["knn"],
         description="knn: k nearest neighbours; transform: copies of one origin; transform_knn: a sample with "
         "the copies of its neighbours' origins (needs data.transforms); prior: the metadata rule pairs.prior",

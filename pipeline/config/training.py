@@ -8,6 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from encoders.catalog import check_loss, check_loss_options
 from pipeline.config.base import Section
+from pipeline.config.inputs import PairSource
 
 
 class EncoderConfig(Section):
@@ -53,7 +54,7 @@ class TrainConfig(Section):
     lr_schedule: Literal["constant", "cosine"] = Field("cosine", description="cosine: decays to 0 by the last step")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     weight_decay: float = Field(0.0, ge=0)
-    source_weights: dict[Literal["knn", "prior", "transform", "transform_knn"], float] = Field(
+    source_weights: dict[PairSource, float] = Field(
         default_factory=dict, description="weight of the similar pairs of each source (pairs.sources) relative to "
         "the others, e.g. {transform: 4} to pull a sample's own transformed copies together harder; unnamed "
         "sources weigh 1, and the weights are normalised so the similar half keeps its total weight",

@@ -82,7 +82,8 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         ("train:\n  loss: infonce\n  loss_options: {exaggeration: 0}\n", "train.loss_options", "positive number"),
         ("train:\n  loss_options: {margin: 2}\n", "train.loss_options", "margin is train.margin"),
         ("train:\n  source_weights: {transform: 0}\n", "train.source_weights", "positive numbers"),
-        ("train:\n  source_weights: {copies: 2}\n", "train.source_weights", "'knn', 'prior', 'transform' or"),
+        ("train:\n  source_weights: {copies: 2}\n", "train.source_weights",
+         "'knn', 'transform', 'transform_knn' or 'prior'"),
         ("train:\n  source_weights: {transform: 2}\n", "train.source_weights", "add them to pairs.sources"),
     ],
 )
