@@ -23,7 +23,7 @@ environment:
 examples:
   drlim run jobs/mnist_4_9.yaml --data-root ../shared/data
   drlim run jobs/mnist_4_9.yaml --set train.epochs=3 --set data.train_per_digit=500
-  drlim tune jobs/mnist_4_9_ne.yaml --search train.lr=[0.0005,0.001] --search train.loss_options.exaggeration=[1,4]
+  drlim tune jobs/mnist_4_9_ne.yaml --set evaluate.validation=0.1 --search train.lr=[0.0005,0.001]
   drlim embed --model models:/drlim-mnist-4-9@champion --input images.npy --output emb.parquet
   drlim submit jobs/mnist_4_9.yaml --address http://127.0.0.1:8265 --workdir /mnt/shared/drlim
 """
