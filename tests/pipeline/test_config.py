@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -19,6 +20,15 @@ def test_defaults_are_the_papers_mnist_setup():
 def test_shipped_job_file_validates_and_equals_the_defaults_but_for_epochs_weight_average_and_validation():
     job = load_job(REPO / "jobs" / "mnist_4_9.yaml")
     assert job == JobConfig(train=TrainConfig(epochs=45, ema_decay=0.9995), evaluate=EvaluateConfig(validation=0))
+
+
+def test_the_config_names_every_pair_source_the_shards_store_and_no_other():
+    # shards.SOURCES keeps its own order (the Parquet dictionary and the first-source priority), so the two
+    # lists cannot be one; they must still name the same sources.
+    from pipeline.config.inputs import PairSource
+    from pipeline.pairs.shards import SOURCES
+
+    assert sorted(get_args(PairSource)) == sorted(SOURCES)
 
 
 def _write(tmp_path, text):
