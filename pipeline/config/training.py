@@ -25,6 +25,10 @@ class EncoderConfig(Section):
 class TrainConfig(Section):
     num_workers: int = Field(2, ge=1, description="Ray Train workers")
     cpus_per_worker: float = Field(1.0, gt=0)
+    local_steps: int = Field(
+        1, ge=1, description="with several workers: optimizer steps each worker takes alone between averages of "
+        "their weights (local SGD; pipeline/train/averaging.py); 1 = DDP, gradients averaged every step",
+    )
     max_failures: int = Field(
         2, ge=-1, description="restarts of the workers from the last checkpoint after a worker or node is lost; "
         "-1: no limit (an error a restart cannot cure ends the run at once)"

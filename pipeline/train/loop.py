@@ -80,8 +80,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     share = PairSet.open(config["pairs"]).read_share(rank, world, with_source=bool(cfg.source_weights))
     spec = job.encoder.spec(store.feature_shape)
     # Channels-last convolutions were measured: faster in one process, slower under DDP here (BENCHMARKS.md).
-    model = ray.train.torch.prepare_model(build_encoder(**spec))
-    core = TrainingCore(cfg, model, features, share, job.seed, device, rank)
+    local_sgd = world > 1 and cfg.local_steps > 1  # the core averages the weights itself (averaging.py)
+    model = ray.train.torch.prepare_model(build_encoder(**spec), parallel_strategy=None if local_sgd else "ddp")
+    core = TrainingCore(cfg, model, features, share, job.seed, device, rank, world)
     probe = ValidationProbe.for_store(store, job.evaluate) if rank == 0 else None
     if rank == 0:
         where = "streamed by id" if isinstance(features, StreamedFeatures) else "on the device"

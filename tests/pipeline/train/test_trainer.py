@@ -28,9 +28,12 @@ def stores(ray_local, tmp_path_factory):
     return job, store, build_pairs(job.pairs, store, workdir), workdir
 
 
-def test_two_workers_train_report_every_epoch_and_a_finished_run_resumes_without_training(stores, tmp_path):
+@pytest.mark.parametrize("local_steps", [1, 3])  # DDP, and local SGD (the weights averaged every 3 steps)
+def test_two_workers_train_report_every_epoch_and_a_finished_run_resumes_without_training(stores, tmp_path,
+                                                                                          local_steps):
     _, store, pairs, _ = stores
-    job = load_job(None, [*OVERRIDES, "train.num_workers=2", "train.features=stream", "train.prefetch=2"])
+    job = load_job(None, [*OVERRIDES, "train.num_workers=2", "train.features=stream", "train.prefetch=2",
+                          f"train.local_steps={local_steps}"])
     trained = train(job, store, pairs, tmp_path)
     assert [h["epoch"] for h in trained.history] == [1, 2]
     assert trained.history[1]["loss"] < trained.history[0]["loss"]

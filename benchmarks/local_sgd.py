@@ -1,0 +1,98 @@
+"""Training speed on CPU: fused Adam in one process, and local SGD (``train.local_steps``) on the Ray Train path.
+
+Two measurements on the job's real data, pairs and encoder (default ``mnist_all``: the 3 x 256 MLP), each a ratio
+within this run:
+
+- one process, one torch thread: ``TrainingCore`` steps with the unfused Adam (one kernel per weight tensor) and
+  with the fused Adam that ``make_optimizer`` builds, alternating over ``--rounds``; milliseconds per step;
+- the Ray Train path as ``drlim run`` calls it, with the job's workers, for each H of ``--local-steps``
+  (1 = DDP: gradients all-reduced every step): a run of 1 epoch and one of 1 + E epochs, whose difference is
+  E steady epochs with every per-epoch cost (metric reduction, checkpoint, report) in and start-up out.
+
+    python benchmarks/local_sgd.py --data-root ../shared/data
+"""
+
+from __future__ import annotations
+
+import time
+
+import ray
+import torch
+
+from _common import REPO, job_parser, machine, prepare
+from encoders import build_encoder
+from pipeline.config import load_job
+from pipeline.runtime import init_ray
+from pipeline.train.allocator import keep_freed_memory
+from pipeline.train.core import TrainingCore
+from pipeline.train.inputs import DeviceFeatures
+from ray_train_throughput import ray_path
+
+
+def step_milliseconds(job, data, fused: bool, steps: int) -> float:
+    """Milliseconds per ``TrainingCore`` step over ``steps`` steps (after 20 warm-up steps), one process."""
+    torch.manual_seed(0)
+    model = build_encoder(**job.encoder.spec(data.store.feature_shape))
+    share = data.pair_set.read_share(0, 1)
+    core = TrainingCore(job.train, model, DeviceFeatures(data.features.numpy(), torch.device("cpu")), share,
+                        job.seed, torch.device("cpu"))
+    if not fused:
+        core.optimizer = torch.optim.Adam(model.parameters(), lr=job.train.lr, fused=False, foreach=False)
+    core.steps = 20
+    core.run_epoch(0)
+    core.steps = steps
+    _, seconds = core.run_epoch(1)
+    return 1000 * seconds / steps
+
+
+def main() -> None:
+    parser = job_parser(__doc__, "its data, pairs, encoder and train settings")
+    parser.set_defaults(job="mnist_all")
+    parser.add_argument("--local-steps", type=int, nargs="+", default=[1, 4, 16], help="H values (1 first)")
+    parser.add_argument("--epochs", type=int, default=2, help="E: steady epochs measured on the Ray path")
+    parser.add_argument("--steps", type=int, default=600, help="steps per one-process measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="unfused/fused alternations in one process")
+    args = parser.parse_args()
+
+    job = load_job(REPO / "jobs" / f"{args.job}.yaml")
+    data = prepare(args.job, args.data_root, args.workdir, torch.device("cpu"))
+    torch.set_num_threads(1)
+    keep_freed_memory()  # as every training worker does
+    print(f"{args.job}: {len(data.features)} samples, encoder {job.encoder.name} {job.encoder.options}, batch "
+          f"{job.train.batch_size} similar pairs per step and worker; {machine()}\n")
+
+    times = {False: [], True: []}
+    for _ in range(args.rounds):
+        for fused in (False, True):
+            times[fused].append(step_milliseconds(job, data, fused, args.steps))
+    unfused, fused = (sorted(times[f])[len(times[f]) // 2] for f in (False, True))
+    print("| one process, 1 thread | ms per step (median; each round) | vs unfused |")
+    print("|---|---|---|")
+    for name, key, median in (("Adam, unfused", False, unfused), ("Adam, fused", True, fused)):
+        rounds = " / ".join(f"{t:.2f}" for t in times[key])
+        print(f"| {name} | {median:.2f} ({rounds}) | {unfused / median:.2f}x |")
+
+    init_ray()
+    rates = {}
+    for local_steps in args.local_steps:
+        train = job.train.model_copy(update={"local_steps": local_steps})
+        each = job.model_copy(update={"train": train})
+        one_pairs, one_seconds = ray_path(each, data, 1)
+        many_pairs, many_seconds = ray_path(each, data, 1 + args.epochs)
+        rates[local_steps] = ((many_pairs - one_pairs) / (many_seconds - one_seconds),
+                              (many_seconds - one_seconds) / args.epochs)
+    ray.shutdown()
+    base = rates[args.local_steps[0]][0]
+    cfg = job.train
+    print(f"\n| Ray Train, {cfg.num_workers} workers x {cfg.cpus_per_worker:g} CPU | pairs scored / s | seconds per "
+          f"epoch | vs H = {args.local_steps[0]} |")
+    print("|---|---|---|---|")
+    for local_steps, (rate, epoch_seconds) in rates.items():
+        what = "DDP, gradients every step" if local_steps == 1 else "weights averaged every H steps"
+        print(f"| H = {local_steps} ({what}) | {rate:,.0f} | {epoch_seconds:.1f} | {rate / base:.2f}x |")
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    main()
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
