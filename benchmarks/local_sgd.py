@@ -1,19 +1,18 @@
-"""Training speed on CPU: fused Adam in one process, and local SGD (``train.local_steps``) on the Ray Train path.
+"""Local SGD (``train.local_steps``) against DDP on the Ray Train path, on CPU: pairs scored per second.
 
-Two measurements on the job's real data, pairs and encoder (default ``mnist_all``: the 3 x 256 MLP), each a ratio
-within this run:
-
-- one process, one torch thread: ``TrainingCore`` steps with the unfused Adam (one kernel per weight tensor) and
-  with the fused Adam that ``make_optimizer`` builds, alternating over ``--rounds``; milliseconds per step;
-- the Ray Train path as ``drlim run`` calls it, with the job's workers, for each H of ``--local-steps``
-  (1 = DDP: gradients all-reduced every step): a run of 1 epoch and one of 1 + E epochs, whose difference is
-  E steady epochs with every per-epoch cost (metric reduction, checkpoint, report) in and start-up out.
+On the job's real data, pairs and encoder (default ``mnist_all``: the 3 x 256 MLP), the Ray Train path as
+``drlim run`` calls it, with the job's workers, for each H of ``--local-steps`` (1 = DDP: gradients all-reduced
+every step), as a ratio against the first H within this run: a run of 1 epoch and one of 1 + E epochs, whose
+difference is E steady epochs with every per-epoch cost (metric reduction, checkpoint, report) in and start-up
+out. Also one process with one torch thread (``TrainingCore``, no all-reduce at all), milliseconds per step: what
+each worker would take if averaging cost nothing.
 
     python benchmarks/local_sgd.py --data-root ../shared/data
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import ray
@@ -29,15 +28,12 @@ from pipeline.train.inputs import DeviceFeatures
 from ray_train_throughput import ray_path
 
 
-def step_milliseconds(job, data, fused: bool, steps: int) -> float:
+def step_milliseconds(job, data, steps: int) -> float:
     """Milliseconds per ``TrainingCore`` step over ``steps`` steps (after 20 warm-up steps), one process."""
     torch.manual_seed(0)
     model = build_encoder(**job.encoder.spec(data.store.feature_shape))
-    share = data.pair_set.read_share(0, 1)
-    core = TrainingCore(job.train, model, DeviceFeatures(data.features.numpy(), torch.device("cpu")), share,
-                        job.seed, torch.device("cpu"))
-    if not fused:
-        core.optimizer = torch.optim.Adam(model.parameters(), lr=job.train.lr, fused=False, foreach=False)
+    core = TrainingCore(job.train, model, DeviceFeatures(data.features.numpy(), torch.device("cpu")),
+                        data.pair_set.read_share(0, 1), job.seed, torch.device("cpu"))
     core.steps = 20
     core.run_epoch(0)
     core.steps = steps
@@ -51,7 +47,6 @@ def main() -> None:
     parser.add_argument("--local-steps", type=int, nargs="+", default=[1, 4, 16], help="H values (1 first)")
     parser.add_argument("--epochs", type=int, default=2, help="E: steady epochs measured on the Ray path")
     parser.add_argument("--steps", type=int, default=600, help="steps per one-process measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="unfused/fused alternations in one process")
     args = parser.parse_args()
 
     job = load_job(REPO / "jobs" / f"{args.job}.yaml")
@@ -61,16 +56,8 @@ def main() -> None:
     print(f"{args.job}: {len(data.features)} samples, encoder {job.encoder.name} {job.encoder.options}, batch "
           f"{job.train.batch_size} similar pairs per step and worker; {machine()}\n")
 
-    times = {False: [], True: []}
-    for _ in range(args.rounds):
-        for fused in (False, True):
-            times[fused].append(step_milliseconds(job, data, fused, args.steps))
-    unfused, fused = (sorted(times[f])[len(times[f]) // 2] for f in (False, True))
-    print("| one process, 1 thread | ms per step (median; each round) | vs unfused |")
-    print("|---|---|---|")
-    for name, key, median in (("Adam, unfused", False, unfused), ("Adam, fused", True, fused)):
-        rounds = " / ".join(f"{t:.2f}" for t in times[key])
-        print(f"| {name} | {median:.2f} ({rounds}) | {unfused / median:.2f}x |")
+    alone = step_milliseconds(job, data, args.steps)
+    print(f"One process, 1 torch thread, no all-reduce: {alone:.2f} ms per step\n")
 
     init_ray()
     rates = {}
@@ -84,13 +71,16 @@ def main() -> None:
     ray.shutdown()
     base = rates[args.local_steps[0]][0]
     cfg = job.train
-    print(f"\n| Ray Train, {cfg.num_workers} workers x {cfg.cpus_per_worker:g} CPU | pairs scored / s | seconds per "
-          f"epoch | vs H = {args.local_steps[0]} |")
-    print("|---|---|---|---|")
+    # Every worker takes the same steps an epoch: half the smallest share, in batches (core.py).
+    per_rank = min(data.pair_set.read_share(0, cfg.num_workers).pairs_per_rank) // 2
+    steps = math.ceil(per_rank / cfg.batch_size)
+    print(f"| Ray Train, {cfg.num_workers} workers x {cfg.cpus_per_worker:g} CPU, {steps} steps an epoch | pairs "
+          f"scored / s | seconds per epoch | ms per step | vs H = {args.local_steps[0]} |")
+    print("|---|---|---|---|---|")
     for local_steps, (rate, epoch_seconds) in rates.items():
         what = "DDP, gradients every step" if local_steps == 1 else "weights averaged every H steps"
-        print(f"| H = {local_steps} ({what}) | {rate:,.0f} | {epoch_seconds:.1f} | {rate / base:.2f}x |")
-
+        print(f"| H = {local_steps} ({what}) | {rate:,.0f} | {epoch_seconds:.1f} | "
+              f"{1000 * epoch_seconds / steps:.2f} | {rate / base:.2f}x |")
 
 if __name__ == "__main__":
     started = time.perf_counter()

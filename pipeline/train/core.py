@@ -39,14 +39,11 @@ SUMS = (
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = list(params)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    # Fused Adam: one kernel for all the weights instead of a few per tensor; the same update, and on CPU a
-    # tenth of the shipped MLP's step time (BENCHMARKS.md). It runs on CPU and CUDA only.
-    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-    adam = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
