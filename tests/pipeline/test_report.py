@@ -51,3 +51,5 @@ def test_a_section_states_the_training_settings_of_its_job_file():
     assert training_summary(job) == ("loss `neg` (dof 0.5), encoder `mlp` (hidden 32), 7 epochs of 64 similar pairs "
                                      "per step and worker (batch mode, 2 workers), input noise 0.2")
     assert training_summary(JobConfig()).startswith("loss `contrastive` (margin 1.0), encoder `lenet`, 30 epochs")
+    local = JobConfig(train=TrainConfig(local_steps=16))
+    assert "(batch mode, 2 workers, weights averaged every 16 steps)" in training_summary(local)
