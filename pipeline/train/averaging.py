@@ -1,9 +1,10 @@
 """Local SGD (``train.local_steps`` H > 1): every worker takes H optimizer steps alone, then all average their
 weights, instead of averaging gradients every step (DDP).
 
-Why: on CPU the gradient all-reduce of a small encoder over gloo roughly doubles a worker's step (the 3 x 256 MLP:
-8.3 ms a step under DDP against 4.4 ms alone), so two DDP workers on two cores score no more pairs per second than
-one process; averaging every H steps pays that cost once per H steps (``benchmarks/local_sgd.py``, BENCHMARKS.md).
+Why: on CPU the gradient all-reduce of a small encoder over gloo roughly doubles a worker's step (the 4 x 256 MLP
+of ``jobs/mnist_all.yaml``: 13.0 ms a step and worker under DDP against 6.1 ms in one process), so two DDP workers
+on two cores score no more pairs per second than one process; averaging every H steps pays that cost once per
+H steps (16: 9.4 ms a step, 1.39x the pairs per second; ``benchmarks/local_sgd.py``, BENCHMARKS.md).
 A GPU cluster, where the all-reduce overlaps the backward pass, keeps H = 1.
 
 What it optimises: each worker's step minimises its own share's part of the loss, scaled so that the mean over
