@@ -40,7 +40,7 @@ def epochs_of_steps(store_dir: str, pairs_dir: str, rank: int, world: int, batch
         model = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(rank)
-    steps = min(share.pairs_per_rank) // 2 // batch
+    steps = share.per_epoch // batch
     pairs, start = 0, 0.0
     for epoch in range(1 + epochs):
         if epoch == 1:

@@ -1,6 +1,6 @@
 """Local SGD (``train.local_steps``) against DDP on the Ray Train path, on CPU: pairs scored per second.
 
-On the job's real data, pairs and encoder (default ``mnist_all``: the 3 x 256 MLP), the Ray Train path as
+On the job's real data, pairs and encoder (default ``mnist_all``: the 4 x 256 MLP), the Ray Train path as
 ``drlim run`` calls it, with the job's workers, for each H of ``--local-steps`` (1 = DDP: gradients all-reduced
 every step), as a ratio against the first H within this run: a run of 1 epoch and one of 1 + E epochs, whose
 difference is E steady epochs with every per-epoch cost (metric reduction, checkpoint, report) in and start-up
@@ -71,9 +71,7 @@ def main() -> None:
     ray.shutdown()
     base = rates[args.local_steps[0]][0]
     cfg = job.train
-    # Every worker takes the same steps an epoch: half the smallest share, in batches (core.py).
-    per_rank = min(data.pair_set.read_share(0, cfg.num_workers).pairs_per_rank) // 2
-    steps = math.ceil(per_rank / cfg.batch_size)
+    steps = math.ceil(data.pair_set.read_share(0, cfg.num_workers).per_epoch / cfg.batch_size)
     print(f"| Ray Train, {cfg.num_workers} workers x {cfg.cpus_per_worker:g} CPU, {steps} steps an epoch | pairs "
           f"scored / s | seconds per epoch | ms per step | vs H = {args.local_steps[0]} |")
     print("|---|---|---|---|---|")
@@ -81,6 +79,7 @@ def main() -> None:
         what = "DDP, gradients every step" if local_steps == 1 else "weights averaged every H steps"
         print(f"| H = {local_steps} ({what}) | {rate:,.0f} | {epoch_seconds:.1f} | "
               f"{1000 * epoch_seconds / steps:.2f} | {rate / base:.2f}x |")
+
 
 if __name__ == "__main__":
     started = time.perf_counter()

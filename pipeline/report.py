@@ -108,8 +108,8 @@ def training_summary(job: JobConfig) -> str:
 
     loss_options = {"margin": train.margin} if train.loss == "contrastive" else train.loss_options
     extras = [f"input noise {train.input_noise}"] if train.input_noise else []
-    several = train.num_workers > 1 and train.local_steps > 1
-    averaged = f", weights averaged every {train.local_steps} steps" if several else ""
+    every = train.averaged_every(train.num_workers)
+    averaged = f", weights averaged every {every} steps" if every else ""
     return ", ".join([f"loss {named(train.loss, loss_options)}", f"encoder {named(encoder.name, encoder.options)}",
                       f"{train.epochs} epochs of {train.batch_size} similar pairs per step and worker "
                       f"({train.mode} mode, {train.num_workers} workers{averaged})", *extras])

@@ -82,6 +82,11 @@ class TrainConfig(Section):
         "(where the thread only competes with the worker's own compute)",
     )
 
+    def averaged_every(self, world: int) -> int:
+        """H when ``world`` workers average their weights themselves every H steps (local SGD), else 0: DDP
+        averages the gradients (``local_steps`` 1), or one worker has nothing to average with."""
+        return self.local_steps if world > 1 and self.local_steps > 1 else 0
+
     @field_validator("loss")
     @classmethod
     def _loss(cls, v: str) -> str:

@@ -87,6 +87,13 @@ class PairShare:
     def world(self) -> int:
         return len(self.pairs_per_rank)
 
+    @property
+    def per_epoch(self) -> int:
+        """Similar pairs every worker takes an epoch. Each pair is held by the owners of both its ends, so an
+        epoch -- as many similar pairs as there are -- is half a share per worker; all take half the smallest
+        share, so all take the same (synchronised) steps."""
+        return min(self.pairs_per_rank) // 2
+
 
 def rows(left: np.ndarray, right: np.ndarray, source: str | np.ndarray, forward: int = 1) -> np.ndarray:
     """``ROW``s ``(left, right)`` found by ``source`` (a name in ``SOURCES``, or an index per row)."""

@@ -136,27 +136,25 @@ class TrainingCore:
 
     ``model`` may be wrapped for DDP (the weights live in ``model.module`` then); the weight average starts from
     the initial weights, and DDP keeps the weights equal on every rank, so every rank's average is the same.
-    With ``train.local_steps`` H > 1 and ``world`` > 1, ``model`` must not be wrapped: every H steps and at the
-    end of each epoch the core averages the weights over the workers (and, at the epoch's end, the weight
-    average), so between epochs every rank holds the same weights, as under DDP.
+    With ``train.local_steps`` H > 1 and a share of several workers, ``model`` must not be wrapped: every H steps
+    and at the end of each epoch the core averages the weights over the workers (and, at the epoch's end, the
+    weight average), so between epochs every rank holds the same weights, as under DDP.
     """
 
     def __init__(
         self, cfg: TrainConfig, model: torch.nn.Module, features: DeviceFeatures | StreamedFeatures,
-        share: PairShare, seed: int, device: torch.device, rank: int = 0, world: int = 1,
+        share: PairShare, seed: int, device: torch.device, rank: int = 0,
     ) -> None:
         self.cfg, self.model, self.features = cfg, model, features
         self.seed, self.device, self.rank = seed, device, rank
         self.module = getattr(model, "module", model)
-        self.local_steps = cfg.local_steps if world > 1 and cfg.local_steps > 1 else 0
+        self.local_steps = cfg.averaged_every(share.world)
         if self.local_steps and self.module is not model:
             raise StageError("train.local_steps > 1 averages the weights itself: build the model without DDP")
         self.sampling = ShareSampling.from_share(share)
         self.left, self.right = share.left, share.right
         self.source, self.source_weight = share.source, source_weight_table(cfg.source_weights, share)
-        # Every similar pair is held by the owners of both its ends, so an epoch -- as many similar pairs as
-        # there are -- is half a share per worker; all take half the smallest share: the same (synchronised) steps.
-        self.per_rank = min(share.pairs_per_rank) // 2
+        self.per_rank = share.per_epoch
         if self.per_rank == 0:
             raise StageError("a training worker got no similar pairs; lower train.num_workers or raise "
                              "pairs.num_shards")

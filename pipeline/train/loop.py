@@ -80,9 +80,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     share = PairSet.open(config["pairs"]).read_share(rank, world, with_source=bool(cfg.source_weights))
     spec = job.encoder.spec(store.feature_shape)
     # Channels-last convolutions were measured: faster in one process, slower under DDP here (BENCHMARKS.md).
-    local_sgd = world > 1 and cfg.local_steps > 1  # the core averages the weights itself (averaging.py)
-    model = ray.train.torch.prepare_model(build_encoder(**spec), parallel_strategy=None if local_sgd else "ddp")
-    core = TrainingCore(cfg, model, features, share, job.seed, device, rank, world)
+    # With local SGD the core averages the weights itself (averaging.py); else DDP averages the gradients.
+    strategy = None if cfg.averaged_every(world) else "ddp"
+    model = ray.train.torch.prepare_model(build_encoder(**spec), parallel_strategy=strategy)
+    core = TrainingCore(cfg, model, features, share, job.seed, device, rank)
     probe = ValidationProbe.for_store(store, job.evaluate) if rank == 0 else None
     if rank == 0:
         where = "streamed by id" if isinstance(features, StreamedFeatures) else "on the device"

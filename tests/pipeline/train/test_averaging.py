@@ -40,22 +40,28 @@ def _rank(rank: int, port: int, pairs: str, out: str) -> None:
     matrix = np.random.default_rng(1).random((N, 8), dtype=np.float32)
     model = build_encoder("mlp", 2, {"hidden": 16}, input_shape=(8,))
     core = TrainingCore(cfg, model, DeviceFeatures(matrix, torch.device("cpu")),
-                        PairSet.open(pairs).read_share(rank, 2), seed=0, device=torch.device("cpu"), rank=rank,
-                        world=2)
+                        PairSet.open(pairs).read_share(rank, 2), seed=0, device=torch.device("cpu"), rank=rank)
     start = {k: v.clone() for k, v in core.module.state_dict().items()}
-    epochs = [{k: v.clone() for k, v in core.module.state_dict().items()} for _ in [core.run_epoch(e) for e in (0, 1)]]
-    torch.save({"tensors": tensors, "start": start, "weights": epochs[-1], "ema": core.trained_weights(),
-                "steps": core.steps}, out)
+    for epoch in (0, 1):
+        core.run_epoch(epoch)
+    torch.save({"tensors": tensors, "start": start, "weights": core.module.state_dict(),
+                "ema": core.trained_weights(), "steps": core.steps}, out)
     dist.destroy_process_group()
 
 
 @pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory):
+def directory(tmp_path_factory):
+    """A random similar graph of N samples as a pair set of two shards (under ``pairs``)."""
     directory = tmp_path_factory.mktemp("local_sgd")
     rng = np.random.default_rng(0)
     left = rng.integers(0, N, 150)
     right = (left + rng.integers(1, N, 150)) % N
     write_pair_shards(directory / "pairs", both_ways(left, right, "knn"), N, num_shards=2, provenance={})
+    return directory
+
+
+@pytest.fixture(scope="module")
+def two_ranks(directory):
     port, spawn = _free_port(), multiprocessing.get_context("spawn")
     workers = [spawn.Process(target=_rank, args=(r, port, str(directory / "pairs"), str(directory / f"{r}.pt")))
                for r in range(2)]
@@ -89,7 +95,7 @@ def test_local_sgd_starts_both_workers_alike_and_ends_each_epoch_with_the_same_w
     assert any(not torch.equal(first["start"][n], first["weights"][n]) for n in first["start"])  # it trained
 
 
-def test_local_steps_refuse_a_model_wrapped_for_ddp():
+def test_local_steps_refuse_a_model_wrapped_for_ddp(directory):
     class Wrapped(torch.nn.Module):  # what DDP looks like to the core: the weights in .module
         def __init__(self, module):
             super().__init__()
@@ -98,5 +104,5 @@ def test_local_steps_refuse_a_model_wrapped_for_ddp():
     cfg = TrainConfig(num_workers=2, local_steps=4)
     model = Wrapped(build_encoder("mlp", 2, {"hidden": 4}, input_shape=(8,)))
     with pytest.raises(StageError, match="local_steps"):
-        TrainingCore(cfg, model, DeviceFeatures(np.zeros((N, 8), np.float32), torch.device("cpu")), None, 0,
-                     torch.device("cpu"), world=2)
+        TrainingCore(cfg, model, DeviceFeatures(np.zeros((N, 8), np.float32), torch.device("cpu")),
+                     PairSet.open(directory / "pairs").read_share(0, 2), 0, torch.device("cpu"))
