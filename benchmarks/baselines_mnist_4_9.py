@@ -14,7 +14,7 @@ import numpy as np
 from pipeline.config import EvaluateConfig
 from pipeline.data.mnist import load_mnist, select_digits
 from pipeline.evaluate import HeldOut, score
-from pipeline.report import baselines
+from pipeline.orchestration.report import baselines
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ def register_model(workdir: Path, hidden: int, layers: int):
     import torch
 
     from encoders.mlp import MLPEncoder
-    from pipeline.tracking import Tracker
+    from pipeline.infrastructure.tracking import Tracker
 
     tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}", workdir / "mlartifacts")
     tracker.check_server()
@@ -93,8 +93,8 @@ def plain_process(tracker, uri: str, folder: Path, batch_size: int, threads: int
 
 
 def library(tracker, uri: str, folder: Path, out: Path, batch_size: int, use_ray: bool) -> dict[str, float]:
-    """``pipeline.embed_cli.embed`` over the folder: rows, seconds, actors."""
-    from pipeline.embed_cli import embed
+    """``pipeline.embed.stage.embed`` over the folder: rows, seconds, actors."""
+    from pipeline.embed.stage import embed
 
     done = embed(tracker, uri, str(folder), out, batch_size=batch_size, use_ray=use_ray)
     shutil.rmtree(out)
@@ -111,7 +111,7 @@ def in_fresh_process(path: str, args: argparse.Namespace, batch: int) -> dict[st
 
 
 def child(path: str, workdir: Path, batch: int) -> None:
-    from pipeline.tracking import Tracker
+    from pipeline.infrastructure.tracking import Tracker
 
     tracker = Tracker(f"sqlite:///{workdir / 'model' / 'mlflow.db'}")
     uri = "models:/embed-bench@champion"
@@ -139,10 +139,10 @@ def main() -> None:
         child(args.child, args.workdir, args.batch_size)
         return
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pipeline.embed_cli").setLevel(logging.INFO)
+    logging.getLogger("pipeline.embed.stage").setLevel(logging.INFO)
 
-    from pipeline.embed_files import batch_rows
-    from pipeline.runtime import init_ray
+    from pipeline.embed.predict import batch_rows
+    from pipeline.infrastructure.runtime import init_ray
 
     workdir = args.workdir
     shutil.rmtree(workdir / "model", ignore_errors=True)
@@ -157,7 +157,7 @@ def main() -> None:
     first = in_fresh_process("plain", args, batch)
     inline = in_fresh_process("inline", args, batch)
     init_ray()
-    from pipeline.tracking import Tracker
+    from pipeline.infrastructure.tracking import Tracker
 
     on_ray = library(Tracker(f"sqlite:///{workdir / 'model' / 'mlflow.db'}"), "models:/embed-bench@champion",
                      workdir / "data", workdir / "out", batch, use_ray=True)

@@ -21,10 +21,10 @@ import torch
 from _common import REPO, job_parser, machine, prepare
 from encoders import build_encoder
 from pipeline.config import load_job
-from pipeline.runtime import init_ray
+from pipeline.infrastructure.runtime import init_ray
 from pipeline.train.allocator import keep_freed_memory
 from pipeline.train.core import TrainingCore
-from pipeline.train.inputs import DeviceFeatures
+from pipeline.train.features import DeviceFeatures
 from ray_train_throughput import ray_path
 
 

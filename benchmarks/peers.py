@@ -66,8 +66,8 @@ class Row:
 
 def prepare(job: JobConfig, data_root: str, workdir: str):
     """The job's sample store and pair set, built or reused by the real pipeline (Ray stays up)."""
-    from pipeline.job import run_job
-    from pipeline.runtime import resolve_runtime
+    from pipeline.orchestration.run import run_job
+    from pipeline.infrastructure.runtime import resolve_runtime
 
     runtime = resolve_runtime(workdir, data_root, job.data.root)
     summary = run_job(job, runtime, stop_after="pairs")
@@ -76,7 +76,7 @@ def prepare(job: JobConfig, data_root: str, workdir: str):
 
 def run_drlim(job: JobConfig, store: SampleStore, pairs, workdir: Path, held_out: HeldOut) -> Row:
     """The job's training stage from scratch, timed; scored as `drlim run` scores it."""
-    from pipeline.train.trainer import train
+    from pipeline.train.stage import train
 
     # A fresh checkpoint folder: in the workdir an identical earlier run would be resumed, not retrained.
     scratch = Path(tempfile.mkdtemp(prefix="peers-", dir=workdir))

@@ -27,7 +27,7 @@ import torch
 
 from _common import REPO, job_parser, machine, new_model, prepare, train_step
 from pipeline.config import load_job
-from pipeline.runtime import init_ray
+from pipeline.infrastructure.runtime import init_ray
 from pipeline.train import train
 from pipeline.train.allocator import keep_freed_memory
 

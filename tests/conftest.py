@@ -22,7 +22,7 @@ def mnist_root() -> Path | None:
 def ray_local():
     import ray
 
-    from pipeline.runtime import use_local_ray_defaults
+    from pipeline.infrastructure.runtime import use_local_ray_defaults
 
     use_local_ray_defaults()
     ray.init(num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False, log_to_driver=False)

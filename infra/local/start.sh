@@ -30,7 +30,7 @@ trap 'echo "start.sh: failed; stopping what started (logs in $state)" >&2; "$(di
 export RAY_AUTH_MODE=token
 ray get-auth-token --generate >/dev/null
 # Ray Train's controller looks at its workers every 0.5 s, not 2 s: small jobs end seconds sooner (see
-# pipeline/runtime.py, LOCAL_RAY_ENV).
+# pipeline/infrastructure/runtime.py, LOCAL_RAY_ENV).
 export RAY_TRAIN_HEALTH_CHECK_INTERVAL_S=${RAY_TRAIN_HEALTH_CHECK_INTERVAL_S:-0.5}
 
 # Each server gets its own session (setsid): stop.sh ends the session, i.e. the server and every process it

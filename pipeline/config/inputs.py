@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from pipeline.config.base import Section
 from pipeline.data.catalog import check_transforms
-from pipeline.data.paths import climbs_out
+from pipeline.config.paths import climbs_out
 from pipeline.pairs.catalog import check_index_options
 
 # How a similar pair was found (pipeline.pairs.shards.SOURCES); named by pairs.sources and train.source_weights.

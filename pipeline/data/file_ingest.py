@@ -23,13 +23,13 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.config import DataConfig, held_out_count
-from pipeline.data.files import read_samples
-from pipeline.data.sources import SourceFile
+from pipeline.data.formats import read_samples
+from pipeline.data.listing import SourceFile
 from pipeline.data.store import ROWS_PER_SHARD, sample_table, store_manifest
 from pipeline.data.transforms import with_copies
 from pipeline.errors import DataError
-from pipeline.io import write_manifest, write_shards
-from pipeline.storage import Remote
+from pipeline.infrastructure.atomic import write_manifest, write_shards
+from pipeline.infrastructure.location import Remote
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def _run(function, calls: list[tuple], inline: bool, desc: str) -> list:
         return [function(*args) for args in calls]
     import ray
 
-    from pipeline.runtime import gather, init_ray
+    from pipeline.infrastructure.runtime import gather, init_ray
 
     init_ray()
     remote = ray.remote(function)

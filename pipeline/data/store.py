@@ -26,8 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.errors import DataError, StageError
-from pipeline.io import MANIFEST_FILE, atomic_path, corrupt_shards, read_json, reserve, write_manifest, write_shards
-from pipeline.storage import Remote, local_copy
+from pipeline.infrastructure.atomic import MANIFEST_FILE, atomic_path, corrupt_shards, read_json, reserve, write_manifest, write_shards
+from pipeline.infrastructure.location import Remote, local_copy
 
 SCHEMA_VERSION = 2
 ROWS_PER_SHARD = 32_768

@@ -13,8 +13,8 @@ __all__ = ["EMBEDDINGS_SCHEMA_VERSION", "Evaluation", "HeldOut", "check_evaluate
 __getattr__, __dir__ = lazy_exports(__name__, {
     "EMBEDDINGS_SCHEMA_VERSION": "pipeline.evaluate.embeddings",
     "embeddings_table": "pipeline.evaluate.embeddings",
-    "Evaluation": "pipeline.evaluate.evaluation",
-    "evaluate": "pipeline.evaluate.evaluation",
+    "Evaluation": "pipeline.evaluate.stage",
+    "evaluate": "pipeline.evaluate.stage",
     "HeldOut": "pipeline.evaluate.scoring",
     "check_evaluate_config": "pipeline.evaluate.scoring",
     "score": "pipeline.evaluate.scoring",

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.manifold import trustworthiness as _sk_trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
-from pipeline.pairs.transforms import origin_groups, transform_pairs
+from pipeline.pairs.copies import origin_groups, transform_pairs
 
 
 def trustworthiness(inputs: np.ndarray, embedding: np.ndarray, k: int) -> float:

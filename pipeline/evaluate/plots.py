@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage  # noqa: E402
 
-from pipeline.io import atomic_path  # noqa: E402
+from pipeline.infrastructure.atomic import atomic_path  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.pairs.shards import ROW, SOURCES, both_ways, knn_pairs, rows
-from pipeline.pairs.transforms import Groups, transform_knn_pairs, transform_pairs
+from pipeline.pairs.copies import Groups, transform_knn_pairs, transform_pairs
 
 
 def query_rows(ids: np.ndarray, neighbors: np.ndarray, sources: list[str], groups: Groups | None) -> np.ndarray:

@@ -23,7 +23,7 @@ from pipeline.errors import DataError
 from pipeline.pairs.edges import count_by_source, query_rows
 from pipeline.pairs.knn import IndexBackend, drop_self
 from pipeline.pairs.shards import by_shard
-from pipeline.pairs.transforms import Groups
+from pipeline.pairs.copies import Groups
 
 
 def read_training_rows(path: Path, store_dir: Path) -> tuple[np.ndarray, np.ndarray]:

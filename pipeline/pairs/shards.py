@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import StageError
-from pipeline.io import MANIFEST_FILE, corrupt_shards, read_json, write_manifest, write_shards
-from pipeline.storage import Remote, local_copy
+from pipeline.infrastructure.atomic import MANIFEST_FILE, corrupt_shards, read_json, write_manifest, write_shards
+from pipeline.infrastructure.location import Remote, local_copy
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from pipeline.lazy import lazy_exports
 
 __all__ = ["TrainResult", "train", "train_loop_per_worker"]
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "TrainResult": "pipeline.train.trainer",
-    "train": "pipeline.train.trainer",
-    "train_loop_per_worker": "pipeline.train.loop",
+    "TrainResult": "pipeline.train.stage",
+    "train": "pipeline.train.stage",
+    "train_loop_per_worker": "pipeline.train.worker",
 })

@@ -28,7 +28,7 @@ from pipeline.pairs.negatives import NegativeSampler
 from pipeline.pairs.shards import SOURCES, PairShare
 from pipeline.train.averaging import average_across_workers, floating_tensors
 from pipeline.train.batches import ShareSampling, StepPairs, mixed_precision, step_pairs, weighted_loss
-from pipeline.train.inputs import DeviceFeatures, StreamedFeatures, prefetched
+from pipeline.train.features import DeviceFeatures, StreamedFeatures, prefetched
 
 # Sums reduced across workers each epoch; the reported metrics are ratios of these. "loss" is the step's
 # weighted loss summed over steps; the per-kind losses and distances are summed over pairs.

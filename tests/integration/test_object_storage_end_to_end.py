@@ -19,7 +19,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.storage import CACHE_ENV
+from pipeline.infrastructure.location import CACHE_ENV
 from tests.conftest import REPO, mnist_root
 from tests.integration.cli_runs import cli_env
 

@@ -52,7 +52,7 @@ def test_help_validate_and_a_run_of_a_bad_job_import_nothing_heavy():
 
 def test_a_run_and_its_training_workers_leave_torchvision_until_an_image_model_or_rotation_needs_it():
     # torchvision costs every process ~1.5 s: the CLI of each run, each Ray Train worker and controller.
-    probe = ("import sys, pipeline.job, pipeline.train.loop\n"
+    probe = ("import sys, pipeline.orchestration.run, pipeline.train.worker\n"
              "print('torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
@@ -60,6 +60,6 @@ def test_a_run_and_its_training_workers_leave_torchvision_until_an_image_model_o
 
 def test_the_pair_stage_driver_imports_neither_torch_nor_mlflow():
     # torch alone is ~650 MB of resident memory: drlim pairs keeps its driver under 1 GiB at any data size.
-    code = ("import pipeline.cli, pipeline.job\nfrom pipeline.data.file_ingest import ingest_files\n"
-            "from pipeline.pairs.similar import write_pair_set")
+    code = ("import pipeline.cli, pipeline.orchestration.run\nfrom pipeline.data.file_ingest import ingest_files\n"
+            "from pipeline.pairs.stage import write_pair_set")
     assert not {"torch", "mlflow"} & set(_fresh_modules(code))

@@ -1,7 +1,7 @@
 import pytest
 
 from pipeline.data.catalog import TRANSFORM_NAMES, check_transforms
-from pipeline.data.paths import climbs_out, resolve_data_path
+from pipeline.config.paths import climbs_out, resolve_data_path
 from pipeline.data.transforms import TRANSFORMS
 
 

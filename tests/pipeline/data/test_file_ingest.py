@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline.config import DataConfig
-from pipeline.data.ingestion import ingest
+from pipeline.data.stage import ingest
 from pipeline.errors import DataError
 from tests.pipeline.conftest import write_parquet
 

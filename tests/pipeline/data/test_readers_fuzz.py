@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.data.files import FileSamples, read_samples
+from pipeline.data.formats import FileSamples, read_samples
 from pipeline.errors import DataError
 
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True, database=None,

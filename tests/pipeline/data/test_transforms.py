@@ -3,7 +3,7 @@ import pytest
 
 from pipeline.config import DataConfig
 from pipeline.data.catalog import check_transforms
-from pipeline.data.ingestion import with_copies
+from pipeline.data.stage import with_copies
 from pipeline.data.store import SampleStore, build_sample_table, write_store
 from pipeline.data.transforms import rotate, shift_x, shift_y, transformed_copies
 

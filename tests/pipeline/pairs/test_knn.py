@@ -161,7 +161,7 @@ def _kill_first_task(name: str, killed: list[int], stop: threading.Event) -> Non
 def test_a_killed_index_part_is_restarted_and_the_pairs_are_still_exact(ray_local, tmp_path):
     from pipeline.config import PairsConfig
     from pipeline.pairs.shards import PairSet
-    from pipeline.pairs.similar import write_pair_set
+    from pipeline.pairs.stage import write_pair_set
 
     x = np.random.default_rng(3).normal(size=(20_000, 64)).astype(np.float32)  # seconds per part: time to kill one
     store = store_of(x, tmp_path / "s", rows_per_shard=2048)

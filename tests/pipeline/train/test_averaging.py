@@ -16,7 +16,7 @@ from pipeline.errors import StageError
 from pipeline.pairs.shards import PairSet, both_ways, write_pair_shards
 from pipeline.train.averaging import average_across_workers
 from pipeline.train.core import TrainingCore
-from pipeline.train.inputs import DeviceFeatures
+from pipeline.train.features import DeviceFeatures
 
 N = 60
 

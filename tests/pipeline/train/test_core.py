@@ -11,7 +11,7 @@ from pipeline.pairs.shards import SOURCES, PairSet, both_ways, write_pair_shards
 from pipeline.train.core import (
     TrainingCore, ema_update, epoch_metrics, input_noise, learning_rate, source_weight_table,
 )
-from pipeline.train.inputs import DeviceFeatures, StreamedFeatures
+from pipeline.train.features import DeviceFeatures, StreamedFeatures
 
 N = 60
 

@@ -1,0 +1,254 @@
+"""MLflow, and only here: one run per pipeline invocation, the encoder logged and registered under an alias.
+
+``Tracker`` is the one boundary: the job starts a run and logs pairs, evaluation and the model through it,
+training workers log their epochs through a copy of it, and ``drlim embed`` / ``drlim models`` load and
+promote models through it. The outage policy lives here too:
+
+- before any work, an HTTP tracking server must answer its health check (``check_server``);
+- a worker's per-epoch logging is best effort (one retry, 10 s timeout, a warning): the checkpoint keeps every
+  number, and the job logs the epochs a run lacks at the end (``log_missing_epochs``);
+- what a run cannot do without (evaluation, the model) is logged inside ``required``: any MLflow failure
+  there becomes one ``TrackingError`` that says how to recover;
+- closing the run is best effort, so a lost server never hides the error that ended the run.
+
+The model is logged in MLflow's ``pt2`` format (``torch.export``): it loads without unpickling code and
+without this project installed, e.g. ``mlflow.pyfunc.load_model("models:/NAME@ALIAS").predict(images)``
+with ``images`` float32 ``(n, 1, 28, 28)`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+
+from pipeline.errors import TrackingError, first_line
+from pipeline.infrastructure.atomic import exclusive
+
+log = logging.getLogger(__name__)
+
+
+def _param_value(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """What a logged model takes, as its signature says: ``shape`` of one sample (None: no signature, or not one
+    tensor of fixed size) and the numpy ``dtype``; ``uri`` pins the model itself (``models:/m-<id>``)."""
+
+    uri: str
+    shape: tuple[int, ...] | None
+    dtype: str
+
+
+@dataclass
+class Tracker:
+    """A tracking store (``uri``) and, once started or attached, one run in it. Plain data: Ray ships a copy
+    of it to every training worker."""
+
+    uri: str
+    artifact_root: Path | None = None  # where a local store keeps artifacts; None: the server decides
+    run_id: str | None = None
+
+    def check_server(self, timeout: float = 5.0) -> None:
+        """Fail fast, before any work, when an HTTP tracking server does not answer its health check; create a
+        local sqlite store first thing, one run at a time (two runs starting together in a fresh workdir would
+        both create its tables, and one would fail)."""
+        if self.uri.startswith("sqlite:///"):
+            database = Path(self.uri.removeprefix("sqlite:///"))
+            waiting = f"Waiting for another run that is creating the MLflow store {database}"
+            with exclusive(database.parent, "mlflow-store", waiting):
+                self._client().search_experiments(max_results=1)  # creates and upgrades the tables if needed
+            return
+        if not self.uri.startswith(("http://", "https://")):
+            return
+        try:
+            with urllib.request.urlopen(self.uri.rstrip("/") + "/health", timeout=timeout) as response:
+                if response.status == 200:
+                    return
+                problem = f"HTTP {response.status}"
+        except Exception as exc:
+            problem = f"{exc.__class__.__name__}: {exc}"
+        raise TrackingError(
+            f"MLflow tracking server {self.uri} is not reachable ({problem}). Start it, fix MLFLOW_TRACKING_URI, "
+            f"or unset MLFLOW_TRACKING_URI to use a local sqlite store in the working directory"
+        )
+
+    def _client(self) -> MlflowClient:
+        return MlflowClient(self.uri)
+
+    def start_run(
+        self, experiment: str, run_name: str, params: dict[str, Any], parent_run_id: str | None = None
+    ) -> str:
+        """Start (and make active in this process) the run of this invocation, with ``params`` logged; a child of
+        ``parent_run_id`` when given (a ``drlim tune`` trial)."""
+        mlflow.set_tracking_uri(self.uri)
+        client = self._client()
+        found = client.get_experiment_by_name(experiment)
+        location = self.artifact_root.resolve().as_uri() if self.artifact_root is not None else None
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment, location)
+        self.run_id = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                                       parent_run_id=parent_run_id).info.run_id
+        self.log_params(params)
+        return self.run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+
+    def end_run(self, status: str) -> None:
+        """End the active run; when the server is gone, say so and go on (the caller reports the real problem)."""
+        try:
+            mlflow.end_run(status)
+        except Exception as exc:
+            log.warning("Could not close the MLflow run (%s)", first_line(exc))
+
+    @contextlib.contextmanager
+    def required(self, done: str, recovery: str) -> Iterator[None]:
+        """Logging the run cannot do without: an MLflow failure inside becomes one ``TrackingError`` saying what
+        was ``done``, what failed, and ``recovery`` (what is safe, and how to log it again)."""
+        try:
+            yield
+        except Exception as exc:
+            raise TrackingError(
+                f"{done} but logging to MLflow ({self.uri}) failed: {first_line(exc)}. {recovery}"
+            ) from None
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def log_pairs(self, manifest: dict[str, Any], n_samples: int) -> None:
+        """The pair manifest as an artifact; counts (and kNN recall when measured) as metrics."""
+        mlflow.log_dict(manifest, "pairs/manifest.json")
+        metrics = {"pairs/similar": manifest["similar_pairs"],
+                   "pairs/dissimilar_implicit": manifest["dissimilar_pairs_implicit"], "pairs/n_samples": n_samples}
+        recall = manifest.get("knn", {}).get("recall_at_k")
+        if recall is not None:
+            metrics["pairs/knn_recall"] = recall
+        self.log_metrics(metrics)
+
+    def for_workers(self) -> Tracker | None:
+        """What training workers log their epochs through: this store and run, as plain data (None: no run)."""
+        return Tracker(self.uri, run_id=self.run_id) if self.run_id else None
+
+    def log_epoch(self, metrics: dict[str, float], epoch: int, prefix: str = "train") -> None:
+        """``<prefix>/<name>`` metrics at step ``epoch``, from any process; best effort (see the module doc)."""
+        if self.run_id is None:
+            return
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # don't stall training for minutes
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        try:
+            now = int(time.time() * 1000)
+            self._client().log_batch(
+                self.run_id, metrics=[Metric(f"{prefix}/{k}", float(v), now, epoch) for k, v in metrics.items()]
+            )
+        except Exception as exc:
+            log.warning("Could not log epoch %d metrics to MLflow (%s); training goes on", epoch, first_line(exc))
+
+    def log_missing_epochs(self, history: list[dict[str, float]]) -> None:
+        """Log the epochs of ``history`` the run lacks: epochs restored from a checkpoint of an earlier
+        invocation, or lost to a tracking outage."""
+        logged = {m.step for m in self._client().get_metric_history(self.run_id, "train/loss")}
+        for entry in history:  # validation scores are kept as val_<name>
+            if int(entry["epoch"]) not in logged:
+                named = {f"val/{k[4:]}" if k.startswith("val_") else f"train/{k}": v for k, v in entry.items()}
+                self.log_metrics(named, step=int(entry["epoch"]))
+
+    def log_evaluation(self, metrics: dict[str, float], files: dict[str, Path],
+                       validation: dict[str, float] | None = None) -> None:
+        """``test/<name>`` and ``val/<name>`` metrics; the embeddings under ``embeddings/``, pictures under
+        ``plots/``."""
+        self.log_metrics({**{f"test/{k}": v for k, v in metrics.items()},
+                          **{f"val/{k}": v for k, v in (validation or {}).items()}})
+        for key, path in files.items():
+            mlflow.log_artifact(str(path), artifact_path="embeddings" if key == "embeddings" else "plots")
+
+    def log_model(self, model: Any, example: np.ndarray, registered_name: str, alias: str) -> tuple[str, str]:
+        """Log ``model`` (a torch module) to the run with a signature, register it and point ``alias`` at the
+        new version. Returns ``(version, "models:/NAME@ALIAS")``."""
+        import torch
+        from mlflow.models import infer_signature
+
+        model = model.cpu().eval()
+        with torch.no_grad():
+            output = model(torch.from_numpy(example)).numpy()
+        info = mlflow.pytorch.log_model(
+            model, name="model", signature=infer_signature(example, output), input_example=example,
+            serialization_format="pt2", registered_model_name=registered_name,
+            # The defaults (pinned torch, cloudpickle) name what a pt2 graph needs; left out, MLflow infers them
+            # by reloading the model in a subprocess, which costs ~6 s a model.
+            pip_requirements=mlflow.pytorch.get_default_pip_requirements(),
+        )
+        version = str(info.registered_model_version)
+        self._client().set_registered_model_alias(registered_name, alias, version)
+        log.info("Registered %s version %s with alias @%s", registered_name, version, alias)
+        return version, f"models:/{registered_name}@{alias}"
+
+    def load_model(self, model_uri: str, check_requirements: bool = True) -> Any:
+        """A registered or logged model as an MLflow pyfunc (``.predict(array)``); errors say what to check.
+        ``check_requirements=False`` skips MLflow's warning about pip requirements of the model that this
+        environment lacks (~2 s: it maps every installed package), for the many actors of ``drlim embed``."""
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            return mlflow.pyfunc.load_model(model_uri, suppress_warnings=not check_requirements)
+        except Exception as exc:
+            raise TrackingError(
+                f"could not load model {model_uri} from {self.uri}: {first_line(exc)}. Check the name and alias "
+                f"(e.g. models:/drlim-mnist-4-9@champion) and MLFLOW_TRACKING_URI"
+            ) from None
+
+    def model_input(self, model_uri: str) -> ModelInput:
+        """What ``model_uri`` takes, from its signature (its ``MLmodel`` file only: the weights stay where they are),
+        and the URI of that very model, so that every process loads the same one even if the alias moves."""
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            info = mlflow.models.get_model_info(model_uri)
+        except Exception as exc:
+            raise TrackingError(
+                f"could not load model {model_uri} from {self.uri}: {first_line(exc)}. Check the name and alias "
+                f"(e.g. models:/drlim-mnist-4-9@champion) and MLFLOW_TRACKING_URI"
+            ) from None
+        # A registry URI resolves to the model's own (models:/m-<id>); a path or runs:/ URI is one model already.
+        pinned = model_uri.startswith("models:/") and str(info.model_uri).startswith("models:/")
+        uri = info.model_uri if pinned else model_uri
+        inputs = info.signature.inputs if info.signature is not None else None
+        if inputs is None or not inputs.is_tensor_spec() or len(inputs.inputs) != 1:
+            return ModelInput(uri, None, "float32")  # no tensor to match: the features go as they are
+        spec = inputs.inputs[0]
+        dims = tuple(int(d) for d in spec.shape[1:])  # the first is the batch (-1)
+        return ModelInput(uri, dims if dims and min(dims) > 0 else None, np.dtype(spec.type).name)
+
+    def promote(self, name: str, version: str, alias: str) -> None:
+        """Point ``alias`` of registered model ``name`` at ``version``; errors name what exists instead."""
+        from pydantic import ValidationError
+
+        from pipeline.config import TrackingConfig
+
+        try:
+            TrackingConfig(alias=alias)
+        except ValidationError as exc:
+            raise TrackingError(f"alias {alias!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        self.check_server()
+        client = self._client()
+        try:
+            versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+        except Exception as exc:
+            raise TrackingError(f"could not list versions of {name!r} at {self.uri}: {first_line(exc)}") from None
+        if not versions:
+            known = sorted(m.name for m in client.search_registered_models())
+            raise TrackingError(f"no registered model {name!r} at {self.uri}; registered models: {known or 'none'}")
+        if not version.isdigit() or int(version) not in versions:
+            raise TrackingError(f"{name!r} has no version {version!r}; its versions are {versions}")
+        client.set_registered_model_alias(name, alias, version)
+        log.info("Alias @%s of %s now points at version %s", alias, name, version)

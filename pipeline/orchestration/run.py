@@ -1,0 +1,99 @@
+"""The whole pipeline as one call: data -> pairs -> train -> evaluate, tracked in one MLflow run."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from typing import TYPE_CHECKING
+
+from pipeline.config import JobConfig
+from pipeline.data.stage import ingest
+from pipeline.data.store import SampleStore
+from pipeline.errors import ConfigError
+from pipeline.pairs.shards import PairSet
+from pipeline.pairs.stage import build_pairs, check_pairs_config
+from pipeline.infrastructure.runtime import Runtime, init_ray
+
+if TYPE_CHECKING:
+    from pipeline.infrastructure.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+Stage = Literal["pairs", "all"]
+
+
+@dataclass
+class RunSummary:
+    store: SampleStore
+    pairs: PairSet
+    run_id: str | None = None
+    model_uri: str | None = None
+    model_version: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # test: reported, never used to choose anything
+    validation: dict[str, float] = field(default_factory=dict)  # what settings are chosen on
+    files: dict[str, Path] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker: Tracker | None = None) -> RunSummary:
+    """Run the stages of ``job``; every stage reuses finished, verified outputs of an identical earlier run.
+
+    Everything MLflow sees goes through ``tracker`` (default: the runtime's store, see ``Runtime.tracker``).
+    """
+    if stop_after == "all":
+        tracker = tracker or runtime.tracker()
+        tracker.check_server()  # fail before any work when the server is down, not after an hour of training
+    clock = time.perf_counter()
+    # Before Ray: bad data fails in seconds.
+    store = ingest(job.data, runtime.data_root, runtime.workdir, job.evaluate.validation, runtime.remote)
+    if stop_after == "all":
+        # Imported only by a run that trains: torch alone costs a driver ~650 MB that the pair stage need not hold.
+        from encoders.registry import build_encoder
+        from pipeline.evaluate.stage import evaluate
+        from pipeline.evaluate.scoring import check_evaluate_config
+
+        try:  # an encoder that cannot take these samples fails here, not inside a Ray worker
+            build_encoder(**job.encoder.spec(store.feature_shape))
+        except ValueError as exc:
+            raise ConfigError(f"encoder: {exc}") from None
+    check_pairs_config(job.pairs, store)
+    if stop_after == "all":
+        check_evaluate_config(job.evaluate, store)
+    init_ray()
+    pairs = build_pairs(job.pairs, store, runtime.workdir, runtime.remote)
+    summary = RunSummary(store=store, pairs=pairs, seconds={"data_and_pairs": time.perf_counter() - clock})
+    if stop_after == "pairs":
+        return summary
+
+    from pipeline.train.stage import train  # Ray Train: imported only when training
+
+    summary.run_id = tracker.start_run(job.tracking.experiment, job.name, job.flat())
+    status = "FAILED"
+    try:
+        tracker.log_pairs(pairs.manifest, pairs.n_samples)
+        clock = time.perf_counter()
+        result = train(job, store, pairs, runtime.workdir, tracker, runtime.remote)
+        summary.seconds["train"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        title = f"DrLIM {job.name} ({store.held_out_split} samples)"
+        evaluation = evaluate(result.model, store, job.evaluate, runtime.workdir / "runs" / summary.run_id, title)
+        summary.metrics, summary.files, summary.validation = evaluation.metrics, evaluation.files, evaluation.validation
+        summary.seconds["evaluate"] = time.perf_counter() - clock
+        recovery = (f"The trained model is safe in the checkpoint {result.checkpoint_path}; once the server is "
+                    f"back, re-run the same command: it resumes from that checkpoint and logs again without retraining")
+        with tracker.required("training finished", recovery):
+            tracker.log_missing_epochs(result.history)
+            tracker.log_evaluation(evaluation.metrics, evaluation.files, evaluation.validation)
+            _, example, _ = store.split(store.held_out_split)
+            summary.model_version, summary.model_uri = tracker.log_model(
+                result.model, example[:8], job.tracking.registered_model, job.tracking.alias
+            )
+            tracker.log_metrics({f"seconds/{k}": v for k, v in summary.seconds.items()})
+        status = "FINISHED"
+    finally:
+        tracker.end_run(status)  # best effort: a lost server must not hide the error above
+    return summary

@@ -1,0 +1,225 @@
+"""The pair stage: similar pairs from every source of a job, written as Parquet shards by Ray tasks and actors.
+
+Only object references and small figures pass through the driver, never features or pairs:
+
+1. one task trains the index on a sample of the training rows (``ivf``), one groups the copies by origin (the
+   transform sources), one evaluates the metadata rule and emits its rows (``prior``);
+2. ``pairs.index_parts`` actors each load some sample-store shards into their part of the index
+   (``knn_parts.py``);
+3. every query shard (a store shard's training rows) visits the parts in turn; the last part emits its pair rows
+   bucketed by pair shard (``edges.py``); for approximate indexes, one task finds the true neighbours of the
+   recall queries by brute force (``exact_nearest``), and recall@k compares the two;
+4. one task per pair shard symmetrises, deduplicates, sorts and writes it (``shards.write_pair_shard``);
+5. the driver merges the tasks' figures into the manifest.
+
+Dissimilar pairs stay implicit (``negatives.py`` draws them lazily during training).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import ray
+
+from pipeline.config import PairsConfig
+from pipeline.config.paths import resolve_data_path
+from pipeline.data.store import SampleStore
+from pipeline.errors import DataError
+from pipeline.infrastructure.atomic import atomic_dir, content_hash, exclusive, reusable, write_manifest
+from pipeline.pairs.edges import count_by_source, query_rows
+from pipeline.pairs.knn import IndexBackend, make_index, training_rows
+from pipeline.pairs.knn_parts import IndexPart, QueryShardResult, exact_nearest, read_training_rows, recall_at_k
+from pipeline.pairs.prior import prior_pairs
+from pipeline.pairs.shards import (
+    SCHEMA_VERSION,
+    PairSet,
+    both_ways,
+    by_shard,
+    pair_manifest,
+    write_pair_shard,
+)
+from pipeline.pairs.copies import Groups, origin_groups
+from pipeline.infrastructure.runtime import gather
+from pipeline.infrastructure.location import Remote
+
+log = logging.getLogger(__name__)
+
+# An index part holds at most about this many bytes of features (pairs.index_parts: null).
+PART_BYTES = 1 << 30
+
+
+def pairs_key(cfg: PairsConfig, store: SampleStore) -> str:
+    # index_parts only changes how the work is split, not the pairs (exactly so for flat and ivf).
+    return content_hash({"pairs": cfg.model_dump(exclude={"index_parts"}), "samples": store.manifest["sha256"],
+                         "schema": SCHEMA_VERSION})
+
+
+def check_pairs_config(cfg: PairsConfig, store: SampleStore) -> None:
+    """Refuse, before Ray starts, a pair configuration the samples cannot satisfy; errors name the data file."""
+    provenance = store.manifest.get("provenance", {})
+    if provenance.get("path"):
+        source = str(resolve_data_path(provenance["path"], Path(provenance.get("data_root", "."))))
+    else:
+        source = f"the {provenance.get('source', 'selected')} samples"
+    n = store.manifest["splits"]["train"]
+    held = store.manifest["splits"].get("validation", 0)
+    if "knn" in cfg.sources and cfg.k >= n:
+        after = f" after {held} held out for validation (evaluate.validation)" if held else ""
+        raise DataError(f"pairs.k={cfg.k} needs more than k training samples, and there are {n} in {source}{after}; "
+                        f"lower pairs.k below {n} or use more samples")
+    if "prior" in cfg.sources and cfg.prior is not None:
+        missing = sorted(set(cfg.prior.columns) - set(store.metadata_columns))
+        if missing:
+            raise DataError(f"pairs.prior names column(s) {missing} missing from {source}; its metadata columns "
+                            f"are {store.metadata_columns or 'none'}; fix the rule or add the columns")
+
+
+def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path, remote: Remote | None = None) -> PairSet:
+    """Build (or reuse, when every shard still matches its checksum) the pair set for ``cfg`` under
+    ``workdir/pairs/<key>`` (or ``remote/pairs/<key>`` for a workdir on object storage, ``storage.py``)."""
+    check_pairs_config(cfg, store)
+    key = pairs_key(cfg, store)
+    directory = remote.child("pairs", key) if remote is not None else workdir / "pairs" / key
+    with exclusive(workdir, f"pairs-{key}", f"Waiting for another run that is building the pair set {directory}"):
+        if (pair_set := reusable(directory, PairSet.open, "Pair set")) is not None:
+            log.info("Reusing pair set %s (%d similar pairs)", directory, pair_set.manifest["similar_pairs"])
+            return pair_set
+        with atomic_dir(directory, f"the pair set {directory}") as out:
+            manifest = write_pair_set(cfg, store, out)
+    log.info("Pair set %s: %d similar pairs in %d shards; %d dissimilar pairs left implicit", directory,
+             manifest["similar_pairs"], cfg.num_shards, manifest["dissimilar_pairs_implicit"])
+    return PairSet.open(directory)
+
+
+def index_parts(cfg: PairsConfig, n: int, dimension: int, files: int, cpus: int) -> int:
+    """How many parts the index is cut into: ``pairs.index_parts``, or enough that each holds at most
+    ``PART_BYTES`` of features; never more than the store shards or the cluster's CPUs (one actor each)."""
+    wanted = cfg.index_parts or math.ceil(n * dimension * 4 / PART_BYTES)
+    return max(1, min(wanted, files, cpus))
+
+
+def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: Path | Remote) -> dict:
+    """Find the pairs of ``cfg`` in ``store`` and write them as shards plus manifest into ``directory``."""
+    n = store.manifest["splits"]["train"]
+    files = store.files_of("train")
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    groups = None
+    if {"transform", "transform_knn"} & set(cfg.sources):
+        groups = _origin_groups.remote(store)
+    producers: list = []
+    knn_info: dict = {}
+    exact = None
+    if "prior" in cfg.sources:
+        producers.append(_prior_rows.options(num_returns=cfg.num_shards + 1).remote(store, cfg))
+    if "knn" in cfg.sources:
+        queries, knn_info, exact = _search(cfg, store, files, groups, cpus)
+        producers += queries
+    elif groups is not None:  # the transform sources alone: each query shard emits its copies
+        producers += [_copy_rows.options(num_returns=cfg.num_shards + 1).remote(path.name, store, cfg, groups)
+                      for path in files]
+    figures = gather([p[-1] for p in producers], "Finding similar pairs", unit="shard")
+    emitted: dict[str, int] = {}
+    for f in figures:
+        for name, count in f["rows_by_source"].items():
+            emitted[name] = emitted.get(name, 0) + count
+    log.info("Directed similar pairs by source: %s", emitted)
+    if exact is not None:
+        found = [np.concatenate(a) for a in zip(*(f["recall_found"] for f in figures if "recall_found" in f))]
+        hits, knn_info["recall_queries"] = recall_at_k(tuple(found), gather([exact], "Exact search (recall)")[0])
+        knn_info["recall_at_k"] = hits / (knn_info["recall_queries"] * cfg.k)
+        log.info("Recall@%d of the %s graph against exact search: %.4f (%d queries)", cfg.k, cfg.index,
+                 knn_info["recall_at_k"], knn_info["recall_queries"])
+    write = ray.remote(write_pair_shard)
+    written = gather([write.remote(directory, s, *[p[s] for p in producers], mutual=cfg.symmetrize == "mutual")
+                      for s in range(cfg.num_shards)], "Writing pair shards", unit="shard")
+    if cfg.symmetrize == "mutual" and knn_info:
+        knn_info["mutual_edges"] = sum(f["mutual_edges"] for _, f in written)
+    provenance = {"config": cfg.model_dump(), "samples_sha256": store.manifest["sha256"]}
+    manifest = pair_manifest(written, n, provenance, {"knn": knn_info} if knn_info else None)
+    write_manifest(directory, manifest)
+    return manifest
+
+
+def _search(cfg: PairsConfig, store: SampleStore, files: list[Path], groups, cpus: int) -> tuple[list, dict, object]:
+    """Start the index parts and send every query shard through them: the last part's outputs per shard, and the
+    exact neighbours of the recall queries (approximate indexes; else None)."""
+    n = store.manifest["splits"]["train"]
+    dimension = math.prod(store.feature_shape)
+    backend = make_index(cfg.index, cfg.index_options)
+    size = backend.training_size(n)
+    parts = index_parts(cfg, n, dimension, len(files), cpus)
+    log.info("%d-NN graph of %d samples with the %s index in %d part(s) (Ray actors)", cfg.k, n, cfg.index, parts)
+    trained = _train_index.remote(backend, store, size, max(1, cpus)) if size else None
+    part = ray.remote(IndexPart)
+    names = [path.name for path in files]  # a node's own copy of a remote store is elsewhere than the driver's
+    # A lost part is started again (it reloads its shards) and its pending searches are retried. A part runs
+    # whichever of its searches has its input: in submission order it would wait for another part to finish a
+    # shard while its own queue holds searches that are ready (measured: one CPU of two busy at 10M rows).
+    actors = [part.options(num_cpus=1, max_restarts=3, max_task_retries=3, allow_out_of_order_execution=True).remote(
+                  backend, trained, dimension, list(chunk), store, max(1, cpus // parts))
+              for chunk in np.array_split(np.array(names, dtype=object), parts)]
+    recall_ids = None if backend.exact else training_rows(n, min(cfg.recall_queries, n))
+    exact = None if recall_ids is None else _exact_nearest.remote(names, store, recall_ids, cfg.k)
+    result = QueryShardResult(cfg.k, cfg.sources, cfg.num_shards, recall_ids)
+    outputs = []
+    for number, name in enumerate(names):
+        # Each shard starts at another part: the first part routes the queries (IVF) and the last emits the rows,
+        # so these extra costs are shared evenly.
+        chain = actors[number % parts:] + actors[: number % parts]
+        found = None
+        for actor in chain[:-1]:
+            found = actor.search.remote(name, cfg.k, found)
+        outputs.append(chain[-1].search.options(num_returns=cfg.num_shards + 1).remote(
+            name, cfg.k, found, result, groups))
+    return outputs, {"index": cfg.index, "options": backend.options, "k": cfg.k, "index_parts": parts}, exact
+
+
+@ray.remote
+def _train_index(backend: IndexBackend, store: SampleStore, size: int, threads: int) -> np.ndarray:
+    """The empty index every part starts from, trained on ``size`` training rows drawn with a fixed seed."""
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
+    store = store.here()
+    n = store.manifest["splits"]["train"]
+    wanted = training_rows(n, size)
+    sample = []
+    for path in store.files_of("train"):
+        ids, features = read_training_rows(path, store.directory)
+        sample.append(features[np.isin(ids, wanted)])
+    sample = np.concatenate(sample)
+    return faiss.serialize_index(backend.trained(sample.shape[1], sample))
+
+
+@ray.remote
+def _exact_nearest(files: list[str], store: SampleStore, query_ids: np.ndarray, k: int) -> tuple:
+    directory = store.here().directory
+    return exact_nearest([directory / name for name in files], directory, query_ids, k)
+
+
+@ray.remote
+def _origin_groups(store: SampleStore) -> Groups:
+    return origin_groups(store.here().column("train", "origin_id"))
+
+
+@ray.remote
+def _copy_rows(file: str, store: SampleStore, cfg: PairsConfig, groups: Groups) -> tuple:
+    directory = store.here().directory
+    ids, _ = read_training_rows(directory / file, directory)
+    found = query_rows(ids, np.empty((len(ids), 0), np.int64), cfg.sources, groups)
+    return (*by_shard(found, cfg.num_shards), {"rows_by_source": count_by_source(found)})
+
+
+@ray.remote
+def _prior_rows(store: SampleStore, cfg: PairsConfig) -> tuple:
+    meta = store.here().metadata("train", cfg.prior.columns)
+    adjacent = {c: a.model_dump() for c, a in cfg.prior.adjacent.items()}
+    try:
+        left, right = prior_pairs(meta, cfg.prior.same, adjacent, cfg.prior.max_differing)
+    except ValueError as exc:
+        raise DataError(f"pairs.prior: {exc}") from None
+    found = both_ways(left, right, "prior")
+    return (*by_shard(found, cfg.num_shards), {"rows_by_source": count_by_source(found)})
