@@ -36,7 +36,7 @@ def measure(store_dir: str, pairs_dir: str, kept: bool, in_thread: bool, threads
     if kept:
         keep_freed_memory()
     torch.set_num_threads(threads)
-    data = load(SampleStore(store_dir), PairSet.open(pairs_dir), torch.device("cpu"))
+    data = load(SampleStore.open(store_dir), PairSet.open(pairs_dir), torch.device("cpu"))
     out = {}
 
     def loop() -> None:

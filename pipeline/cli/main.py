@@ -213,10 +213,10 @@ def _cmd_run(args: argparse.Namespace, stop_after: str) -> None:
     from pipeline.orchestration.run import run_job
 
     runtime = resolve_runtime(args.workdir, args.data_root, job.data.root)
-    log.info("Job %s: workdir %s, data root %s, MLflow %s", job.name, runtime.remote or runtime.workdir,
+    log.info("Job %s: workdir %s, data root %s, MLflow %s", job.name, runtime.workdir,
              runtime.data_root, runtime.tracking_uri)
     summary = run_job(job, runtime, stop_after=stop_after)
-    print(f"pairs:   {summary.pairs.remote or summary.pairs.directory} "
+    print(f"pairs:   {summary.pairs.location} "
           f"({summary.pairs.manifest['similar_pairs']} similar pairs)")
     if stop_after == "all":
         for key, value in summary.metrics.items():  # the test split's

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -28,8 +27,8 @@ from pipeline.data.listing import SourceFile
 from pipeline.data.store import ROWS_PER_SHARD, sample_table, store_manifest
 from pipeline.data.transforms import with_copies
 from pipeline.errors import DataError
-from pipeline.infrastructure.atomic import write_manifest, write_shards
-from pipeline.infrastructure.location import Remote
+from pipeline.infrastructure.location import Location
+from pipeline.infrastructure.tables import write_manifest, write_shards
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +133,7 @@ def plan_files(
     return plans, StoreLayout(layout, blocks, shape, _metadata_fields([f for f, _ in named], [x for _, x in named]))
 
 
-def write_file_shards(plan: FilePlan, layout: StoreLayout, cfg: DataConfig, directory: Path | Remote,
+def write_file_shards(plan: FilePlan, layout: StoreLayout, cfg: DataConfig, directory: Location,
                       rows_per_shard: int = ROWS_PER_SHARD) -> list[dict]:
     """Read the plan's file, make its copies and write its rows as shards under ``directory``; their entries."""
     got = read_samples(plan.file, cfg.feature_column, cfg.label_column, cfg.feature_shape)
@@ -184,7 +183,7 @@ def held_out_mask(n: int, validation: float, seed: int = 0) -> np.ndarray:
     return picked
 
 
-def ingest_files(cfg: DataConfig, files: dict[str, list[SourceFile]], validation: float, directory: Path | Remote,
+def ingest_files(cfg: DataConfig, files: dict[str, list[SourceFile]], validation: float, directory: Location,
                  provenance: dict) -> dict:
     """Build the store of ``files`` ("train" and maybe "test") into ``directory`` with Ray tasks (a thin wrapper
     of the functions above); ``validation`` of the training originals are held out (``held_out_mask``)."""

@@ -18,8 +18,9 @@ from pipeline.data.norb import NORB_FILES, load_norb_airplane, render_airplane
 from pipeline.data.listing import SourceFile, fingerprint, list_source
 from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
 from pipeline.data.transforms import with_copies
-from pipeline.infrastructure.atomic import atomic_dir, content_hash, exclusive, reusable
-from pipeline.infrastructure.location import Remote
+from pipeline.infrastructure.atomic import content_hash, exclusive
+from pipeline.infrastructure.location import Location
+from pipeline.infrastructure.tables import reusable
 
 log = logging.getLogger(__name__)
 
@@ -88,25 +89,25 @@ def hold_out(train: SplitArrays, validation: float, seed: int = 0) -> tuple[Spli
     return part("train", ~picked), part("validation", picked)
 
 
-def ingest(cfg: DataConfig, data_root: Path, workdir: Path, validation: float = 0,
-           remote: Remote | None = None) -> SampleStore:
-    """Build (or reuse) the sample store for ``cfg`` under ``workdir/samples/<key>`` (or ``remote/samples/<key>``
-    for a workdir on object storage, ``storage.py``); ``validation`` of the training originals (a fraction or a
-    count, ``evaluate.validation``) become the validation split."""
+def ingest(cfg: DataConfig, data_root: Path, workdir: str | Path | Location, validation: float = 0) -> SampleStore:
+    """Build (or reuse) the sample store for ``cfg`` under ``workdir/samples/<key>`` (a local folder or object
+    storage); ``validation`` of the training originals (a fraction or a count, ``evaluate.validation``) become the
+    validation split."""
+    workdir = Location.of(workdir)
     files = list_files(cfg, data_root) if cfg.source in USER_FILES else {}
     # The built-in sources are read first, so that missing data fails (or downloads) before anything is written;
     # a user's files are only listed: a finished store of the same listing is reused without reading them.
     splits = [] if files else read_source(cfg, data_root, validation)
     key = _store_key(cfg, data_root, validation, files)
-    directory = remote.child("samples", key) if remote is not None else workdir / "samples" / key
+    directory = workdir.child("samples", key)
     waiting = f"Waiting for another run that is building the sample store {directory}"
-    with exclusive(workdir, f"samples-{key}", waiting):
-        if (store := reusable(directory, SampleStore, "Sample store")) is not None:
+    with exclusive(workdir.workspace, f"samples-{key}", waiting):
+        if (store := reusable(SampleStore, directory)) is not None:
             log.info("Reusing sample store %s (%d samples)", directory, store.manifest["rows"])
             return store
         provenance = {"source": cfg.source, "digits": cfg.digits, "path": cfg.path, "test_path": cfg.test_path,
                       "data_root": str(data_root), "transforms": cfg.transforms, "validation": validation}
-        with atomic_dir(directory, f"the sample store {directory}") as out:
+        with directory.build(f"the sample store {directory}") as out:
             if files:
                 manifest = ingest_files(cfg, files, validation, out, provenance)
             else:
@@ -114,4 +115,4 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: Path, validation: float = 
     copies = sum(len(v) for v in cfg.transforms.values())
     log.info("Sample store %s: %s samples (%d transformed copies of each original)", directory,
              ", ".join(f"{n} {name}" for name, n in manifest["splits"].items()), copies)
-    return SampleStore(directory)
+    return SampleStore.open(directory)

@@ -26,8 +26,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.errors import DataError, StageError
-from pipeline.infrastructure.atomic import MANIFEST_FILE, atomic_path, corrupt_shards, read_json, reserve, write_manifest, write_shards
-from pipeline.infrastructure.location import Remote, local_copy
+from pipeline.infrastructure.atomic import atomic_path, reserve
+from pipeline.infrastructure.location import Location
+from pipeline.infrastructure.tables import ShardedTable, write_manifest, write_shards
 
 SCHEMA_VERSION = 2
 ROWS_PER_SHARD = 32_768
@@ -144,48 +145,30 @@ def store_manifest(shards: list[dict], splits: dict[str, int], feature_shape: li
     }
 
 
-def write_store(directory: Path | Remote, table: pa.Table, provenance: dict,
+def write_store(location: str | Path | Location, table: pa.Table, provenance: dict,
                 rows_per_shard: int = ROWS_PER_SHARD) -> dict:
-    """Write the table as shards plus the manifest (row counts per split and shard, sha256) into ``directory``."""
+    """Write the table as shards plus the manifest (row counts per split and shard, sha256) into ``location``."""
+    location = Location.of(location)
     parts = (table.slice(start, rows_per_shard) for start in range(0, max(table.num_rows, 1), rows_per_shard))
-    shards = write_shards(directory, parts, table.num_rows, "the sample store", row_group_size=8192)
+    shards = write_shards(location, parts, table.num_rows, "the sample store", row_group_size=8192)
     names, counts = np.unique(table.column("split").to_numpy(zero_copy_only=False), return_counts=True)
     manifest = store_manifest(shards, {str(n): int(c) for n, c in zip(names, counts)},
                               json.loads(table.schema.metadata[b"drlim.feature_shape"]),
                               [f.name for f in table.schema if f.name not in BASE_COLUMNS], provenance)
-    write_manifest(directory, manifest)
+    write_manifest(location, manifest)
     return manifest
 
 
-class SampleStore:
-    """Read access to a finished sample store directory."""
+class SampleStore(ShardedTable):
+    """Read access to a finished sample store (``SampleStore.open(location)``)."""
 
-    def __init__(self, location: str | Path | Remote) -> None:
-        """The store in a local ``location``, or this node's copy of a remote one (a workdir on object storage)."""
-        self.remote = location if isinstance(location, Remote) else None
-        self.directory = local_copy(location) if isinstance(location, Remote) else Path(location)
-        manifest_path = self.directory / MANIFEST_FILE
-        if not manifest_path.is_file():
-            raise StageError(f"no sample store at {self.directory} (missing {MANIFEST_FILE}); run the data stage")
-        self.manifest = read_json(manifest_path)
-        if self.manifest.get("schema_version") != SCHEMA_VERSION:
-            raise StageError(
-                f"{manifest_path}: sample-store schema version {self.manifest.get('schema_version')} is not "
-                f"{SCHEMA_VERSION}; delete {self.directory} and re-run the data stage"
-            )
-        self.feature_shape = tuple(self.manifest["feature_shape"])
-
-    def here(self) -> SampleStore:
-        """This store as read on the node this runs on (its own copy of a remote one, fetched once)."""
-        return self if self.remote is None else SampleStore(self.remote)
+    KIND = "sample store"
+    SCHEMA_VERSION = SCHEMA_VERSION
+    STAGE = "the data stage"
 
     @property
-    def files(self) -> list[Path]:
-        return [self.directory / shard["file"] for shard in self.manifest["shards"]]
-
-    def verify(self) -> bool:
-        """Every shard present and matching its checksum."""
-        return not corrupt_shards(self.directory, self.manifest["shards"])
+    def feature_shape(self) -> tuple[int, ...]:
+        return tuple(self.manifest["feature_shape"])
 
     def files_of(self, split: str) -> list[Path]:
         """The shards that hold rows of ``split`` (in id order)."""

@@ -8,7 +8,7 @@
    parts are in id order); the driver holds no features, no model and not torch. A small input (up to the data
    stage's ``INLINE_BYTES``) is embedded here by the same class, without starting Ray;
 3. the output folder is written as a hidden temporary folder beside it and renamed once every part is there
-   (``io.atomic_dir``): it is complete or absent. On a cluster it must be on a filesystem every node sees.
+   (``atomic.atomic_dir``): it is complete or absent. On a cluster it must be on a filesystem every node sees.
 
 A file is one actor's work (it is read whole, as the data stage reads it): split a big input into part files to
 use more actors.

@@ -1,8 +1,8 @@
-"""Small filesystem helpers: atomic writes, Parquet shards, checksums, content hashes.
+"""Local filesystem helpers: atomic files and folders, checksums, content hashes, locks, room checks.
 
-Every stage writes through these so that an interrupted run never leaves a file that looks finished, and a full
-disk is one error that names the filesystem and what was being written (``NoSpaceError``), with nothing of the
-unfinished output left behind.
+Every stage writes through these (directly, or through ``location`` and ``tables``) so that an interrupted run
+never leaves a file that looks finished, and a full disk is one error that names the filesystem and what was being
+written (``NoSpaceError``), with nothing of the unfinished output left behind.
 """
 
 from __future__ import annotations
@@ -15,21 +15,13 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipeline.errors import CorruptShards, is_no_space, no_space
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-
-    from pipeline.infrastructure.location import Remote
+from pipeline.errors import is_no_space, no_space
 
 log = logging.getLogger(__name__)
-
-# Every sharded output (sample store, pair set) lists its shards here; written last, it marks the output finished.
-MANIFEST_FILE = "manifest.json"
 
 
 def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
@@ -84,15 +76,10 @@ def atomic_path(final: str | os.PathLike, what: str | None = None) -> Iterator[P
 
 
 @contextlib.contextmanager
-def atomic_dir(final: str | os.PathLike | Remote, what: str | None = None) -> Iterator[Path | Remote]:
+def atomic_dir(final: str | os.PathLike, what: str | None = None) -> Iterator[Path]:
     """Yield a temporary directory beside ``final``; it replaces ``final`` only if the block succeeds.
 
-    A full disk while writing becomes ``NoSpaceError`` naming ``what`` (default: ``final``). A remote ``final``
-    (``storage.Remote``, which has no rename) is yielded itself: there the manifest, written last
-    (``write_manifest``), is what marks the output finished."""
-    if not isinstance(final, (str, os.PathLike)):
-        yield final
-        return
+    A full disk while writing becomes ``NoSpaceError`` naming ``what`` (default: ``final``)."""
     final = Path(final)
     with no_space_as_error(final, what or str(final)):
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -154,64 +141,10 @@ def check_room(directory: str | os.PathLike, written_bytes: int, written_rows: i
         raise no_space(directory, what, needed, free)
 
 
-def write_shards(directory: Path | Remote, tables: Iterable[pa.Table], total_rows: int, what: str,
-                 row_group_size: int, name_of: Callable[[int, pa.Table], str] | None = None) -> list[dict]:
-    """Write ``tables`` as ``part-00000.parquet``, ``part-00001.parquet``, ... (or ``name_of(number, table)``)
-    under ``directory``, each atomically, and return their manifest entries (file, rows, sha256). The first
-    shard's size is checked against the room left for the rest (``check_room``) before the next is made.
-
-    A remote ``directory`` (``storage.Remote``): each shard is written into this node's copy of it and uploaded."""
-    import pyarrow.parquet as pq
-
-    local = directory if isinstance(directory, Path) else directory.copy_dir()
-    shards = []
-    for number, table in enumerate(tables):
-        name = name_of(number, table) if name_of else f"part-{number:05d}.parquet"
-        with atomic_path(local / name) as tmp:
-            pq.write_table(table, tmp, row_group_size=row_group_size)
-        shards.append({"file": name, "rows": table.num_rows, "sha256": sha256_file(local / name)})
-        if number == 0:
-            check_room(local, (local / name).stat().st_size, table.num_rows, total_rows, what)
-        if local is not directory:
-            directory.upload(local, [name])
-    return shards
-
-
-def write_manifest(directory: Path | Remote, manifest: dict) -> None:
-    """Write an output's manifest: last, after every shard, since its presence is what marks the output
-    finished."""
-    if isinstance(directory, Path):
-        write_json(directory / MANIFEST_FILE, manifest)
-    else:
-        directory.put_json(MANIFEST_FILE, manifest)
-
-
 def corrupt_shards(directory: Path, shards: list[dict]) -> list[str]:
     """The manifest entries' files under ``directory`` that are missing or differ from their sha256."""
     return [shard["file"] for shard in shards
             if not (directory / shard["file"]).is_file() or sha256_file(directory / shard["file"]) != shard["sha256"]]
-
-
-def reusable(directory: Path | Remote, opener: Callable[[Path | Remote], Any], what: str) -> Any | None:
-    """``opener(directory)`` when ``directory`` holds a finished output (a manifest) whose shards all match their
-    checksums (for a remote one: as this node's copy finds them); ``None`` (said in the log when something was
-    there) when it must be built again."""
-    if isinstance(directory, Path):
-        if not (directory / MANIFEST_FILE).is_file():
-            return None
-        found = opener(directory)
-        bad = corrupt_shards(directory, found.manifest["shards"])
-    else:
-        if directory.read_bytes(MANIFEST_FILE) is None:
-            return None
-        try:
-            found, bad = opener(directory), []
-        except CorruptShards as exc:
-            found, bad = None, exc.files
-    if bad:
-        log.warning("%s %s has missing or corrupt shards %s; rebuilding it", what, directory, bad[:5])
-        return None
-    return found
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.infrastructure.location import Remote, is_uri, working_dir
+from pipeline.infrastructure.location import Location
 
 if TYPE_CHECKING:
     from pipeline.infrastructure.tracking import Tracker
@@ -32,20 +32,24 @@ RAY_FORWARDED_NOISE = r"^(?!\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ (pipelin
 
 @dataclass(frozen=True)
 class Runtime:
-    workdir: Path  # local: for a workdir on object storage, the driver's working folder (storage.working_dir)
+    workdir: Location  # stage outputs and checkpoints: a local folder or object storage
     data_root: Path
     tracking_uri: str
-    remote: Remote | None = None  # a workdir on object storage: stage outputs and checkpoints go there
+
+    @property
+    def workspace(self) -> Path:
+        """The driver's local folder for locks, plots and the default MLflow store (``Location.workspace``)."""
+        return self.workdir.workspace
 
     @property
     def uses_local_store(self) -> bool:
         return self.tracking_uri.startswith("sqlite:")
 
     def tracker(self) -> Tracker:
-        """The MLflow boundary for this store; a local store keeps its artifacts in ``WORKDIR/mlartifacts``."""
+        """The MLflow boundary for this store; a local store keeps its artifacts in ``WORKSPACE/mlartifacts``."""
         from pipeline.infrastructure.tracking import Tracker
 
-        return Tracker(self.tracking_uri, self.workdir / "mlartifacts" if self.uses_local_store else None)
+        return Tracker(self.tracking_uri, self.workspace / "mlartifacts" if self.uses_local_store else None)
 
 
 def resolve_data_root(cli_root: str | None, job_root: str | None, workdir: Path) -> Path:
@@ -61,19 +65,18 @@ def resolve_tracking_uri(workdir: Path) -> str:
 
 
 def resolve_runtime(workdir: str | None, cli_data_root: str | None, job_data_root: str | None) -> Runtime:
-    """Where a run reads and writes; ``workdir`` may be a local path or a URI (``storage.py``)."""
-    remote = Remote(workdir) if workdir and is_uri(workdir) else None
-    root = working_dir(remote) if remote else Path(workdir or os.getcwd()).expanduser().resolve()
+    """Where a run reads and writes; ``workdir`` may be a local path or a URI (``location.py``)."""
+    location = Location.of(workdir or os.getcwd())
+    root = location.workspace
     root.mkdir(parents=True, exist_ok=True)
-    if remote:
-        remote.filesystem()  # a location that cannot be opened fails now, in one line
+    location.filesystem()  # a location that cannot be opened fails now, in one line
+    if root != Path(location.base):
         log.info("Workdir %s: stage outputs and checkpoints there; locks, plots and the default MLflow store in %s",
-                 remote, root)
+                 location, root)
     return Runtime(
-        workdir=root,
+        workdir=location,
         data_root=resolve_data_root(cli_data_root, job_data_root, root),
         tracking_uri=resolve_tracking_uri(root),
-        remote=remote,
     )
 
 

@@ -9,7 +9,8 @@ promote models through it. The outage policy lives here too:
   number, and the job logs the epochs a run lacks at the end (``log_missing_epochs``);
 - what a run cannot do without (evaluation, the model) is logged inside ``required``: any MLflow failure
   there becomes one ``TrackingError`` that says how to recover;
-- closing the run is best effort, so a lost server never hides the error that ended the run.
+- closing the run is best effort, so a lost server never hides the error that ended the run (``run``: the one
+  lifecycle of a run, which ``drlim run``, ``drlim tune`` and its trials share).
 
 The model is logged in MLflow's ``pt2`` format (``torch.export``): it loads without unpickling code and
 without this project installed, e.g. ``mlflow.pyfunc.load_model("models:/NAME@ALIAS").predict(images)``
@@ -103,6 +104,19 @@ class Tracker:
                                        parent_run_id=parent_run_id).info.run_id
         self.log_params(params)
         return self.run_id
+
+    @contextlib.contextmanager
+    def run(self, experiment: str, run_name: str, params: dict[str, Any],
+            parent_run_id: str | None = None) -> Iterator[str]:
+        """One run for the block (``start_run``), its id yielded; it ends FINISHED when the block completes and
+        FAILED when it raises (``end_run``: best effort, so a lost server never hides the error that ended it)."""
+        run_id = self.start_run(experiment, run_name, params, parent_run_id)
+        status = "FAILED"
+        try:
+            yield run_id
+            status = "FINISHED"
+        finally:
+            self.end_run(status)
 
     def log_params(self, params: dict[str, Any]) -> None:
         mlflow.log_params({k: _param_value(v) for k, v in params.items()})

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import JobConfig, load_job
-from pipeline.data.store import SampleStore
 from pipeline.errors import ConfigError
 from pipeline.evaluate.scoring import HeldOut, score
 from pipeline.infrastructure.atomic import atomic_path
@@ -156,10 +155,10 @@ def report(runtime: Runtime, out: Path, jobs: list[str] | None = None) -> Path:
         job = load_job(JOBS_DIR / f"{exp.job}.yaml")
         log.info("Report: running %s", exp.job)
         summary = run_job(job, runtime)
-        data = HeldOut.load(SampleStore(summary.store.directory))
+        data = HeldOut.load(summary.store)
         seconds = sum(summary.seconds.values())
         rows = [(f"**DrLIM** (`{exp.job}`)", summary.metrics, "yes", f"{seconds:.0f} (all stages)")]
-        key = (str(summary.store.directory), job.encoder.output_dim)
+        key = (str(summary.store.location), job.encoder.output_dim)
         if key not in fitted:
             fitted[key] = baselines(data, job.encoder.output_dim)
         for name, (embedding, secs, inductive) in fitted[key].items():

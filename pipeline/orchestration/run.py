@@ -6,9 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pipeline.config import JobConfig
 from pipeline.data.stage import ingest
@@ -49,7 +47,7 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
         tracker.check_server()  # fail before any work when the server is down, not after an hour of training
     clock = time.perf_counter()
     # Before Ray: bad data fails in seconds.
-    store = ingest(job.data, runtime.data_root, runtime.workdir, job.evaluate.validation, runtime.remote)
+    store = ingest(job.data, runtime.data_root, runtime.workdir, job.evaluate.validation)
     if stop_after == "all":
         # Imported only by a run that trains: torch alone costs a driver ~650 MB that the pair stage need not hold.
         from encoders.registry import build_encoder
@@ -64,23 +62,21 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
     if stop_after == "all":
         check_evaluate_config(job.evaluate, store)
     init_ray()
-    pairs = build_pairs(job.pairs, store, runtime.workdir, runtime.remote)
+    pairs = build_pairs(job.pairs, store, runtime.workdir)
     summary = RunSummary(store=store, pairs=pairs, seconds={"data_and_pairs": time.perf_counter() - clock})
     if stop_after == "pairs":
         return summary
 
     from pipeline.train.stage import train  # Ray Train: imported only when training
 
-    summary.run_id = tracker.start_run(job.tracking.experiment, job.name, job.flat())
-    status = "FAILED"
-    try:
+    with tracker.run(job.tracking.experiment, job.name, job.flat()) as summary.run_id:
         tracker.log_pairs(pairs.manifest, pairs.n_samples)
         clock = time.perf_counter()
-        result = train(job, store, pairs, runtime.workdir, tracker, runtime.remote)
+        result = train(job, store, pairs, runtime.workdir, tracker)
         summary.seconds["train"] = time.perf_counter() - clock
         clock = time.perf_counter()
         title = f"DrLIM {job.name} ({store.held_out_split} samples)"
-        evaluation = evaluate(result.model, store, job.evaluate, runtime.workdir / "runs" / summary.run_id, title)
+        evaluation = evaluate(result.model, store, job.evaluate, runtime.workspace / "runs" / summary.run_id, title)
         summary.metrics, summary.files, summary.validation = evaluation.metrics, evaluation.files, evaluation.validation
         summary.seconds["evaluate"] = time.perf_counter() - clock
         recovery = (f"The trained model is safe in the checkpoint {result.checkpoint_path}; once the server is "
@@ -93,7 +89,4 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
                 result.model, example[:8], job.tracking.registered_model, job.tracking.alias
             )
             tracker.log_metrics({f"seconds/{k}": v for k, v in summary.seconds.items()})
-        status = "FINISHED"
-    finally:
-        tracker.end_run(status)  # best effort: a lost server must not hide the error above
     return summary

@@ -23,11 +23,10 @@ from pipeline.errors import ConfigError, StageError
 from pipeline.evaluate.stage import evaluate
 from pipeline.orchestration.run import run_job
 from pipeline.infrastructure.runtime import Runtime
-from pipeline.infrastructure.location import Remote, checkpoint_storage
 from pipeline.orchestration.search import grid, trial_jobs
 from pipeline.infrastructure.tracking import Tracker
-from pipeline.train.worker import load_state
-from pipeline.train.stage import train, trained_model
+from pipeline.train import checkpoint
+from pipeline.train.stage import train
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +44,16 @@ def _trial(config: dict[str, Any], shared: dict[str, Any]) -> None:
     """One trial, in its own Ray Tune actor: train, score validation and test, log a child run, report."""
     job = JobConfig.model_validate(config["trial"]["job"])
     point = config["trial"]["point"]
-    store, pairs, workdir = shared["store"], shared["pairs"], Path(shared["workdir"])
+    store, pairs, workdir = shared["store"], shared["pairs"], shared["workdir"]
     tracker = Tracker(shared["uri"], shared["artifact_root"])
-    run_id = tracker.start_run(job.tracking.experiment, f"{job.name} {' '.join(point)}", job.flat(),
-                               parent_run_id=shared["parent_run_id"])
-    status = "FAILED"
-    try:
+    with tracker.run(job.tracking.experiment, f"{job.name} {' '.join(point)}", job.flat(),
+                     parent_run_id=shared["parent_run_id"]) as run_id:
         started = time.perf_counter()
-        result = train(job, store, pairs, workdir, tracker, shared["remote"])
-        evaluation = evaluate(result.model, store, job.evaluate, workdir / "runs" / run_id, title=job.name)
+        result = train(job, store, pairs, workdir, tracker)
+        evaluation = evaluate(result.model, store, job.evaluate, workdir.workspace / "runs" / run_id, title=job.name)
         with tracker.required("the trial trained", f"Its checkpoint is {result.checkpoint_path}"):
             tracker.log_missing_epochs(result.history)
             tracker.log_evaluation(evaluation.metrics, evaluation.files, evaluation.validation)
-        status = "FINISHED"
-    finally:
-        tracker.end_run(status)
     tune.report({**{f"val/{k}": v for k, v in evaluation.validation.items()},
                  **{f"test/{k}": v for k, v in evaluation.metrics.items()},
                  "seconds": time.perf_counter() - started, "run_id": run_id,
@@ -116,12 +110,9 @@ def tune_job(
     tracker = runtime.tracker()
     tracker.check_server()
     shared_stages = run_job(base, runtime, stop_after="pairs")  # built once; every trial reads them
-    parent = tracker.start_run(base.tracking.experiment, f"{base.name}-tune",
-                               {**base.flat(), **{f"search.{k}": v for k, v in search.items()}})
-    status = "FAILED"
-    try:
-        shared = {"store": shared_stages.store, "pairs": shared_stages.pairs, "workdir": str(runtime.workdir),
-                  "remote": runtime.remote,
+    with tracker.run(base.tracking.experiment, f"{base.name}-tune",
+                     {**base.flat(), **{f"search.{k}": v for k, v in search.items()}}) as parent:
+        shared = {"store": shared_stages.store, "pairs": shared_stages.pairs, "workdir": runtime.workdir,
                   "uri": tracker.uri, "artifact_root": tracker.artifact_root, "parent_run_id": parent}
         log.info("tune: %d trials of %s, %d at a time, chosen by %s (%s)", len(points), path, concurrent, metric,
                  mode)
@@ -133,7 +124,8 @@ def tune_job(
             tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
             run_config=tune.RunConfig(name=f"{base.name}-tune", verbose=0,
                                       callbacks=[_Progress(len(points), metric, mode)],
-                                      **checkpoint_storage(_tune_dir(runtime, f"{base.name}-tune"))),
+                                      # Ray Tune keeps the trials' records beside the checkpoints.
+                                      **runtime.workdir.child("tune", f"{base.name}-tune").ray_storage()),
         )
         results = tuner.fit()
         trials = []
@@ -147,21 +139,12 @@ def tune_job(
             raise StageError(f"no trial finished with {metric}; see the trials' errors above")
         best = (max if mode == "max" else min)(trials, key=lambda t: t[metric])
         best_job = jobs[points.index(best["point"])]
-        # On object storage the path is inside the workdir's filesystem (storage.checkpoint_storage).
-        filesystem = runtime.remote.filesystem()[0] if runtime.remote is not None else None
-        model = trained_model(load_state(ray.train.Checkpoint(best["checkpoint_path"], filesystem)), best_job)
+        # The path is inside the workdir's filesystem (Location.ray_storage).
+        model = checkpoint.trained_model(checkpoint.at(runtime.workdir, best["checkpoint_path"]), best_job.evaluate)
         with tracker.required("the search finished", f"The best trial's checkpoint is {best['checkpoint_path']}"):
             tracker.log_metrics({f"best/{k}": v for k, v in best.items() if k.startswith(("val/", "test/"))})
             tracker.log_params({f"best.{p.split('=', 1)[0]}": p.split("=", 1)[1] for p in best["point"]})
             _, example, _ = shared_stages.store.split(shared_stages.store.held_out_split)
             version, uri = tracker.log_model(model, example[:8], base.tracking.registered_model,
                                              base.tracking.alias)
-        status = "FINISHED"
-    finally:
-        tracker.end_run(status)
     return TuneSummary(run_id=parent, trials=trials, best=best, model_uri=uri, model_version=version)
-
-
-def _tune_dir(runtime: Runtime, name: str) -> Path | Remote:
-    """Where Ray Tune keeps the trials' records: beside the checkpoints (on object storage with the workdir)."""
-    return runtime.remote.child("tune", name) if runtime.remote is not None else runtime.workdir / "tune" / name

@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import StageError
-from pipeline.infrastructure.atomic import MANIFEST_FILE, corrupt_shards, read_json, write_manifest, write_shards
-from pipeline.infrastructure.location import Remote, local_copy
+from pipeline.infrastructure.location import Location
+from pipeline.infrastructure.tables import ShardedTable, write_manifest, write_shards
 
 log = logging.getLogger(__name__)
 
@@ -164,12 +164,12 @@ def pair_shard_table(found: np.ndarray, mutual: bool) -> tuple[pa.Table, dict]:
     return table, figures
 
 
-def write_pair_shard(directory: Path | Remote, shard: int, *parts: np.ndarray, mutual: bool = False,
+def write_pair_shard(location: Location, shard: int, *parts: np.ndarray, mutual: bool = False,
                      row_group_size: int = 65536) -> tuple[dict, dict]:
     """Write shard ``shard`` of a pair set from the rows routed to it (``parts``, from any number of producers);
     its manifest entry and figures (``pair_shard_table``)."""
     table, figures = pair_shard_table(np.concatenate([np.empty(0, ROW), *parts]), mutual)
-    entry, = write_shards(directory, [table], table.num_rows, "the pair set", row_group_size=row_group_size,
+    entry, = write_shards(location, [table], table.num_rows, "the pair set", row_group_size=row_group_size,
                           name_of=lambda *_: f"part-{shard:05d}.parquet")
     return entry, figures
 
@@ -200,53 +200,28 @@ def pair_manifest(written: list[tuple[dict, dict]], n_samples: int, provenance: 
     }
 
 
-def write_pair_shards(directory: Path, found: np.ndarray, n_samples: int, num_shards: int, provenance: dict,
-                      mutual: bool = False, extra: dict | None = None) -> dict:
+def write_pair_shards(directory: str | Path | Location, found: np.ndarray, n_samples: int, num_shards: int,
+                      provenance: dict, mutual: bool = False, extra: dict | None = None) -> dict:
     """A whole pair set from ``found`` rows in one process (the pair stage does the same per shard in Ray tasks);
     the manifest, also written to ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
+    location = Location.of(directory)
     parts = by_shard(found, num_shards)
-    written = [write_pair_shard(directory, s, part, mutual=mutual) for s, part in enumerate(parts)]
+    written = [write_pair_shard(location, s, part, mutual=mutual) for s, part in enumerate(parts)]
     manifest = pair_manifest(written, n_samples, provenance, extra)
-    write_manifest(directory, manifest)
+    write_manifest(location, manifest)
     return manifest
 
 
-@dataclass(frozen=True)
-class PairSet:
-    """A finished set of pair shards, read through its manifest."""
+class PairSet(ShardedTable):
+    """A finished set of pair shards, read through its manifest (``PairSet.open(location)``)."""
 
-    directory: Path
-    manifest: dict
-    remote: Remote | None = None  # where it is published, when the workdir is on object storage
-
-    @classmethod
-    def open(cls, location: str | Path | Remote) -> PairSet:
-        """The pair set in a local ``location``, or this node's copy of a remote one."""
-        remote = location if isinstance(location, Remote) else None
-        directory = local_copy(location) if isinstance(location, Remote) else Path(location)
-        path = directory / MANIFEST_FILE
-        if not path.is_file():
-            raise StageError(f"no pair set at {directory} (missing {MANIFEST_FILE}); run the pair stage")
-        manifest = read_json(path)
-        if manifest.get("schema_version") != SCHEMA_VERSION:
-            raise StageError(
-                f"{path}: pair schema version {manifest.get('schema_version')} is not {SCHEMA_VERSION}; "
-                f"delete {directory} and re-run the pair stage"
-            )
-        return cls(directory, manifest, remote)
-
-    def here(self) -> PairSet:
-        """This pair set as read on the node this runs on (its own copy of a remote one, fetched once)."""
-        return self if self.remote is None else PairSet.open(self.remote)
+    KIND = "pair set"
+    SCHEMA_VERSION = SCHEMA_VERSION
+    STAGE = "the pair stage"
 
     @property
     def n_samples(self) -> int:
         return int(self.manifest["n_samples"])
-
-    def corrupt_shards(self) -> list[str]:
-        """Shards that are missing or whose checksum differs from the manifest."""
-        return corrupt_shards(self.directory, self.manifest["shards"])
 
     def _stream(self, shard_indices: list[int], with_source: bool = False) -> tuple[np.ndarray, ...]:
         """The directed rows ``(left, right)`` (and ``source``, indices into ``SOURCES``, if asked) of the given

@@ -28,7 +28,9 @@ from pipeline.config import PairsConfig
 from pipeline.config.paths import resolve_data_path
 from pipeline.data.store import SampleStore
 from pipeline.errors import DataError
-from pipeline.infrastructure.atomic import atomic_dir, content_hash, exclusive, reusable, write_manifest
+from pipeline.infrastructure.atomic import content_hash, exclusive
+from pipeline.infrastructure.location import Location
+from pipeline.infrastructure.tables import reusable, write_manifest
 from pipeline.pairs.edges import count_by_source, query_rows
 from pipeline.pairs.knn import IndexBackend, make_index, training_rows
 from pipeline.pairs.knn_parts import IndexPart, QueryShardResult, exact_nearest, read_training_rows, recall_at_k
@@ -43,7 +45,6 @@ from pipeline.pairs.shards import (
 )
 from pipeline.pairs.copies import Groups, origin_groups
 from pipeline.infrastructure.runtime import gather
-from pipeline.infrastructure.location import Remote
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +78,19 @@ def check_pairs_config(cfg: PairsConfig, store: SampleStore) -> None:
                             f"are {store.metadata_columns or 'none'}; fix the rule or add the columns")
 
 
-def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: Path, remote: Remote | None = None) -> PairSet:
+def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: str | Path | Location) -> PairSet:
     """Build (or reuse, when every shard still matches its checksum) the pair set for ``cfg`` under
-    ``workdir/pairs/<key>`` (or ``remote/pairs/<key>`` for a workdir on object storage, ``storage.py``)."""
+    ``workdir/pairs/<key>`` (a local folder or object storage)."""
     check_pairs_config(cfg, store)
+    workdir = Location.of(workdir)
     key = pairs_key(cfg, store)
-    directory = remote.child("pairs", key) if remote is not None else workdir / "pairs" / key
-    with exclusive(workdir, f"pairs-{key}", f"Waiting for another run that is building the pair set {directory}"):
-        if (pair_set := reusable(directory, PairSet.open, "Pair set")) is not None:
+    directory = workdir.child("pairs", key)
+    waiting = f"Waiting for another run that is building the pair set {directory}"
+    with exclusive(workdir.workspace, f"pairs-{key}", waiting):
+        if (pair_set := reusable(PairSet, directory)) is not None:
             log.info("Reusing pair set %s (%d similar pairs)", directory, pair_set.manifest["similar_pairs"])
             return pair_set
-        with atomic_dir(directory, f"the pair set {directory}") as out:
+        with directory.build(f"the pair set {directory}") as out:
             manifest = write_pair_set(cfg, store, out)
     log.info("Pair set %s: %d similar pairs in %d shards; %d dissimilar pairs left implicit", directory,
              manifest["similar_pairs"], cfg.num_shards, manifest["dissimilar_pairs_implicit"])
@@ -101,8 +104,9 @@ def index_parts(cfg: PairsConfig, n: int, dimension: int, files: int, cpus: int)
     return max(1, min(wanted, files, cpus))
 
 
-def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: Path | Remote) -> dict:
+def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: str | Path | Location) -> dict:
     """Find the pairs of ``cfg`` in ``store`` and write them as shards plus manifest into ``directory``."""
+    directory = Location.of(directory)
     n = store.manifest["splits"]["train"]
     files = store.files_of("train")
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))

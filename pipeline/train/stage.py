@@ -1,15 +1,13 @@
 """The train stage: fit the Siamese encoder with a Ray Train ``TorchTrainer``.
 
-Checkpoints go to ``WORKDIR/checkpoints/<job>-<key>``; the key covers everything that changes the
-training (samples, pairs, encoder, training settings, seed), so running the same job again resumes from the
-last checkpoint instead of starting over, and a changed job trains afresh.
+Checkpoints go to ``WORKDIR/checkpoints/<job>-<key>`` (``checkpoint.py`` holds their format); the key covers
+everything that changes the training (samples, pairs, encoder, training settings, seed), so running the same job
+again resumes from the last checkpoint instead of starting over, and a changed job trains afresh.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import pickle
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +18,15 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, TrainingFailedError, UserCallback
 from ray.train.torch import TorchTrainer
 
-from encoders.registry import build_encoder
 from pipeline.config import JobConfig
 from pipeline.data.store import SampleStore
 from pipeline.errors import DrlimError, StageError, first_line, is_no_space, is_permanent, no_space
 from pipeline.infrastructure.atomic import content_hash, exclusive
-from pipeline.pairs.shards import PairSet
-from pipeline.infrastructure.location import Remote, checkpoint_storage
+from pipeline.infrastructure.location import Location
 from pipeline.infrastructure.tracking import Tracker
-from pipeline.train.worker import load_state, log_to_console, train_loop_per_worker
+from pipeline.pairs.shards import PairSet
+from pipeline.train import checkpoint
+from pipeline.train.worker import log_to_console, train_loop_per_worker
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +48,7 @@ def train_run_name(job: JobConfig, store: SampleStore, pairs: PairSet) -> str:
     key = content_hash(
         {
             "samples": store.manifest["sha256"],
-            "pairs": pairs.directory.name,
+            "pairs": pairs.location.name,
             "encoder": job.encoder.model_dump(),
             # Where features live, how far steps are prepared ahead and how often a lost worker is restarted
             # never change the result.
@@ -64,38 +62,32 @@ def train_run_name(job: JobConfig, store: SampleStore, pairs: PairSet) -> str:
     return f"{job.name}-{key}"
 
 
-def train(
-    job: JobConfig,
-    store: SampleStore,
-    pairs: PairSet,
-    workdir: Path,
-    tracker: Tracker | None = None,
-    remote: Remote | None = None,
-) -> TrainResult:
+def train(job: JobConfig, store: SampleStore, pairs: PairSet, workdir: str | Path | Location,
+          tracker: Tracker | None = None) -> TrainResult:
     """Fit ``job``'s encoder on ``pairs``; workers log each epoch through ``tracker`` (a copy of it) when given.
 
-    Runs of the same training in one workdir take turns: the later one then resumes from (or simply reads) the
-    earlier one's checkpoints instead of training into the same folder at the same time. With ``remote`` (a
-    workdir on object storage) the checkpoints go to ``remote/checkpoints``."""
+    Checkpoints go to ``workdir/checkpoints/<job>-<key>`` (a local folder or object storage). Runs of the same
+    training in one workdir take turns: the later one then resumes from (or simply reads) the earlier one's
+    checkpoints instead of training into the same folder at the same time."""
+    workdir = Location.of(workdir)
     name = train_run_name(job, store, pairs)
-    run_dir = remote.child("checkpoints", name) if remote is not None else workdir / "checkpoints" / name
+    run_dir = workdir.child("checkpoints", name)
     waiting = f"Waiting for another run that is training into {run_dir}; this one continues from its checkpoints"
-    with exclusive(workdir, f"train-{name}", waiting):
+    with exclusive(workdir.workspace, f"train-{name}", waiting):
         return _train(job, store, pairs, run_dir, tracker)
 
 
-def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Path | Remote,
+def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Location,
            tracker: Tracker | None) -> TrainResult:
     cfg, name = job.train, run_dir.name
-    # Read here from a local folder only; on object storage Ray Train starts and finds the checkpoints itself.
-    finished = finished_training(run_dir, cfg.epochs) if isinstance(run_dir, Path) else None
+    finished = checkpoint.finished(run_dir, cfg.epochs)
     if finished is not None:  # a re-run: nothing to train, so no Ray Train start (~20 s) either
         state, path = finished
         log.info("Resuming from the checkpoint after epoch %d: training finished (%s)", cfg.epochs, path)
         if tracker is not None:
             tracker.log_epoch({"resumed_from_epoch": cfg.epochs}, cfg.epochs)
-        return TrainResult(model=trained_model(state, job), history=list(state["history"]),
-                           checkpoint_path=str(path))
+        return TrainResult(model=checkpoint.trained_model(state, job.evaluate), history=list(state["history"]),
+                           checkpoint_path=path)
     use_gpu = resolve_use_gpu(cfg.use_gpu)
     resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
     log.info(
@@ -106,16 +98,16 @@ def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Path | R
         train_loop_per_worker,
         train_loop_config={
             "job": job.model_dump(),
-            # A local path, or a remote output of which each worker reads its own node's copy.
-            "samples": store.remote or str(store.directory.resolve()),
-            "pairs": pairs.remote or str(pairs.directory.resolve()),
+            # Each worker reads its own node's copy of these.
+            "samples": store.location,
+            "pairs": pairs.location,
             "threads_per_worker": max(1, int(cfg.cpus_per_worker)),
             "tracker": tracker.for_workers() if tracker is not None else None,
         },
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
             name=name,
-            **checkpoint_storage(run_dir),
+            **run_dir.ray_storage(),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             failure_config=FailureConfig(max_failures=cfg.max_failures),
             callbacks=[StopOnPermanentErrors()],
@@ -132,40 +124,10 @@ def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Path | R
         raise
     if result.checkpoint is None:
         raise StageError(f"training {name} finished without a checkpoint; see the worker logs above")
-    state = load_state(result.checkpoint)
-    return TrainResult(model=trained_model(state, job), history=list(state["history"]),
+    state = checkpoint.load(result.checkpoint)
+    checkpoint.mark_finished(run_dir, result.checkpoint, cfg.epochs)
+    return TrainResult(model=checkpoint.trained_model(state, job.evaluate), history=list(state["history"]),
                        checkpoint_path=result.checkpoint.path)
-
-
-def finished_training(run_dir: Path, epochs: int) -> tuple[dict[str, Any], Path] | None:
-    """The state of the latest checkpoint in ``run_dir`` and its path when it holds all ``epochs``; else None.
-
-    Read from Ray Train's record of the run's checkpoints; when that record is missing or cannot be read (a
-    run interrupted while writing it, another Ray version), None: Ray Train then starts and decides.
-    """
-    try:
-        latest = json.loads((run_dir / "checkpoint_manager_snapshot.json").read_text())["latest_checkpoint_result"]
-        if int(latest["metrics"]["epoch"]) != epochs:
-            return None
-        path = run_dir / latest["checkpoint_dir_name"]
-        state = load_state(ray.train.Checkpoint(str(path)))
-    except (OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError, pickle.UnpicklingError):
-        return None
-    return (state, path) if int(state.get("epoch", -1)) == epochs else None
-
-
-def trained_model(state: dict[str, Any], job: JobConfig) -> torch.nn.Module:
-    """The model a finished training returns, from its last checkpoint's ``state``: the best validation epoch's
-    weights with ``evaluate.select: best``, else the weight average (``train.ema_decay``) or the last weights."""
-    model = build_encoder(**state["encoder"])
-    best = state.get("best")
-    if job.evaluate.select == "best" and best is not None:
-        log.info("Returning the model of epoch %d, the best by validation %s (%.4f)", best["epoch"],
-                 f"trustworthiness_{job.evaluate.trustworthiness_k[0]}", best["score"])
-        model.load_state_dict(best["weights"])
-    else:  # the raw weights only resume training when there is a weight average
-        model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
-    return model.eval()
 
 
 class PermanentWorkerError(Exception):

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import ray.train
@@ -26,18 +24,13 @@ from pipeline.config import JobConfig
 from pipeline.data.store import SampleStore
 from pipeline.pairs.shards import PairSet
 from pipeline.infrastructure.runtime import LOG_FORMAT
+from pipeline.train import checkpoint
 from pipeline.train.allocator import keep_freed_memory
 from pipeline.train.core import TrainingCore, epoch_metrics
 from pipeline.train.features import StreamedFeatures, feature_table
 from pipeline.train.validation import ValidationProbe
 
 log = logging.getLogger(__name__)
-
-STATE_FILE = "state.pt"
-def load_state(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
-    with checkpoint.as_directory() as directory:
-        # weights_only: a checkpoint is data (tensors, numbers, lists), never code to execute.
-        return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
 def log_to_console() -> None:
@@ -75,7 +68,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     torch.manual_seed(job.seed)
     device = ray.train.torch.get_device()
 
-    store = SampleStore(config["samples"])
+    store = SampleStore.open(config["samples"])
     features = feature_table(store.feature_matrix("train"), device, cfg.features)
     share = PairSet.open(config["pairs"]).read_share(rank, world, with_source=bool(cfg.source_weights))
     spec = job.encoder.spec(store.feature_shape)
@@ -92,9 +85,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                  features.nbytes / 2**20, where)
 
     start_epoch, history, best = 0, [], None
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        state = load_state(checkpoint)
+    state = checkpoint.latest()
+    if state is not None:
         core.load_state(state)
         start_epoch, history, best = int(state["epoch"]), list(state["history"]), state.get("best")
         if rank == 0:  # a re-run of the job, or Ray Train restarting the workers after a failure
@@ -121,14 +113,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 metrics["dissimilar_distance"], metrics["pairs_per_second"],
                 "".join(f"  val {k} {v:.4f}" for k, v in validation.items()),
             )
-            with tempfile.TemporaryDirectory() as tmp:
-                state = {**core.state(), "epoch": epoch + 1, "history": history, "encoder": spec, "best": best}
-                torch.save(state, Path(tmp) / STATE_FILE)
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+            checkpoint.report(metrics, {**core.state(), "epoch": epoch + 1, "history": history, "encoder": spec,
+                                        "best": best})
             # After the checkpoint: an epoch lost to a worker failure is retrained, not logged twice.
             if tracker is not None:
                 tracker.log_epoch(metrics, epoch + 1)
                 if validation:
                     tracker.log_epoch(validation, epoch + 1, prefix="val")
         else:
-            ray.train.report(metrics, checkpoint=None)
+            checkpoint.report(metrics, None)

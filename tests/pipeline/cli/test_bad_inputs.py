@@ -321,8 +321,8 @@ def test_a_files_own_id_and_label_columns_do_not_shadow_the_stores(tmp_path, cap
     with pytest.raises(RayStarted):  # ingest and the encoder check passed; the pair stage would start Ray now
         main(["pairs", str(job), "--workdir", str(tmp_path / "work"), "--data-root", str(tmp_path / "data")])
     [directory] = (tmp_path / "work" / "samples").iterdir()
-    store = SampleStore(directory)
-    assert store.verify() and store.metadata_columns == ["azimuth"]
+    store = SampleStore.open(directory)
+    assert store.corrupt_shards() == [] and store.metadata_columns == ["azimuth"]
     ids, features, labels = store.split("train")
     assert ids.tolist() == list(range(6)) and labels.tolist() == [-1] * 6
     np.testing.assert_array_equal(features, x)

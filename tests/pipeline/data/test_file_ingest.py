@@ -54,7 +54,7 @@ def test_a_folder_of_parts_makes_the_store_of_the_same_samples_in_one_file(tmp_p
     n = len(ids) // 3
     np.testing.assert_array_equal(features[n + 4, 0, :, :-2], features[4, 0, :, 2:])  # shifted left
     assert transform[n + 4] == "shift_x=-2" and origin[n + 4] == 4
-    assert parts.verify() and parts.manifest["metadata_columns"] == ["azimuth"]
+    assert parts.corrupt_shards() == [] and parts.manifest["metadata_columns"] == ["azimuth"]
 
 
 def test_ray_tasks_write_the_same_shards_as_the_driver(tmp_path, ray_local, monkeypatch):

@@ -43,8 +43,8 @@ def test_store_roundtrip_keeps_ids_features_and_labels(tmp_path):
     test = SplitArrays("test", rng.random((3, 1, 4, 4), dtype=np.float32), np.arange(3), np.arange(3))
     manifest = write_store(tmp_path, build_sample_table([train, test]), provenance={})
     assert manifest["splits"] == {"train": 5, "test": 3} and manifest["feature_shape"] == [1, 4, 4]
-    store = SampleStore(tmp_path)
-    assert store.verify()
+    store = SampleStore.open(tmp_path)
+    assert store.corrupt_shards() == []
     ids, x, y = store.split("test")
     np.testing.assert_array_equal(ids, [5, 6, 7])
     np.testing.assert_array_equal(x, test.features)
@@ -62,4 +62,4 @@ def test_ingest_paper_subset_and_reuse(tmp_path, mnist):
     assert again.directory == store.directory and again.manifest["sha256"] == store.manifest["sha256"]
     # A corrupted store is rebuilt, not trusted.
     store.files[0].write_bytes(b"garbage")
-    assert ingest(cfg, mnist, tmp_path).verify()
+    assert ingest(cfg, mnist, tmp_path).corrupt_shards() == []

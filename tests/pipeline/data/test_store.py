@@ -15,21 +15,21 @@ def test_store_is_sharded_reads_across_shards_and_detects_a_corrupt_one(tmp_path
                        metadata={"angle": np.zeros(7)})
     manifest = write_store(tmp_path, build_sample_table([train, test]), {}, rows_per_shard=10)
     assert [s["rows"] for s in manifest["shards"]] == [10, 10, 10, 2]
-    store = SampleStore(tmp_path)
+    store = SampleStore.open(tmp_path)
     ids, x, y = store.split("train")  # rows 0..24 span three shards
     np.testing.assert_array_equal(ids, np.arange(25))
     np.testing.assert_array_equal(x, train.features)
     assert store.split("test")[0].tolist() == list(range(25, 32))
     assert store.metadata("train", ["angle"])["angle"].tolist() == (np.arange(25) * 10.0).tolist()
-    assert store.verify()
+    assert store.corrupt_shards() == []
     (tmp_path / "part-00002.parquet").write_bytes(b"garbage")
-    assert not store.verify()
+    assert store.corrupt_shards()
 
 
 def test_a_store_of_another_schema_version_is_refused_with_the_fix(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 1, "feature_shape": [3]}))
     with pytest.raises(StageError, match="schema version 1 is not 2; delete .* and re-run the data stage"):
-        SampleStore(tmp_path)
+        SampleStore.open(tmp_path)
 
 
 def test_metadata_types_are_unified_across_splits_or_refused_with_the_column_named(tmp_path):
@@ -50,7 +50,7 @@ def test_feature_matrix_is_a_memory_map_of_the_split_made_once_and_remade_when_s
     train = SplitArrays("train", rng.random((25, 2, 3), dtype=np.float32), np.zeros(25), np.arange(25))
     test = SplitArrays("test", rng.random((7, 2, 3), dtype=np.float32), np.zeros(7), np.arange(7))
     write_store(tmp_path, build_sample_table([train, test]), {}, rows_per_shard=10)
-    store = SampleStore(tmp_path)
+    store = SampleStore.open(tmp_path)
     matrix = store.feature_matrix("train")  # 25 rows over three shards, the last shared with the test split
     assert isinstance(matrix, np.memmap) and not matrix.flags.writeable
     np.testing.assert_array_equal(matrix, train.features)
@@ -62,7 +62,7 @@ def test_feature_matrix_is_a_memory_map_of_the_split_made_once_and_remade_when_s
     np.testing.assert_array_equal(store.feature_matrix("train"), train.features)
     path.write_bytes(b"not numpy")
     np.testing.assert_array_equal(store.feature_matrix("train"), train.features)
-    assert store.verify()  # the derived file is no part of the store's checksums
+    assert store.corrupt_shards() == []  # the derived file is no part of the store's checksums
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary files left
     with pytest.raises(StageError, match="no rows in split 'valid'"):
         store.feature_matrix("valid")
@@ -84,7 +84,7 @@ def test_a_feature_map_that_does_not_fit_is_refused_before_any_page_is_written(s
                         np.arange(64))
     write_store(small_filesystem, build_sample_table([train]), {})
     with pytest.raises(NoSpaceError) as info:
-        SampleStore(small_filesystem).feature_matrix("train")
+        SampleStore.open(small_filesystem).feature_matrix("train")
     assert str(info.value).startswith(f"no space left on {small_filesystem} while writing the train features for "
                                       f"training (features-train.npy) (needs ~")
     assert not (small_filesystem / "features-train.npy").exists()

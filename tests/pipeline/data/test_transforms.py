@@ -56,7 +56,7 @@ def test_store_keeps_origin_and_transform_of_every_copy(tmp_path):
     train = with_copies("train", IMAGES, labels, source_index, cfg)
     test = with_copies("test", IMAGES[:1], labels[:1], source_index[:1], cfg)
     write_store(tmp_path, build_sample_table([train, test]), {})
-    store = SampleStore(tmp_path)
+    store = SampleStore.open(tmp_path)
 
     ids, x, y = store.split("train")
     origin, transform = store.origins("train")

@@ -12,7 +12,7 @@ def _store(tmp_path, **sizes) -> SampleStore:
     splits = [SplitArrays(name, rng.random((n, 4), dtype=np.float32), np.arange(n) % 3, np.arange(n))
               for name, n in sizes.items()]
     write_store(tmp_path / "store", build_sample_table(splits), {})
-    return SampleStore(tmp_path / "store")
+    return SampleStore.open(tmp_path / "store")
 
 
 def test_a_small_validation_split_scores_what_it_can_and_the_test_split_must_take_every_metric(tmp_path):

@@ -17,7 +17,7 @@ def test_evaluate_scores_originals_measures_invariance_on_copies_and_writes_ever
     test = with_copies("test", images, labels, np.arange(30), cfg)
     write_store(tmp_path / "store", build_sample_table([test]), {})
     torch.manual_seed(0)
-    result = evaluate(build_encoder("lenet", 2), SampleStore(tmp_path / "store"),
+    result = evaluate(build_encoder("lenet", 2), SampleStore.open(tmp_path / "store"),
                       EvaluateConfig(thumbnails=5), tmp_path / "out", title="t")
 
     assert set(result.metrics) == {"trustworthiness_5", "trustworthiness_12", "knn_accuracy_5", "invariance_ratio"}

@@ -3,11 +3,11 @@ import os
 import re
 from pathlib import Path
 
-from tests.conftest import REPO
 from pipeline.infrastructure.runtime import (
     DATA_ROOT_ENV, LOCAL_RAY_ENV, LOG_FORMAT, RAY_FORWARDED_NOISE, keep_ray_output_in_logs, resolve_data_root,
     resolve_runtime, resolve_tracking_uri, use_local_ray_defaults,
 )
+from tests.conftest import REPO
 
 
 def test_the_data_root_comes_from_the_cli_then_the_job_then_the_environment_then_the_workdir(tmp_path, monkeypatch):
@@ -30,9 +30,9 @@ def test_the_tracking_store_is_the_environments_or_an_absolute_sqlite_file_in_th
 def test_a_runtime_makes_its_workdir_and_a_local_store_keeps_artifacts_there(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     runtime = resolve_runtime(str(tmp_path / "new" / "work"), None, str(tmp_path / "data"))
-    assert runtime.workdir.is_dir() and runtime.data_root == tmp_path / "data"
-    assert runtime.uses_local_store
-    assert runtime.tracker().artifact_root == runtime.workdir / "mlartifacts"
+    assert runtime.workdir.path == runtime.workspace == tmp_path / "new" / "work" and runtime.workspace.is_dir()
+    assert runtime.data_root == tmp_path / "data" and runtime.uses_local_store
+    assert runtime.tracker().artifact_root == runtime.workspace / "mlartifacts"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     remote = resolve_runtime(str(tmp_path), None, None)
     assert not remote.uses_local_store and remote.tracker().artifact_root is None  # the server decides

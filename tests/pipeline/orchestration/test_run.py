@@ -7,6 +7,7 @@ import pytest
 from pipeline.config import load_job
 from pipeline.errors import DataError, TrackingError
 from pipeline.orchestration.run import run_job
+from pipeline.infrastructure.location import Location
 from pipeline.infrastructure.runtime import Runtime
 from pipeline.infrastructure.tracking import Tracker
 
@@ -27,7 +28,7 @@ class RecordingTracker(Tracker):
     def check_server(self, timeout: float = 5.0) -> None:
         self._record("check_server")
 
-    def start_run(self, experiment, run_name, params):
+    def start_run(self, experiment, run_name, params, parent_run_id=None):
         self._record("start_run", (experiment, run_name, params["train.epochs"]))
         self.run_id = "run-1"
         return self.run_id
@@ -70,7 +71,7 @@ def _job(sample_files, root):
 def finished(ray_local, sample_files, tmp_path_factory):
     root = tmp_path_factory.mktemp("job")
     job = _job(sample_files, root)
-    runtime = Runtime(workdir=root / "work", data_root=root, tracking_uri="recording://")
+    runtime = Runtime(workdir=Location.of(root / "work"), data_root=root, tracking_uri="recording://")
     tracker = RecordingTracker()
     return job, runtime, tracker, run_job(job, runtime, tracker=tracker)
 
@@ -102,7 +103,7 @@ def test_a_tracking_failure_after_training_names_the_checkpoint_and_marks_the_ru
     message = str(info.value)
     assert message.startswith("training finished but logging to MLflow (recording://) failed: log_model refused. "
                               "The trained model is safe in the checkpoint ")
-    assert str(runtime.workdir / "checkpoints") in message and "re-run the same command" in message
+    assert str(runtime.workdir.child("checkpoints")) in message and "re-run the same command" in message
     assert tracker.calls[-1] == ("end_run", "FAILED")
 
 
@@ -117,7 +118,7 @@ def test_the_pairs_stage_alone_never_touches_the_tracker(finished):
 def test_too_few_held_out_samples_for_the_metrics_are_refused_before_training(ray_local, sample_files, tmp_path):
     job = _job(sample_files, tmp_path)
     sample_files.write_vectors(tmp_path / "test.parquet", n=20, d=6, seed=1)
-    runtime = Runtime(workdir=tmp_path / "work", data_root=tmp_path, tracking_uri="recording://")
+    runtime = Runtime(workdir=Location.of(tmp_path / "work"), data_root=tmp_path, tracking_uri="recording://")
     with pytest.raises(DataError, match=r"evaluate.trustworthiness_k=\[5, 12\] and evaluate.knn_k=5 need more than "
                                         r"24 samples in the test split, and it has 20; add held-out samples"):
         run_job(job, runtime, tracker=RecordingTracker())

@@ -50,7 +50,7 @@ def store_of(x: np.ndarray, directory, rows_per_shard: int = 64) -> SampleStore:
     """``x`` as the training split of a sample store in shards of ``rows_per_shard``."""
     write_store(directory, build_sample_table([SplitArrays("train", x, np.zeros(len(x)), np.arange(len(x)))]), {},
                 rows_per_shard=rows_per_shard)
-    return SampleStore(directory)
+    return SampleStore.open(directory)
 
 
 def graph_in_parts(store: SampleStore, parts: int, k: int, backend=None) -> np.ndarray:

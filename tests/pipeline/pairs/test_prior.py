@@ -53,7 +53,7 @@ def test_rule_naming_a_missing_column_says_which_columns_exist(ray_local, tmp_pa
     n = len(meta["azimuth"])
     split = SplitArrays("train", np.zeros((n, 4), np.float32), np.zeros(n), np.arange(n), metadata=meta)
     write_store(tmp_path / "s", build_sample_table([split]), {})
-    store = SampleStore(tmp_path / "s")
+    store = SampleStore.open(tmp_path / "s")
     assert store.metadata_columns == ["azimuth", "elevation", "lighting"]
     rule = PriorRule(same=["object"], adjacent={"azimuth": {"step": 20, "period": 360}})
     with pytest.raises(DataError, match=r"names column\(s\) \['object'\] missing from .*; its metadata columns are \['azimuth'"):

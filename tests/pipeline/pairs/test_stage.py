@@ -45,7 +45,7 @@ def test_non_finite_features_are_refused_before_faiss(ray_local, tmp_path):
     x[[3, 7], 0, 1, 1] = np.nan
     write_store(tmp_path / "s", build_sample_table([SplitArrays("train", x, np.zeros(20), np.arange(20))]), {})
     with pytest.raises(DataError, match=r"2 training samples have NaN or infinite features \(first ids: \[3, 7\]\)"):
-        build_pairs(PairsConfig(k=3), SampleStore(tmp_path / "s"), tmp_path)
+        build_pairs(PairsConfig(k=3), SampleStore.open(tmp_path / "s"), tmp_path)
 
 
 def test_translation_recipe_pairs_every_sample_with_its_copies_and_its_neighbours_copies(ray_local, mnist, tmp_path):

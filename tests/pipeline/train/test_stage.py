@@ -44,25 +44,25 @@ def test_two_workers_train_report_every_epoch_and_a_finished_run_resumes_without
         assert resumed.model.state_dict()[name].equal(value)
 
 
-def test_a_finished_run_is_read_from_its_last_checkpoint_and_anything_unclear_is_left_to_ray_train(tmp_path):
-    import json
-
+def test_a_finished_run_is_found_by_our_own_record_and_anything_unclear_is_left_to_ray_train(tmp_path):
     import torch
+    from ray.train import Checkpoint
 
-    from pipeline.train.stage import finished_training
+    from pipeline.infrastructure.location import Location
+    from pipeline.train import checkpoint
 
-    run = tmp_path / "run"
-    (run / "checkpoint_b").mkdir(parents=True)
-    torch.save({"epoch": 2, "history": [{"epoch": 1}, {"epoch": 2}]}, run / "checkpoint_b" / "state.pt")
-    snapshot = run / "checkpoint_manager_snapshot.json"
-    snapshot.write_text(json.dumps({"latest_checkpoint_result": {"checkpoint_dir_name": "checkpoint_b",
-                                                                  "metrics": {"epoch": 2}}}))
-    state, path = finished_training(run, epochs=2)
-    assert state["epoch"] == 2 and path == run / "checkpoint_b"
-    assert finished_training(run, epochs=3) is None  # not finished: Ray Train resumes it
-    snapshot.write_text('{"latest_checkpoint_res')  # cut short
-    assert finished_training(run, epochs=2) is None
-    assert finished_training(tmp_path / "never-ran", epochs=2) is None
+    run = Location.of(tmp_path / "run")
+    (run.path / "checkpoint_b").mkdir(parents=True)
+    torch.save({"epoch": 2, "history": [{"epoch": 1}, {"epoch": 2}]}, run.path / "checkpoint_b" / "state.pt")
+    assert checkpoint.finished(run, epochs=2) is None  # no record: Ray Train starts and resumes by itself
+    checkpoint.mark_finished(run, Checkpoint(str(run.path / "checkpoint_b")), epochs=2)
+    assert sorted(p.name for p in run.path.iterdir()) == ["checkpoint_b", checkpoint.FINISHED_FILE]
+    state, path = checkpoint.finished(run, epochs=2)
+    assert state["epoch"] == 2 and path == str(run.path / "checkpoint_b")
+    assert checkpoint.finished(run, epochs=3) is None  # not finished: Ray Train resumes it
+    (run.path / checkpoint.FINISHED_FILE).write_text('{"epochs": 2, "checkp')  # cut short
+    assert checkpoint.finished(run, epochs=2) is None
+    assert checkpoint.finished(Location.of(tmp_path / "never-ran"), epochs=2) is None
 
 
 def test_a_worker_error_a_restart_cannot_cure_ends_the_run_at_once_with_its_own_message(stores, small_filesystem,
@@ -80,7 +80,7 @@ def test_a_worker_error_a_restart_cannot_cure_ends_the_run_at_once_with_its_own_
     # Retried, the error would end the run as Ray Train's WorkerGroupError after two restarts; stopped at the
     # first, it comes back as itself.
     with pytest.raises(NoSpaceError, match=f"^no space left on {small_filesystem} while writing the train features"):
-        train(job, SampleStore(small_filesystem / "store"), pairs, tmp_path)  # train.max_failures: 2
+        train(job, SampleStore.open(small_filesystem / "store"), pairs, tmp_path)  # train.max_failures: 2
 
 
 def test_permanent_worker_errors_are_told_from_the_ones_a_restart_may_cure(monkeypatch, capsys):

@@ -1,0 +1,96 @@
+"""The training checkpoint: the one place that knows its format.
+
+A checkpoint is a Ray Train checkpoint folder holding ``state.pt``: the model's weights, the optimizer's state,
+the weight average (``train.ema_decay``), the epoch it was taken after, the history of every epoch's metrics, the
+encoder's spec (``EncoderConfig.spec``) and the best validation epoch (``evaluate.select: best``). Rank 0 reports
+one after every epoch (``report``); a worker restarted by Ray Train, or a re-run of the same job, resumes from the
+latest (``latest``). When a training ends the driver records which checkpoint holds it (``mark_finished``: a file
+of ours beside Ray Train's), so that a re-run finds a finished training (``finished``) without starting Ray Train.
+``trained_model`` is the model a finished training returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import ray.train
+import torch
+
+from encoders.registry import build_encoder
+from pipeline.config import EvaluateConfig
+from pipeline.infrastructure.location import Location
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.pt"
+FINISHED_FILE = "drlim-finished.json"  # in the run's folder: which checkpoint holds the finished training
+
+
+def report(metrics: dict[str, float], state: dict[str, Any] | None) -> None:
+    """Report an epoch to Ray Train (a barrier: every worker calls it once an epoch), with a checkpoint holding
+    ``state`` (rank 0) or without one (the other ranks)."""
+    if state is None:
+        ray.train.report(metrics, checkpoint=None)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.save(state, Path(tmp) / STATE_FILE)
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+
+
+def load(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
+    with checkpoint.as_directory() as directory:
+        # weights_only: a checkpoint is data (tensors, numbers, lists), never code to execute.
+        return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def latest() -> dict[str, Any] | None:
+    """In a Ray Train worker: the state of the run's latest checkpoint, or None for a fresh run."""
+    checkpoint = ray.train.get_checkpoint()
+    return None if checkpoint is None else load(checkpoint)
+
+
+def at(run_dir: Location, path: str) -> dict[str, Any]:
+    """The state of the checkpoint at ``path`` inside ``run_dir``'s filesystem (as Ray Train names it)."""
+    return load(ray.train.Checkpoint(path, run_dir.filesystem()[0]))
+
+
+def mark_finished(run_dir: Location, checkpoint: ray.train.Checkpoint, epochs: int) -> None:
+    """Record that the training in ``run_dir`` finished all ``epochs`` in ``checkpoint``."""
+    run_dir.write_json(FINISHED_FILE, {"epochs": epochs, "checkpoint": Path(checkpoint.path).name})
+
+
+def finished(run_dir: Location, epochs: int) -> tuple[dict[str, Any], str] | None:
+    """The state of the checkpoint that holds the finished training in ``run_dir`` and its path, when the run
+    finished all ``epochs``; else None (never ran, unfinished, or a record that cannot be read: Ray Train then
+    starts and resumes from the latest checkpoint itself)."""
+    try:
+        record = run_dir.read_bytes(FINISHED_FILE)
+        if record is None:
+            return None
+        found = json.loads(record)
+        if int(found["epochs"]) != epochs:
+            return None
+        path = f"{run_dir.filesystem()[1]}/{found['checkpoint']}"
+        state = at(run_dir, path)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError, pickle.UnpicklingError):
+        return None
+    return (state, path) if int(state.get("epoch", -1)) == epochs else None
+
+
+def trained_model(state: dict[str, Any], evaluate: EvaluateConfig) -> torch.nn.Module:
+    """The model a finished training returns, from its last checkpoint's ``state``: the best validation epoch's
+    weights with ``evaluate.select: best``, else the weight average (``train.ema_decay``) or the last weights."""
+    model = build_encoder(**state["encoder"])
+    best = state.get("best")
+    if evaluate.select == "best" and best is not None:
+        log.info("Returning the model of epoch %d, the best by validation %s (%.4f)", best["epoch"],
+                 f"trustworthiness_{evaluate.trustworthiness_k[0]}", best["score"])
+        model.load_state_dict(best["weights"])
+    else:  # the raw weights only resume training when there is a weight average
+        model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
+    return model.eval()
