@@ -19,9 +19,8 @@ class LeNetEncoder(nn.Module):
 
     activations = {"relu": torch.relu, "tanh": torch.tanh}
 
-    def __init__(
-        self, output_dim: int = 2, c1: int = 15, c3: int = 30, activation: str = "relu", pool: str = "avg"
-    ) -> None:
+    def __init__(self, output_dim: int, *, c1: int, c3: int, activation: str, pool: str) -> None:
+        """Options and their defaults: ``pipeline/config/choices.py`` (``ENCODERS``)."""
         super().__init__()
         if activation not in self.activations:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(self.activations)}")

@@ -14,7 +14,8 @@ from torch import nn
 class ResNetEncoder(nn.Module):
     """ResNet-18 features (512-d after global pooling) -> Linear -> ReLU -> Linear to ``output_dim``."""
 
-    def __init__(self, input_shape: tuple[int, ...], output_dim: int = 2, projection: int = 128) -> None:
+    def __init__(self, input_shape: tuple[int, ...], output_dim: int, *, projection: int) -> None:
+        """Options and their defaults: ``pipeline/config/choices.py`` (``ENCODERS``)."""
         super().__init__()
         if len(input_shape) != 3:
             raise ValueError(f"takes images (channels, height, width), the data has shape {tuple(input_shape)}; "

@@ -11,11 +11,7 @@ and needs only ``terms``; a loss coupling the pairs of a step (``infonce``) over
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
-
-from encoders.catalog import check_loss_options
 
 # Keeps the gradient of sqrt finite when two embeddings coincide (D = 0 for a dissimilar pair).
 EPS = 1e-16
@@ -42,17 +38,13 @@ def distance_of(squared: torch.Tensor) -> torch.Tensor:
 
 
 class PairLoss:
-    """A loss over similar/dissimilar pairs. Subclasses name themselves (``name``, a key of
-    ``catalog.LOSS_OPTIONS``) and take their options as keyword arguments with the defaults listed there."""
-
-    name: ClassVar[str]
-
-    def __init__(self, **options: float) -> None:
-        check_loss_options(self.name, options)  # names the valid options; each must be a positive number
+    """A loss over similar/dissimilar pairs. Subclasses take their options as keyword arguments; they are
+    registered, with the options' defaults, in ``pipeline/config/choices.py`` (``LOSSES``), and built by name
+    (``build_loss``), which validates the options."""
 
     def terms(self, z1: torch.Tensor, z2: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-pair loss and distance D for matching rows of ``z1``, ``z2``; ``y`` holds 0 (similar) / 1."""
-        raise NotImplementedError(f"loss {self.name!r} scores a whole step; call weighted()")
+        raise NotImplementedError(f"{type(self).__name__} scores a whole step; call weighted()")
 
     def weighted(
         self, z: torch.Tensor, left: torch.Tensor, right: torch.Tensor, y: torch.Tensor, weight: torch.Tensor

@@ -40,10 +40,7 @@ def contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, y: torch.Tensor, margin
 
 
 class ContrastiveLoss(PairLoss):
-    name = "contrastive"
-
-    def __init__(self, margin: float = 1.0) -> None:
-        super().__init__(margin=margin)
+    def __init__(self, *, margin: float) -> None:
         self.margin = margin
 
     def terms(self, z1: torch.Tensor, z2: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -45,10 +45,7 @@ from encoders.losses.base import PairLoss, distance_of, log_similarity, squared_
 
 
 class InfoNCELoss(PairLoss):
-    name = "infonce"
-
-    def __init__(self, exaggeration: float = 1.0, dof: float = 1.0) -> None:
-        super().__init__(exaggeration=exaggeration, dof=dof)
+    def __init__(self, *, exaggeration: float, dof: float) -> None:
         self.exaggeration = exaggeration
         self.dof = dof
 

@@ -31,10 +31,7 @@ from encoders.losses.base import PairLoss, distance_of, log_similarity, squared_
 
 
 class NegLoss(PairLoss):
-    name = "neg"
-
-    def __init__(self, exaggeration: float = 1.0, normalization: float = 1.0, dof: float = 1.0) -> None:
-        super().__init__(exaggeration=exaggeration, normalization=normalization, dof=dof)
+    def __init__(self, *, exaggeration: float, normalization: float, dof: float) -> None:
         self.exaggeration = exaggeration
         self.normalization = normalization
         self.dof = dof

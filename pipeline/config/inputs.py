@@ -7,18 +7,26 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from pipeline.config.base import Section
-from pipeline.data.catalog import check_transforms
+from pipeline.config.choices import DATA_SOURCES, INDEXES, PAIR_SOURCES, TRANSFORMS
 from pipeline.config.paths import climbs_out
-from pipeline.pairs.catalog import check_index_options
 
-# How a similar pair was found (pipeline.pairs.shards.SOURCES); named by pairs.sources and train.source_weights.
-PairSource = Literal["knn", "transform", "transform_knn", "prior"]
+
+def check_transforms(spec: dict[str, list[float]]) -> None:
+    """Raise ``ValueError`` naming the problem for an unknown transform or an unusable parameter list."""
+    for name, values in spec.items():
+        TRANSFORMS.check(name)
+        if not values:
+            raise ValueError(f"transform {name!r} needs at least one parameter, e.g. {name}: [-3, 3]")
+        if len(set(values)) != len(values):
+            raise ValueError(f"transform {name!r} repeats a parameter: {values}")
+        if "whole" in TRANSFORMS[name].traits and any(int(v) != v for v in values):
+            raise ValueError(f"transform {name!r} shifts by whole pixels, got {values}")
 
 
 class DataConfig(Section):
     """Where samples come from. MNIST: the first ``train_per_digit`` of each digit in the training set."""
 
-    source: Literal["mnist", "parquet", "numpy", "norb", "airplane"] = Field(
+    source: str = Field(
         "mnist", description="mnist (digits, *_per_digit, root, download apply), your own parquet/numpy files, "
         "norb (one airplane from the small NORB files under ROOT/norb) or airplane (its synthetic stand-in)",
     )
@@ -45,15 +53,21 @@ class DataConfig(Section):
         default_factory=dict, description="transformed copies of every sample, e.g. {shift_x: [-6, -3, 3, 6]}"
     )
 
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        return DATA_SOURCES.check(v)
+
     @model_validator(mode="after")
     def _files(self) -> DataConfig:
-        if self.source in ("parquet", "numpy") and not self.path:
+        reads_files = "files" in DATA_SOURCES[self.source].traits
+        if reads_files and not self.path:
             raise ValueError(f"data.path: source {self.source!r} reads your files; set data.path to the training file")
         if self.storage_options and not any(p and "://" in p for p in (self.path, self.test_path)):
             raise ValueError("data.storage_options: set for a URI (s3://...) in data.path or data.test_path")
-        if self.source == "mnist" and (self.path or self.test_path):
-            raise ValueError("data.path: MNIST is read from the data root; set data.source: parquet or numpy "
-                             "to read your own files")
+        if not reads_files and (self.path or self.test_path):
+            raise ValueError(f"data.path: source {self.source!r} is read from the data root; set data.source: "
+                             f"parquet or numpy to read your own files")
         if self.feature_shape is not None and (not self.feature_shape or min(self.feature_shape) < 1):
             raise ValueError(f"data.feature_shape: must be positive sizes, e.g. [1, 28, 28], got {self.feature_shape}")
         return self
@@ -117,7 +131,7 @@ class PriorRule(Section):
 class PairsConfig(Section):
     """Similar pairs: k nearest neighbours in input space (FAISS), written as Parquet shards."""
 
-    sources: list[PairSource] = Field(
+    sources: list[str] = Field(
         default_factory=lambda: ["knn"],
         description="knn: k nearest neighbours; transform: copies of one origin; transform_knn: a sample with "
         "the copies of its neighbours' origins (needs data.transforms); prior: the metadata rule pairs.prior",
@@ -127,9 +141,7 @@ class PairsConfig(Section):
     symmetrize: Literal["union", "mutual"] = Field(
         "union", description="union: i~j when either is among the other's k nearest (the paper); mutual: both"
     )
-    index: Literal["flat", "ivf", "hnsw"] = Field(
-        "flat", description="FAISS index: flat = exact L2; ivf, hnsw = approximate, for large N"
-    )
+    index: str = Field("flat", description="FAISS index: flat = exact L2; ivf, hnsw = approximate, for large N")
     index_options: dict[str, int] = Field(
         default_factory=dict, description="ivf: nlist, nprobe, train_size; hnsw: m, ef_construction, ef_search"
     )
@@ -141,27 +153,38 @@ class PairsConfig(Section):
 
     @model_validator(mode="after")
     def _index_options(self) -> PairsConfig:
-        if ("prior" in self.sources) != (self.prior is not None):
+        rules = [s for s in self.sources if "rule" in PAIR_SOURCES[s].traits]
+        if bool(rules) != (self.prior is not None):
             raise ValueError(
                 "the 'prior' source and the pairs.prior rule go together; "
                 + ("add a rule, e.g. prior: {same: [object]}" if self.prior is None else "add 'prior' to pairs.sources")
             )
-        if self.symmetrize == "mutual" and "transform_knn" in self.sources:
-            raise ValueError("pairs.symmetrize: mutual is decided where each pair shard is written, after "
-                             "transform_knn has used the kNN edges; use symmetrize: union with transform_knn")
+        neighbours = [s for s in self.sources if "extends_knn" in PAIR_SOURCES[s].traits]
+        if self.symmetrize == "mutual" and neighbours:
+            raise ValueError(f"pairs.symmetrize: mutual is decided where each pair shard is written, after "
+                             f"{neighbours[0]} has used the kNN edges; use symmetrize: union with {neighbours[0]}")
         try:
-            check_index_options(self.index, self.index_options)
+            INDEXES.options(self.index, self.index_options)
         except ValueError as exc:
             raise ValueError(f"pairs.index_options: {exc}") from None
         return self
+
+    @field_validator("index")
+    @classmethod
+    def _index(cls, v: str) -> str:
+        return INDEXES.check(v)
 
     @field_validator("sources")
     @classmethod
     def _sources(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("must name at least one source, e.g. [knn]")
+        for name in v:
+            PAIR_SOURCES.check(name)
         if len(set(v)) != len(v):
             raise ValueError(f"sources must not repeat, got {v}")
-        if "transform_knn" in v and "knn" not in v:
-            raise ValueError("transform_knn extends the kNN pairs; list knn too, e.g. [knn, transform, transform_knn]")
+        neighbours = [s for s in v if "extends_knn" in PAIR_SOURCES[s].traits]
+        if neighbours and "knn" not in v:
+            raise ValueError(f"{neighbours[0]} extends the kNN pairs; list knn too, e.g. "
+                             f"[knn, transform, {neighbours[0]}]")
         return v

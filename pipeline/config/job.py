@@ -13,8 +13,8 @@ from typing import Any, Literal, get_origin
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from encoders.catalog import ENCODER_OPTIONS, check_options
 from pipeline.config.base import Section
+from pipeline.config.choices import PAIR_SOURCES
 from pipeline.config.inputs import DataConfig, PairsConfig
 from pipeline.config.training import EncoderConfig, EvaluateConfig, TrackingConfig, TrainConfig, held_out_count
 from pipeline.errors import ConfigError
@@ -32,15 +32,7 @@ class JobConfig(Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> JobConfig:
-        if self.encoder.name not in ENCODER_OPTIONS:
-            raise ValueError(
-                f"encoder.name: unknown encoder {self.encoder.name!r}; choose one of {sorted(ENCODER_OPTIONS)}"
-            )
-        try:
-            check_options(self.encoder.name, self.encoder.options)
-        except ValueError as exc:
-            raise ValueError(f"encoder.options: {exc}") from None
-        uses_copies = {"transform", "transform_knn"} & set(self.pairs.sources)
+        uses_copies = {s for s in self.pairs.sources if "copies" in PAIR_SOURCES[s].traits}
         if uses_copies and not self.data.transforms:
             raise ValueError(
                 f"pairs.sources: {sorted(uses_copies)} pair transformed copies, but data.transforms is empty; "

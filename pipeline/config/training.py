@@ -6,15 +6,27 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from encoders.catalog import check_loss, check_loss_options
 from pipeline.config.base import Section
-from pipeline.config.inputs import PairSource
+from pipeline.config.choices import ENCODERS, LOSSES, OPTIMIZERS, PAIR_SOURCES
 
 
 class EncoderConfig(Section):
-    name: str = Field("lenet", description="encoder from the registry in encoders/")
+    name: str = Field("lenet", description="encoder: lenet (the paper's CNN), mlp or resnet18")
     output_dim: int = Field(2, ge=1)
     options: dict[str, int | float | str] = Field(default_factory=dict, description="encoder keyword options")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return ENCODERS.check(v)
+
+    @model_validator(mode="after")
+    def _options(self) -> EncoderConfig:
+        try:
+            ENCODERS.options(self.name, self.options)
+        except ValueError as exc:
+            raise ValueError(f"encoder.options: {exc}") from None
+        return self
 
     def spec(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
         """``build_encoder`` keyword arguments for samples of ``input_shape`` (also stored in checkpoints)."""
@@ -51,14 +63,15 @@ class TrainConfig(Section):
         default_factory=dict, description="neg: exaggeration, normalization; infonce: exaggeration"
     )
     margin: float = Field(1.0, gt=0, description="m in the contrastive loss")
-    optimizer: Literal["sgd", "adam", "adamw"] = Field(
-        "adam", description="adamw: Adam with decoupled weight decay (adam adds weight_decay to the gradient)"
+    optimizer: str = Field(
+        "adam", description="sgd, adam or adamw: Adam with decoupled weight decay (adam adds weight_decay to the "
+        "gradient)"
     )
     lr: float = Field(1e-3, gt=0)
     lr_schedule: Literal["constant", "cosine"] = Field("cosine", description="cosine: decays to 0 by the last step")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     weight_decay: float = Field(0.0, ge=0)
-    source_weights: dict[PairSource, float] = Field(
+    source_weights: dict[str, float] = Field(
         default_factory=dict, description="weight of the similar pairs of each source (pairs.sources) relative to "
         "the others, e.g. {transform: 4} to pull a sample's own transformed copies together harder; unnamed "
         "sources weigh 1, and the weights are normalised so the similar half keeps its total weight",
@@ -90,22 +103,26 @@ class TrainConfig(Section):
     @field_validator("loss")
     @classmethod
     def _loss(cls, v: str) -> str:
-        check_loss(v)
-        return v
+        return LOSSES.check(v)
+
+    @field_validator("optimizer")
+    @classmethod
+    def _optimizer(cls, v: str) -> str:
+        return OPTIMIZERS.check(v)
 
     @field_validator("loss_options")
     @classmethod
     def _loss_options(cls, v: dict[str, float], info: ValidationInfo) -> dict[str, float]:
         if "loss" not in info.data:
             return v  # train.loss is wrong, and says so
-        check_loss_options(info.data["loss"], v)
-        if "margin" in v:
-            raise ValueError("the contrastive loss's margin is train.margin; set that instead")
+        LOSSES.options(info.data["loss"], v)
         return v
 
     @field_validator("source_weights")
     @classmethod
     def _source_weights(cls, v: dict[str, float]) -> dict[str, float]:
+        for name in v:
+            PAIR_SOURCES.check(name)
         bad = {k: w for k, w in v.items() if not w > 0}
         if bad:
             raise ValueError(f"weights must be positive numbers, got {bad}")

@@ -1,8 +1,9 @@
 """Data stage: ingest a source once into the sample store.
 
-``ingestion.py`` runs the stage; ``store.py`` holds the schema; ``mnist.py``, ``norb.py`` and ``files.py``
-read the sources; ``transforms.py`` makes transformed copies; ``catalog.py`` and ``paths.py`` are what the
-job configuration checks against (import-light).
+``stage.py`` runs the stage; ``sources.py`` holds what every data source offers (parts, read one at a time) and
+``mnist.py``, ``norb.py`` and ``files.py`` are the sources; ``layout.py`` plans the ids and a part's shards;
+``store.py`` holds the schema and the reader; ``formats.py`` reads Parquet/NumPy files (the data stage and
+``drlim embed`` alike) and ``listing.py`` finds them; ``transforms.py`` makes transformed copies.
 """
 
 from pipeline.lazy import lazy_exports

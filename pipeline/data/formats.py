@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,3 +222,124 @@ def _read_numpy(file: SourceFile, feature_column: str, label_column: str | None)
     metadata = {name: a for name, a in arrays.items() if name not in (feature_column, label_column)
                 and a.ndim == 1 and len(a) == n and a.dtype.kind in "iufU"}
     return features, labels, _metadata(path, metadata)
+
+
+# --- what a file holds, from its header only (drlim embed plans its ids from these without reading the data) -----
+
+DEFAULT_FEATURES = "features"  # the data stage's default feature column / npz array (data.feature_column)
+DEFAULT_LABELS = "label"  # used when a file has it; an explicit --label-column must be there
+
+
+@dataclass(frozen=True)
+class FileHeader:
+    """What one file holds, as its header (Parquet footer, ``.npy`` header, an ``.npz`` member's header) tells."""
+
+    file: SourceFile
+    rows: int
+    feature_column: str
+    label_column: str | None
+    dtype: np.dtype
+    sample_shape: tuple[int, ...] | None  # one sample's shape when the header tells it (npy, npz, fixed-size lists)
+
+
+def read_header(file: SourceFile, feature_column: str | None, label_column: str | None) -> FileHeader:
+    """``file``'s header facts; ``feature_column`` names the feature column or array (default: ``features``, or an
+    ``.npz``'s only array, or a Parquet file's only list column), ``label_column`` the labels (default: ``label``
+    where the file has it as integers)."""
+    try:
+        if file.suffix == ".parquet":
+            facts = _parquet_facts(file, feature_column, label_column)
+        elif file.suffix in (".npy", ".npz"):
+            facts = _numpy_facts(file, feature_column, label_column)
+        else:
+            raise DataError(f"{file.name}: unsupported file type {file.suffix!r}; use .parquet, .npy or .npz")
+    except DataError:
+        raise
+    except Exception as exc:  # pyarrow, zipfile and numpy's header parser raise many kinds
+        kind = "Parquet" if file.suffix == ".parquet" else "NumPy"
+        raise DataError(f"{file.name}: not a readable {kind} file ({exc.__class__.__name__}: {exc}); re-export "
+                        f"it") from None
+    rows, features, labels, dtype, shape = facts
+    if dtype.kind not in "iuf":
+        raise DataError(f"{file.name}: features {features!r} must be numbers, got {dtype}")
+    if shape == ():
+        raise DataError(f"{file.name}: array {features!r} must hold one sample per row, shaped (n, ...), got "
+                        f"({rows},)")
+    return FileHeader(file, rows, features, labels, dtype, shape)
+
+
+def _choose(name: str, names: list[str], candidates: list[str], key: str | None, what: str) -> str:
+    """``key`` when given (and present), else ``features``, else the only candidate."""
+    if key is not None:
+        if key not in names:
+            raise DataError(f"{name} has no {what} {key!r}; it holds {names}")
+        return key
+    if DEFAULT_FEATURES in names:
+        return DEFAULT_FEATURES
+    if len(candidates) == 1:
+        return candidates[0]
+    raise DataError(f"{name} holds {what}s {names}; choose the features with --key")
+
+
+def _label(name: str, names: list[str], label_column: str | None, what: str,
+           integers: Callable[[str], bool]) -> str | None:
+    """``label_column`` (it must be there), else ``label`` when the file has it as integers: a default must never
+    fail a file whose ``label`` is something else (names, say): its samples get -1."""
+    if label_column is None:
+        return DEFAULT_LABELS if DEFAULT_LABELS in names and integers(DEFAULT_LABELS) else None
+    if label_column not in names:
+        raise DataError(f"{name} has no {what} {label_column!r} for --label-column; it holds {names}")
+    return label_column
+
+
+def _parquet_facts(file: SourceFile, key: str | None, label_column: str | None):
+    with file.filesystem.open_input_file(file.path) as handle:
+        parquet = pq.ParquetFile(handle)
+        schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
+    names = schema.names
+    lists = [f.name for f in schema if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
+             or pa.types.is_fixed_size_list(f.type)]
+    features = _choose(file.name, names, lists, key, "column")
+    kind = schema.field(features).type
+    if features not in lists or not (pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type)):
+        raise DataError(f"{file.name}: column {features!r} must hold a list of numbers per row, got {kind}; choose "
+                        f"the feature column with --key")
+    labels = _label(file.name, names, label_column, "column", lambda n: pa.types.is_integer(schema.field(n).type))
+    shape = (kind.list_size,) if pa.types.is_fixed_size_list(kind) else None
+    return rows, features, labels, np.dtype(kind.value_type.to_pandas_dtype()), shape
+
+
+def _numpy_facts(file: SourceFile, key: str | None, label_column: str | None):
+    with file.filesystem.open_input_file(file.path) as handle:
+        if file.suffix == ".npy":
+            shape, dtype = _npy_header(handle)
+            return _rows(shape), key or DEFAULT_FEATURES, None, dtype, shape[1:]
+        with zipfile.ZipFile(handle) as archive:
+
+            def header(name: str) -> tuple[tuple[int, ...], np.dtype]:
+                with archive.open(f"{name}.npy") as member:
+                    return _npy_header(member)
+
+            names = sorted(n.removesuffix(".npy") for n in archive.namelist() if n.endswith(".npy"))
+            label = _label(file.name, names, label_column, "array", lambda n: header(n)[1].kind in "iu")
+            features = _choose(file.name, names, [n for n in names if n != label], key, "array")
+            shape, dtype = header(features)
+    return _rows(shape), features, label, dtype, shape[1:]
+
+
+def _rows(shape: tuple[int, ...]) -> int:
+    if not shape:
+        raise ValueError("a 0-d array holds no samples")
+    return shape[0]
+
+
+def _npy_header(handle) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype a ``.npy`` stream's header declares (its data is not read)."""
+    version = np.lib.format.read_magic(handle)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        raise ValueError(f".npy format version {version} (re-save it with numpy.save)")
+    shape, _, dtype = readers[version](handle)
+    return tuple(shape), dtype
+
+

@@ -1,92 +1,41 @@
 """The data stage: ingest a source once into the sample store (see ``store.py`` for the schema).
 
-The store's key covers what changes the samples; a finished, verified store is reused. The built-in sources
-(MNIST, NORB, the airplane) are small and read here; a user's files (``data.path``: a file, folder or glob, local
-or on object storage) are listed here and read by Ray tasks (``file_ingest.py``), after the key is checked."""
+Every source (``sources.py``: MNIST, NORB, the synthetic airplane, the user's files) goes the same way. Its
+parts are listed, not read, and the store's key (what changes the samples: the data section, the source's
+fingerprint, the validation split) is checked first: a finished, verified store of that key is reused. Else the
+parts are read and checked, the ids planned once (``layout.py``) and each part's shards written, in the driver
+for a small source or by one Ray task per part for a large one; the manifest, written last, finishes the store.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from pipeline.config import DataConfig
-from pipeline.data.file_ingest import held_out_mask, ingest_files
-from pipeline.data.mnist import RAW_FILES, load_mnist, raw_dir, select_digits
-from pipeline.data.norb import NORB_FILES, load_norb_airplane, render_airplane
-from pipeline.data.listing import SourceFile, fingerprint, list_source
-from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
-from pipeline.data.transforms import with_copies
+from pipeline.config.choices import DATA_SOURCES
+from pipeline.data.layout import PartPlan, StoreLayout, inspect_part, part_facts, part_tables, plan_parts
+from pipeline.data.sources import DataSource, PartSamples, SourcePart, array_parts
+from pipeline.data.store import ROWS_PER_SHARD, SampleStore, store_manifest
 from pipeline.infrastructure.atomic import content_hash, exclusive
 from pipeline.infrastructure.location import Location
-from pipeline.infrastructure.tables import reusable
+from pipeline.infrastructure.runtime import in_process, run_tasks
+from pipeline.infrastructure.tables import reusable, write_manifest, write_shards
 
 log = logging.getLogger(__name__)
 
 
-USER_FILES = ("parquet", "numpy")
+def data_source(cfg: DataConfig, root: Path) -> DataSource:
+    """The ``data.source`` of ``cfg`` under the data root ``root``."""
+    source: DataSource = DATA_SOURCES.build(cfg.source, None, cfg, root)
+    return source
 
 
-def _fingerprint(cfg: DataConfig, root: Path, files: dict[str, list[SourceFile]]) -> dict | list:
-    """What identifies the source's content: MNIST's file sizes, or the listing of the user's files."""
-    if cfg.source == "mnist":
-        return {name: (raw_dir(root) / name).stat().st_size for name in RAW_FILES if (raw_dir(root) / name).is_file()}
-    if cfg.source == "norb":
-        return {name: (root / "norb" / name).stat().st_size for name in NORB_FILES.values()}
-    if cfg.source == "airplane":
-        return {"renderer": 1}  # bump when render_airplane changes
-    return {split: fingerprint(found) for split, found in files.items()}
-
-
-def _store_key(cfg: DataConfig, root: Path, validation: float, files: dict[str, list[SourceFile]]) -> str:
+def store_key(cfg: DataConfig, validation: float, fingerprint: Any) -> str:
     # The key covers what changes the samples; not where they were read from or whether download was allowed.
     data = cfg.model_dump(exclude={"root", "download", "path", "test_path", "storage_options"})
-    return content_hash({"data": data, "files": _fingerprint(cfg, root, files), "validation": validation, "store": 3})
-
-
-def list_files(cfg: DataConfig, root: Path) -> dict[str, list[SourceFile]]:
-    """The user's files of each split ("train": data.path, "test": data.test_path); reads no data."""
-    return {split: list_source(value, key, root, cfg.storage_options)
-            for split, key, value in (("train", "data.path", cfg.path), ("test", "data.test_path", cfg.test_path))
-            if value}
-
-
-def read_source(cfg: DataConfig, root: Path, validation: float = 0) -> list[SplitArrays]:
-    """The splits of the configured source -- train, validation (``validation`` of the training originals,
-    when > 0) and test when the source has one -- each followed by its transformed copies."""
-    splits = read_originals(cfg, root)
-    if validation:
-        splits = [*hold_out(splits[0], validation), *splits[1:]]
-    return [with_copies(s.name, s.features, s.labels, s.source_index, cfg, s.metadata) for s in splits]
-
-
-def read_originals(cfg: DataConfig, root: Path) -> list[SplitArrays]:
-    """The original samples of the configured source: the training split first, then the test split if any."""
-    if cfg.source == "mnist":
-        train_images, train_labels = load_mnist(root, train=True, download=cfg.download)
-        test_images, test_labels = load_mnist(root, train=False, download=cfg.download)
-        train_idx = select_digits(train_labels, cfg.digits, cfg.train_per_digit)
-        test_idx = select_digits(test_labels, cfg.digits, cfg.test_per_digit)
-        return [SplitArrays("train", train_images[train_idx, None] / 255.0, train_labels[train_idx], train_idx),
-                SplitArrays("test", test_images[test_idx, None] / 255.0, test_labels[test_idx], test_idx)]
-    if cfg.source in ("norb", "airplane"):
-        # The paper maps the 972 views it trains on (there is no held-out set of one object's views).
-        images, meta = render_airplane() if cfg.source == "airplane" else load_norb_airplane(root, cfg.norb_instance)
-        return [SplitArrays("train", images, np.full(len(images), -1), np.arange(len(images)), metadata=meta)]
-    raise ValueError(f"source {cfg.source!r} is read by Ray tasks (file_ingest.py), not here")
-
-
-def hold_out(train: SplitArrays, validation: float, seed: int = 0) -> tuple[SplitArrays, SplitArrays]:
-    """``(train, validation)``: ``validation`` of the originals (``file_ingest.held_out_mask``); both keep the
-    source's order."""
-    picked = held_out_mask(len(train.labels), validation, seed)
-
-    def part(name: str, rows: np.ndarray) -> SplitArrays:
-        meta = {k: v[rows] for k, v in train.metadata.items()} if train.metadata else None
-        return SplitArrays(name, train.features[rows], train.labels[rows], train.source_index[rows], metadata=meta)
-
-    return part("train", ~picked), part("validation", picked)
+    return content_hash({"data": data, "files": fingerprint, "validation": validation, "store": 3})
 
 
 def ingest(cfg: DataConfig, data_root: Path, workdir: str | Path | Location, validation: float = 0) -> SampleStore:
@@ -94,11 +43,9 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: str | Path | Location, val
     storage); ``validation`` of the training originals (a fraction or a count, ``evaluate.validation``) become the
     validation split."""
     workdir = Location.of(workdir)
-    files = list_files(cfg, data_root) if cfg.source in USER_FILES else {}
-    # The built-in sources are read first, so that missing data fails (or downloads) before anything is written;
-    # a user's files are only listed: a finished store of the same listing is reused without reading them.
-    splits = [] if files else read_source(cfg, data_root, validation)
-    key = _store_key(cfg, data_root, validation, files)
+    source = data_source(cfg, data_root)
+    parts = source.parts()  # a missing source fails (or downloads) here, before anything is written
+    key = store_key(cfg, validation, source.fingerprint())
     directory = workdir.child("samples", key)
     waiting = f"Waiting for another run that is building the sample store {directory}"
     with exclusive(workdir.workspace, f"samples-{key}", waiting):
@@ -108,11 +55,49 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: str | Path | Location, val
         provenance = {"source": cfg.source, "digits": cfg.digits, "path": cfg.path, "test_path": cfg.test_path,
                       "data_root": str(data_root), "transforms": cfg.transforms, "validation": validation}
         with directory.build(f"the sample store {directory}") as out:
-            if files:
-                manifest = ingest_files(cfg, files, validation, out, provenance)
-            else:
-                manifest = write_store(out, build_sample_table(splits), provenance=provenance)
+            manifest = write_store(parts, cfg, validation, out, provenance)
     copies = sum(len(v) for v in cfg.transforms.values())
     log.info("Sample store %s: %s samples (%d transformed copies of each original)", directory,
              ", ".join(f"{n} {name}" for name, n in manifest["splits"].items()), copies)
     return SampleStore.open(directory)
+
+
+def write_part(plan: PartPlan, layout: StoreLayout, cfg: DataConfig, location: Location,
+               samples: PartSamples | None = None, rows_per_shard: int = ROWS_PER_SHARD) -> list[dict]:
+    """Write one part's shards (read again unless its ``samples`` are given) into ``location``; their entries."""
+    samples = samples if samples is not None else plan.part.read()
+    tables = part_tables(plan, layout, samples, cfg, rows_per_shard)
+    return write_shards(location, tables, sum(t.num_rows for t in tables), "the sample store", row_group_size=8192,
+                        name_of=lambda _, table: f"part-{table.column('id')[0].as_py():012d}.parquet")
+
+
+def write_store(parts: list[SourcePart], cfg: DataConfig, validation: float, location: Location, provenance: dict,
+                inline: bool | None = None, rows_per_shard: int = ROWS_PER_SHARD) -> dict:
+    """The store of ``parts`` written into ``location``: in this process, each part read once, when they are small
+    (``runtime.in_process``; ``inline`` decides instead when given), else by Ray tasks (a thin wrapper of
+    ``layout.py``); its manifest."""
+    blocks = 1 + sum(len(v) for v in cfg.transforms.values())
+    if inline if inline is not None else in_process(sum(p.size for p in parts)):
+        samples = [part.read() for part in parts]
+        plans, layout = plan_parts(parts, [part_facts(p, s, cfg) for p, s in zip(parts, samples)], validation, blocks)
+        written = [write_part(plan, layout, cfg, location, s, rows_per_shard) for plan, s in zip(plans, samples)]
+    else:
+        facts = run_tasks(inspect_part, [(p, cfg) for p in parts], "Checking the samples", unit="part")
+        plans, layout = plan_parts(parts, facts, validation, blocks)
+        written = run_tasks(write_part, [(p, layout, cfg, location, None, rows_per_shard) for p in plans],
+                            "Writing the sample store", unit="part")
+    shards = sorted((entry for entries in written for entry in entries), key=lambda e: e["file"])
+    manifest = store_manifest(shards, layout.split_rows, list(layout.feature_shape),
+                              [f.name for f in layout.meta_fields], provenance)
+    write_manifest(location, manifest)
+    return manifest
+
+
+def store_arrays(location: str | Path | Location, splits: dict[str, PartSamples], cfg: DataConfig | None = None,
+                 validation: float = 0, rows_per_shard: int = ROWS_PER_SHARD) -> SampleStore:
+    """A sample store of arrays in memory ("train", and "test" if given), planned and written as any source's
+    store is, into ``location`` (``cfg``: its transforms; nothing else of it applies)."""
+    location = Location.of(location)
+    cfg = cfg or DataConfig()
+    write_store(array_parts(splits), cfg, validation, location, {"source": "arrays"}, True, rows_per_shard)
+    return SampleStore.open(location)

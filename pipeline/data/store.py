@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +26,7 @@ import pyarrow.parquet as pq
 
 from pipeline.errors import DataError, StageError
 from pipeline.infrastructure.atomic import atomic_path, reserve
-from pipeline.infrastructure.location import Location
-from pipeline.infrastructure.tables import ShardedTable, write_manifest, write_shards
+from pipeline.infrastructure.tables import ShardedTable
 
 SCHEMA_VERSION = 2
 ROWS_PER_SHARD = 32_768
@@ -52,31 +50,6 @@ def sample_schema(feature_shape: tuple[int, ...], metadata: list[pa.Field] | Non
             "drlim.feature_shape": json.dumps(list(feature_shape)),
         },
     )
-
-
-@dataclass(frozen=True)
-class SplitArrays:
-    """One split of raw arrays to ingest: features ``(n, *shape)`` float32, labels, source indices.
-
-    Transformed copies name the row (within this split) of the sample they came from in ``origin`` and their
-    transform in ``transform``; both default to "every row is an original".
-    """
-
-    name: str
-    features: np.ndarray
-    labels: np.ndarray
-    source_index: np.ndarray
-    origin: np.ndarray | None = None
-    transform: list[str | None] | None = None
-    metadata: dict[str, np.ndarray] | None = None
-
-
-def _metadata_field(name: str, parts: list[np.ndarray]) -> pa.Field:
-    """One Arrow type for a metadata column over all splits (integers in one split, floats in another: float)."""
-    numeric = {a.dtype.kind in "biuf" for a in parts}
-    if len(numeric) > 1:
-        raise DataError(f"metadata column {name!r} holds numbers in one split and text in another; make them agree")
-    return pa.field(name, pa.array(np.concatenate(parts)).type)
 
 
 def sample_table(
@@ -108,27 +81,6 @@ def sample_table(
     )
 
 
-def build_sample_table(splits: list[SplitArrays]) -> pa.Table:
-    """Assign dense ids (in the order given) and build the store table."""
-    shape = splits[0].features.shape[1:]
-    columns = sorted(splits[0].metadata or {})
-    for s in splits:
-        if sorted(s.metadata or {}) != columns:
-            raise ValueError(f"split {s.name!r} has metadata columns {sorted(s.metadata or {})}, expected {columns}")
-    meta_fields = [_metadata_field(c, [np.asarray(s.metadata[c]) for s in splits]) for c in columns]
-    parts, start = [], 0
-    for s in splits:
-        if s.features.shape[1:] != shape:
-            raise ValueError(f"split {s.name!r} has feature shape {s.features.shape[1:]}, expected {shape}")
-        n = len(s.features)
-        ids = np.arange(start, start + n, dtype=np.int64)
-        origin = ids if s.origin is None else start + np.asarray(s.origin, dtype=np.int64)
-        parts.append(sample_table(s.name, ids, s.features, s.labels, origin, s.transform, s.source_index,
-                                  s.metadata, meta_fields))
-        start += n
-    return pa.concat_tables(parts)
-
-
 def store_manifest(shards: list[dict], splits: dict[str, int], feature_shape: list[int], metadata_columns: list[str],
                    provenance: dict) -> dict:
     """The manifest of a store whose shards (in id order) are written."""
@@ -143,20 +95,6 @@ def store_manifest(shards: list[dict], splits: dict[str, int], feature_shape: li
         "metadata_columns": metadata_columns,
         "provenance": provenance,
     }
-
-
-def write_store(location: str | Path | Location, table: pa.Table, provenance: dict,
-                rows_per_shard: int = ROWS_PER_SHARD) -> dict:
-    """Write the table as shards plus the manifest (row counts per split and shard, sha256) into ``location``."""
-    location = Location.of(location)
-    parts = (table.slice(start, rows_per_shard) for start in range(0, max(table.num_rows, 1), rows_per_shard))
-    shards = write_shards(location, parts, table.num_rows, "the sample store", row_group_size=8192)
-    names, counts = np.unique(table.column("split").to_numpy(zero_copy_only=False), return_counts=True)
-    manifest = store_manifest(shards, {str(n): int(c) for n, c in zip(names, counts)},
-                              json.loads(table.schema.metadata[b"drlim.feature_shape"]),
-                              [f.name for f in table.schema if f.name not in BASE_COLUMNS], provenance)
-    write_manifest(location, manifest)
-    return manifest
 
 
 class SampleStore(ShardedTable):

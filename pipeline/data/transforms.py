@@ -5,25 +5,24 @@ stores one copy of every sample per (transform, parameter), tagged ``"shift_x=-6
 the sample it came from (``origin_id``). The pair stage can then pair copies of one origin (and copies of
 neighbours' origins), which is how DrLIM learns invariance to the transform.
 
-Register a new transform by adding a function ``(images (n, c, h, w) float32, parameter) -> images`` to
-``TRANSFORMS`` and its name to ``catalog.TRANSFORM_NAMES`` (which the job configuration checks); parameters
-are numbers from the job file.
+Add a transform as a function ``(images (n, c, h, w) float32, parameter) -> images`` and register it by one line
+in ``pipeline/config/choices.py`` (``TRANSFORMS``, which the job configuration checks); parameters are numbers from
+the job file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.data.store import SplitArrays
+from pipeline.config.choices import TRANSFORMS
 from pipeline.errors import DataError
 
 if TYPE_CHECKING:
     from pipeline.config import DataConfig
 
-Transform = Callable[[np.ndarray, float], np.ndarray]
 
 
 def _shift(images: np.ndarray, pixels: float, axis: int) -> np.ndarray:
@@ -61,7 +60,21 @@ def rotate(images: np.ndarray, degrees: float) -> np.ndarray:
     return TF.rotate(tensor, float(degrees), interpolation=TF.InterpolationMode.BILINEAR).numpy()
 
 
-TRANSFORMS: dict[str, Transform] = {"shift_x": shift_x, "shift_y": shift_y, "rotate": rotate}
+@dataclass(frozen=True)
+class SplitArrays:
+    """The samples of one split to store, originals first: features ``(n, *shape)`` float32, labels, source rows.
+
+    Transformed copies name the row (within this split) of the sample they came from in ``origin`` and their
+    transform in ``transform``; both default to "every row is an original".
+    """
+
+    name: str
+    features: np.ndarray
+    labels: np.ndarray
+    source_index: np.ndarray
+    origin: np.ndarray | None = None
+    transform: list[str | None] | None = None
+    metadata: dict[str, np.ndarray] | None = None
 
 
 def transform_tag(name: str, value: float) -> str:
@@ -72,7 +85,8 @@ def transformed_copies(images: np.ndarray, spec: dict[str, list[float]]) -> list
     """One ``(tag, copies of all images)`` per (transform, parameter), in the order of ``spec``."""
     if images.ndim != 4:
         raise ValueError(f"transforms need images shaped (n, channels, height, width), got {images.shape}")
-    return [(transform_tag(name, v), TRANSFORMS[name](images, v)) for name, values in spec.items() for v in values]
+    return [(transform_tag(name, v), TRANSFORMS[name].load()(images, v)) for name, values in spec.items()
+            for v in values]
 
 
 def with_copies(

@@ -1,10 +1,10 @@
 """What ``drlim embed`` reads and computes, without Ray: numpy in, numpy and Arrow out.
 
-1. ``inspect_input`` reads only a file's header (Parquet footer, ``.npy`` header, the ``.npz`` member's header):
-   its rows, which array or column holds the features and the labels, their dtype and, when the header tells,
-   the shape of one sample. The driver plans the ids from these counts (prefix sums in file order) without
-   reading any data, and refuses a shape the model cannot take before anything starts;
-2. ``embed_input`` reads one file (``files.read_samples``: every bad-input message names the file), shapes its
+1. ``inspect_input`` reads only a file's header (``data.formats.read_header``, the data stage's reader): its rows,
+   which array or column holds the features and the labels, their dtype and, when the header tells, the shape of
+   one sample. The driver plans the ids from these counts (prefix sums in file order) without reading any data,
+   and refuses a shape the model cannot take before anything starts;
+2. ``embed_input`` reads one file (``formats.read_samples``: every bad-input message names the file), shapes its
    features for the model (``prepare``), embeds them batch by batch (``predict_batches``) and returns the
    file's part of the embeddings table (``evaluate.embeddings.embeddings_table``).
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -25,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.data.formats import read_samples
+from pipeline.data.formats import read_header, read_samples
 from pipeline.data.listing import SourceFile
 from pipeline.errors import DataError
 from pipeline.evaluate.embeddings import embeddings_table
@@ -33,8 +32,6 @@ from pipeline.infrastructure.tracking import ModelInput
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FEATURES = "features"  # the data stage's default feature column / npz array (data.feature_column)
-DEFAULT_LABELS = "label"  # used when a file has it; an explicit --label-column must be there
 SPLIT = "input"  # the embeddings table's split of everything drlim embed writes
 BATCH_BYTES = 16 << 20  # features per model call: big enough to keep the matrix kernels busy, small for memory
 
@@ -53,104 +50,12 @@ class InputFile:
 
 
 def inspect_input(file: SourceFile, key: str | None, label_column: str | None, scale_uint8: bool = True) -> InputFile:
-    """``file``'s header facts; ``key`` names the features (default: ``features``, or an ``.npz``'s only array, or a
-    Parquet file's only list column), ``label_column`` the labels (default: ``label`` where present)."""
-    try:
-        if file.suffix == ".parquet":
-            facts = _parquet_facts(file, key, label_column)
-        elif file.suffix in (".npy", ".npz"):
-            facts = _numpy_facts(file, key, label_column)
-        else:
-            raise DataError(f"{file.name}: unsupported file type {file.suffix!r}; use .parquet, .npy or .npz")
-    except DataError:
-        raise
-    except Exception as exc:  # pyarrow, zipfile and numpy's header parser raise many kinds
-        kind = "Parquet" if file.suffix == ".parquet" else "NumPy"
-        raise DataError(f"{file.name}: not a readable {kind} file ({exc.__class__.__name__}: {exc}); re-export "
-                        f"it") from None
-    rows, features, labels, dtype, shape = facts
-    if dtype.kind not in "iuf":
-        raise DataError(f"{file.name}: features {features!r} must be numbers, got {dtype}")
-    if shape == ():
-        raise DataError(f"{file.name}: array {features!r} must hold one sample per row, shaped (n, ...), got "
-                        f"({rows},)")
-    scale = 1 / 255 if scale_uint8 and dtype == np.uint8 else 1.0
-    return InputFile(file, rows, features, labels, scale, shape)
-
-
-def _choose(name: str, names: list[str], candidates: list[str], key: str | None, what: str) -> str:
-    """``key`` when given (and present), else ``features``, else the only candidate."""
-    if key is not None:
-        if key not in names:
-            raise DataError(f"{name} has no {what} {key!r}; it holds {names}")
-        return key
-    if DEFAULT_FEATURES in names:
-        return DEFAULT_FEATURES
-    if len(candidates) == 1:
-        return candidates[0]
-    raise DataError(f"{name} holds {what}s {names}; choose the features with --key")
-
-
-def _label(name: str, names: list[str], label_column: str | None, what: str,
-           integers: Callable[[str], bool]) -> str | None:
-    """``label_column`` (it must be there), else ``label`` when the file has it as integers: a default must never
-    fail a file whose ``label`` is something else (names, say): its samples get -1."""
-    if label_column is None:
-        return DEFAULT_LABELS if DEFAULT_LABELS in names and integers(DEFAULT_LABELS) else None
-    if label_column not in names:
-        raise DataError(f"{name} has no {what} {label_column!r} for --label-column; it holds {names}")
-    return label_column
-
-
-def _parquet_facts(file: SourceFile, key: str | None, label_column: str | None):
-    with file.filesystem.open_input_file(file.path) as handle:
-        parquet = pq.ParquetFile(handle)
-        schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
-    names = schema.names
-    lists = [f.name for f in schema if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
-             or pa.types.is_fixed_size_list(f.type)]
-    features = _choose(file.name, names, lists, key, "column")
-    kind = schema.field(features).type
-    if features not in lists or not (pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type)):
-        raise DataError(f"{file.name}: column {features!r} must hold a list of numbers per row, got {kind}; choose "
-                        f"the feature column with --key")
-    labels = _label(file.name, names, label_column, "column", lambda n: pa.types.is_integer(schema.field(n).type))
-    shape = (kind.list_size,) if pa.types.is_fixed_size_list(kind) else None
-    return rows, features, labels, np.dtype(kind.value_type.to_pandas_dtype()), shape
-
-
-def _numpy_facts(file: SourceFile, key: str | None, label_column: str | None):
-    with file.filesystem.open_input_file(file.path) as handle:
-        if file.suffix == ".npy":
-            shape, dtype = _npy_header(handle)
-            return _rows(shape), key or DEFAULT_FEATURES, None, dtype, shape[1:]
-        with zipfile.ZipFile(handle) as archive:
-
-            def header(name: str) -> tuple[tuple[int, ...], np.dtype]:
-                with archive.open(f"{name}.npy") as member:
-                    return _npy_header(member)
-
-            names = sorted(n.removesuffix(".npy") for n in archive.namelist() if n.endswith(".npy"))
-            label = _label(file.name, names, label_column, "array", lambda n: header(n)[1].kind in "iu")
-            features = _choose(file.name, names, [n for n in names if n != label], key, "array")
-            shape, dtype = header(features)
-    return _rows(shape), features, label, dtype, shape[1:]
-
-
-def _rows(shape: tuple[int, ...]) -> int:
-    if not shape:
-        raise ValueError("a 0-d array holds no samples")
-    return shape[0]
-
-
-def _npy_header(handle) -> tuple[tuple[int, ...], np.dtype]:
-    """The shape and dtype a ``.npy`` stream's header declares (its data is not read)."""
-    version = np.lib.format.read_magic(handle)
-    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-    if version not in readers:
-        raise ValueError(f".npy format version {version} (re-save it with numpy.save)")
-    shape, _, dtype = readers[version](handle)
-    return tuple(shape), dtype
+    """``file``'s header facts (``formats.read_header``: ``key`` names the features, default ``features``, or an
+    ``.npz``'s only array, or a Parquet file's only list column; ``label_column`` the labels, default ``label`` where
+    present) and how its features are scaled."""
+    header = read_header(file, key, label_column)
+    scale = 1 / 255 if scale_uint8 and header.dtype == np.uint8 else 1.0
+    return InputFile(file, header.rows, header.feature_column, header.label_column, scale, header.sample_shape)
 
 
 def plan_ids(inputs: list[InputFile]) -> list[InputFile]:

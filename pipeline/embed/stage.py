@@ -6,7 +6,7 @@
 2. the files are embedded by ``EmbedFiles``: one per Ray Data actor, which loads the model once, then reads one
    whole file at a time, embeds it batch by batch and writes its part (``part-<file number>.parquet``, so the
    parts are in id order); the driver holds no features, no model and not torch. A small input (up to the data
-   stage's ``INLINE_BYTES``) is embedded here by the same class, without starting Ray;
+   stage's ``runtime.INLINE_BYTES``) is embedded here by the same class, without starting Ray;
 3. the output folder is written as a hidden temporary folder beside it and renamed once every part is there
    (``atomic.atomic_dir``): it is complete or absent. On a cluster it must be on a filesystem every node sees.
 
@@ -33,6 +33,7 @@ from pipeline.data.listing import SUFFIXES, list_source
 from pipeline.embed.predict import InputFile, check_shape, embed_input, inspect_input, plan_ids
 from pipeline.errors import DataError, DrlimError
 from pipeline.infrastructure.atomic import atomic_dir, no_space_as_error
+from pipeline.infrastructure.runtime import in_process, init_ray
 from pipeline.infrastructure.tracking import ModelInput, Tracker
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def embed(tracker: Tracker, model_uri: str, source: str, output: Path, *, key: s
           batch_size: int | None = None, use_ray: bool | None = None) -> EmbedSummary:
     """Embed every sample of ``source`` with ``model_uri`` into the Parquet folder ``output`` (the embeddings
     table: ids in file order, labels where the files have them). ``use_ray``: None = for inputs over
-    ``INLINE_BYTES`` (``DRLIM_INLINE_BYTES``)."""
+    ``runtime.INLINE_BYTES`` (``DRLIM_INLINE_BYTES``)."""
     start = time.perf_counter()
     if output.is_file():
         raise DataError(f"--output {output} is a file; drlim embed writes a folder of Parquet parts: name a folder, "
@@ -127,9 +128,7 @@ def embed(tracker: Tracker, model_uri: str, source: str, output: Path, *, key: s
         if entry.sample_shape is not None:
             check_shape(entry.file.name, entry.sample_shape, model, model_uri)
     if use_ray is None:
-        from pipeline.data.file_ingest import INLINE_BYTES  # not at the top: the actors import this module
-
-        use_ray = sum(f.file.size for f in inputs) > int(os.environ.get("DRLIM_INLINE_BYTES", INLINE_BYTES))
+        use_ray = not in_process(sum(f.file.size for f in inputs))
     rows = sum(f.rows for f in inputs)
     log.info("Embedding %d samples from %d file(s) with %s (%s)", rows, len(inputs), model_uri, model.uri)
     with atomic_dir(output, "the embeddings") as directory:
@@ -144,8 +143,6 @@ def run_on_ray(tracking_uri: str, model: ModelInput, model_uri: str, inputs: lis
     """``EmbedFiles`` over the files with Ray Data: one file per call, as many actors as the cluster has CPUs (at
     most one per file), each with an equal share of torch threads. Returns the calls' results and the actors."""
     import ray
-
-    from pipeline.infrastructure.runtime import init_ray
 
     init_ray()
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))

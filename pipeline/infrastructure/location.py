@@ -29,13 +29,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.fs as pafs
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import CorruptShards, StageError
 from pipeline.infrastructure.atomic import atomic_dir, atomic_path, corrupt_shards, exclusive, write_json
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,10 @@ class Location:
 
     @cached_property
     def _opened(self) -> tuple[pafs.FileSystem, str]:
+        # Imported here: a command that only names a workdir (drlim --help, validate) does without pyarrow.
+        import pyarrow as pa
+        import pyarrow.fs as pafs
+
         if self.is_local:
             return pafs.LocalFileSystem(), self.uri
         try:
@@ -125,6 +129,8 @@ class Location:
 
     def read_bytes(self, name: str) -> bytes | None:
         """The file ``name`` of the folder, or None when there is none."""
+        import pyarrow.fs as pafs
+
         filesystem, path = self.filesystem()
         if filesystem.get_file_info(f"{path}/{name}").type != pafs.FileType.File:
             return None

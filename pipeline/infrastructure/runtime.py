@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.infrastructure.location import Location
 
@@ -121,6 +122,26 @@ def init_ray() -> None:
     # The embedded instance keeps Ray's dashboard (on 127.0.0.1): Ray Train's placement-group cleaner queries
     # the state API it serves, and warns every second without it.
     ray.init(address=address or "local", log_to_driver=True, configure_logging=False)
+
+
+# Inputs up to this size (bytes; DRLIM_INLINE_BYTES overrides) are read in this process, where a bad file fails in
+# a second without starting Ray; larger ones by Ray tasks or actors, one per file or part.
+INLINE_BYTES = 64 << 20
+
+
+def in_process(total_bytes: int) -> bool:
+    """Whether inputs of ``total_bytes`` are read here rather than by Ray (``INLINE_BYTES``)."""
+    return total_bytes <= int(os.environ.get("DRLIM_INLINE_BYTES", INLINE_BYTES))
+
+
+def run_tasks(function: Callable[..., Any], calls: list[tuple], desc: str, unit: str = "task") -> list:
+    """``function`` over ``calls``, one Ray task each, results in order (``gather``: a progress bar, a task's
+    ``DrlimError`` as itself)."""
+    import ray
+
+    init_ray()
+    remote = ray.remote(function)
+    return gather([remote.remote(*args) for args in calls], desc, unit)
 
 
 def gather(refs: list, desc: str, unit: str = "task") -> list:

@@ -1,9 +1,9 @@
 """Pair stage: similar pairs from prior knowledge, written as Parquet shards; negatives stay implicit.
 
-``similar.py`` runs the stage with Ray tasks and actors; ``knn.py`` holds the FAISS index backends and
-``knn_parts.py`` the index in parts (one actor each); ``edges.py`` turns a query shard's neighbours into pair rows;
-``prior.py`` and ``transforms.py`` are the other sources; ``shards.py`` holds the schema, the per-shard writer and
-the per-worker reads; ``negatives.py`` draws dissimilar pairs lazily; ``catalog.py`` lists the index choices.
+``stage.py`` runs the stage with Ray tasks and actors; ``knn.py`` holds the FAISS index backends and
+``knn_parts.py`` the index in parts (one actor each); ``pair_sources.py`` holds what a pair source offers, the kNN
+source and a query shard's pair rows; ``prior.py`` and ``copies.py`` are the other sources; ``shards.py`` holds the
+schema, the per-shard writer and the per-worker reads; ``negatives.py`` draws dissimilar pairs lazily.
 """
 
 from pipeline.lazy import lazy_exports

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.pairs.pair_sources import PairSource
+from pipeline.pairs.shards import both_ways, rows
+
 
 def origin_groups(origin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR view of the groups: ``(members sorted by origin, start offset of each sample's group, group size)``.
@@ -56,3 +59,27 @@ def transform_knn_pairs(groups: Groups, left: np.ndarray, right: np.ndarray) -> 
     pair_left, pair_right = _expand(np.asarray(left), np.asarray(right), members, start, size)
     keep = pair_right != np.repeat(np.asarray(right), size[right])
     return pair_left[keep], pair_right[keep]
+
+
+class TransformPairs(PairSource):
+    """``transform``: every sample with every other copy of its own origin (a copy's own query emits the reverse)."""
+
+    name = "transform"
+
+    def shard_rows(self, ids: np.ndarray, left: np.ndarray, right: np.ndarray, groups: Groups | None) -> np.ndarray:
+        return rows(*transform_pairs(_needed(groups), ids), self.name)
+
+
+class TransformKnnPairs(PairSource):
+    """``transform_knn``: for each kNN edge (i -> j), sample i with every other copy of j's origin."""
+
+    name = "transform_knn"
+
+    def shard_rows(self, ids: np.ndarray, left: np.ndarray, right: np.ndarray, groups: Groups | None) -> np.ndarray:
+        return both_ways(*transform_knn_pairs(_needed(groups), left, right), self.name)
+
+
+def _needed(groups: Groups | None) -> Groups:
+    if groups is None:
+        raise ValueError("the copies' pair sources need the origin groups of the store (origin_groups)")
+    return groups

@@ -16,7 +16,7 @@ from typing import ClassVar
 import faiss
 import numpy as np
 
-from pipeline.pairs.catalog import check_index_options
+from pipeline.config.choices import INDEXES
 
 
 def training_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -25,13 +25,13 @@ def training_rows(n: int, size: int, seed: int = 0) -> np.ndarray:
 
 
 class IndexBackend:
-    """A FAISS index type: validated options (``catalog.INDEX_OPTIONS``), how to train, fill and search it."""
+    """A FAISS index type: its options (registered with their defaults in ``pipeline/config/choices.py``,
+    ``INDEXES``, and validated there), how to train, fill and search it."""
 
-    name: ClassVar[str]
     exact: ClassVar[bool] = False
 
     def __init__(self, **options: int | None) -> None:
-        self.options = check_index_options(self.name, options)
+        self.options = dict(options)
 
     def training_size(self, n: int) -> int:
         """How many of ``n`` rows the index trains on (0: it needs no training); records derived options."""
@@ -64,7 +64,7 @@ class IndexBackend:
 
 
 class FlatIndex(IndexBackend):
-    name, exact = "flat", True
+    exact = True
 
     def trained(self, d: int, sample: np.ndarray | None, seed: int = 0) -> faiss.Index:
         return faiss.IndexIDMap(faiss.IndexFlatL2(d))
@@ -79,7 +79,8 @@ class IVFIndex(IndexBackend):
     true neighbours, with a quarter of the training and half the routing (BENCHMARKS.md, the pair stage at scale).
     """
 
-    name = "ivf"
+    def __init__(self, *, nlist: int | None, nprobe: int, train_size: int | None) -> None:
+        super().__init__(nlist=nlist, nprobe=nprobe, train_size=train_size)
 
     def training_size(self, n: int) -> int:
         nlist = self.options["nlist"] or max(1, int(2 * math.sqrt(n)))
@@ -117,7 +118,8 @@ class IVFIndex(IndexBackend):
 class HNSWIndex(IndexBackend):
     """HNSW-Flat with ``m`` links per node; ``ef_construction`` / ``ef_search`` trade speed for recall."""
 
-    name = "hnsw"
+    def __init__(self, *, m: int, ef_construction: int, ef_search: int) -> None:
+        super().__init__(m=m, ef_construction=ef_construction, ef_search=ef_search)
 
     def trained(self, d: int, sample: np.ndarray | None, seed: int = 0) -> faiss.Index:
         graph = faiss.IndexHNSWFlat(d, int(self.options["m"]))
@@ -128,13 +130,10 @@ class HNSWIndex(IndexBackend):
         faiss.downcast_index(index.index).hnsw.efSearch = int(self.options["ef_search"])
 
 
-INDEXES: dict[str, type[IndexBackend]] = {cls.name: cls for cls in (FlatIndex, IVFIndex, HNSWIndex)}
-
-
 def make_index(name: str, options: dict[str, int | None] | None = None) -> IndexBackend:
     """The backend ``name`` with ``options``; errors name the valid choices."""
-    check_index_options(name, options)
-    return INDEXES[name](**(options or {}))
+    backend: IndexBackend = INDEXES.build(name, options)
+    return backend
 
 
 def drop_self(neighbors: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarray:

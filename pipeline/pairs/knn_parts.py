@@ -5,7 +5,7 @@ index of its own; every part starts from the same empty index (``IndexBackend.tr
 trained centroids). A query shard visits the parts one after another: each searches the shard's rows and
 merges its ``k + 1`` nearest with those found so far (``merge_nearest``), so after the last part each query has
 its nearest among all rows -- for ``flat`` and ``ivf`` exactly what one whole index would give. The last part
-hands them to ``QueryShardResult``, which emits the shard's pair rows (``edges.query_rows``) bucketed by pair
+hands them to ``QueryShardResult``, which emits the shard's pair rows (``pair_sources.query_rows``) bucketed by pair
 shard, and the approximate neighbours of the recall queries among them; ``exact_nearest`` finds their true
 neighbours by brute force, shard by shard, and ``recall_at_k`` compares the two.
 """
@@ -20,7 +20,7 @@ import numpy as np
 
 from pipeline.data.store import SampleStore
 from pipeline.errors import DataError
-from pipeline.pairs.edges import count_by_source, query_rows
+from pipeline.pairs.pair_sources import count_by_source, query_rows
 from pipeline.pairs.knn import IndexBackend, drop_self
 from pipeline.pairs.shards import by_shard
 from pipeline.pairs.copies import Groups

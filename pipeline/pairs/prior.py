@@ -19,7 +19,17 @@ broad that one group holds most of a large data set.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from pipeline.config import PairsConfig
+from pipeline.errors import DataError
+from pipeline.pairs.pair_sources import PairSource
+from pipeline.pairs.shards import both_ways
+
+if TYPE_CHECKING:
+    from pipeline.data.store import SampleStore
 
 MAX_GROUP = 50_000
 _BLOCK = 1024
@@ -76,3 +86,20 @@ def prior_pairs(
     if not lefts:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     return np.concatenate(lefts).astype(np.int64), np.concatenate(rights).astype(np.int64)
+
+
+class PriorPairs(PairSource):
+    """``prior``: the pairs of the metadata rule ``pairs.prior``, over the whole training split at once."""
+
+    name = "prior"
+    per_shard = False
+
+    def store_rows(self, store: SampleStore, cfg: PairsConfig) -> np.ndarray:
+        assert cfg.prior is not None  # the configuration pairs the source with its rule
+        meta = store.metadata("train", cfg.prior.columns)
+        adjacent = {c: a.model_dump() for c, a in cfg.prior.adjacent.items()}
+        try:
+            left, right = prior_pairs(meta, cfg.prior.same, adjacent, cfg.prior.max_differing)
+        except ValueError as exc:
+            raise DataError(f"pairs.prior: {exc}") from None
+        return both_ways(left, right, self.name)

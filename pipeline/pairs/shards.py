@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.config.choices import PAIR_SOURCES
 from pipeline.errors import StageError
 from pipeline.infrastructure.location import Location
 from pipeline.infrastructure.tables import ShardedTable, write_manifest, write_shards
@@ -40,8 +41,9 @@ PAIR_SCHEMA = pa.schema(
 )
 
 
-# Sources of similar pairs; when several find the same pair, the earlier name is recorded.
-SOURCES = ["knn", "prior", "transform", "transform_knn"]
+# Pair sources, in the registry's order (pipeline/config/choices.py): the source column's dictionary, and when
+# several find the same pair, the earlier name is recorded.
+SOURCES = PAIR_SOURCES.names
 # A directed similar pair on its way to its shard's writer: ``forward`` is 1 when ``left`` itself found ``right``
 # (a kNN query's own edge) and 0 for the reverse of another sample's edge (what ``symmetrize: mutual`` checks).
 ROW = np.dtype([("left", "<i8"), ("right", "<i8"), ("source", "i1"), ("forward", "i1")])

@@ -7,7 +7,7 @@ Only object references and small figures pass through the driver, never features
 2. ``pairs.index_parts`` actors each load some sample-store shards into their part of the index
    (``knn_parts.py``);
 3. every query shard (a store shard's training rows) visits the parts in turn; the last part emits its pair rows
-   bucketed by pair shard (``edges.py``); for approximate indexes, one task finds the true neighbours of the
+   bucketed by pair shard (``pair_sources.py``); for approximate indexes, one task finds the true neighbours of the
    recall queries by brute force (``exact_nearest``), and recall@k compares the two;
 4. one task per pair shard symmetrises, deduplicates, sorts and writes it (``shards.write_pair_shard``);
 5. the driver merges the tasks' figures into the manifest.
@@ -25,20 +25,19 @@ import numpy as np
 import ray
 
 from pipeline.config import PairsConfig
+from pipeline.config.choices import PAIR_SOURCES
 from pipeline.config.paths import resolve_data_path
 from pipeline.data.store import SampleStore
 from pipeline.errors import DataError
 from pipeline.infrastructure.atomic import content_hash, exclusive
 from pipeline.infrastructure.location import Location
 from pipeline.infrastructure.tables import reusable, write_manifest
-from pipeline.pairs.edges import count_by_source, query_rows
+from pipeline.pairs.pair_sources import PairSource, count_by_source, pair_sources, query_rows
 from pipeline.pairs.knn import IndexBackend, make_index, training_rows
 from pipeline.pairs.knn_parts import IndexPart, QueryShardResult, exact_nearest, read_training_rows, recall_at_k
-from pipeline.pairs.prior import prior_pairs
 from pipeline.pairs.shards import (
     SCHEMA_VERSION,
     PairSet,
-    both_ways,
     by_shard,
     pair_manifest,
     write_pair_shard,
@@ -71,7 +70,7 @@ def check_pairs_config(cfg: PairsConfig, store: SampleStore) -> None:
         after = f" after {held} held out for validation (evaluate.validation)" if held else ""
         raise DataError(f"pairs.k={cfg.k} needs more than k training samples, and there are {n} in {source}{after}; "
                         f"lower pairs.k below {n} or use more samples")
-    if "prior" in cfg.sources and cfg.prior is not None:
+    if cfg.prior is not None:  # the configuration pairs the rule with its source
         missing = sorted(set(cfg.prior.columns) - set(store.metadata_columns))
         if missing:
             raise DataError(f"pairs.prior names column(s) {missing} missing from {source}; its metadata columns "
@@ -111,18 +110,18 @@ def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: str | Path |
     files = store.files_of("train")
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     groups = None
-    if {"transform", "transform_knn"} & set(cfg.sources):
+    if any("copies" in PAIR_SOURCES[name].traits for name in cfg.sources):
         groups = _origin_groups.remote(store)
-    producers: list = []
+    sources = pair_sources(cfg.sources)
+    producers: list = [_store_rows.options(num_returns=cfg.num_shards + 1).remote(store, cfg, source)
+                       for source in sources if not source.per_shard]
     knn_info: dict = {}
     exact = None
-    if "prior" in cfg.sources:
-        producers.append(_prior_rows.options(num_returns=cfg.num_shards + 1).remote(store, cfg))
     if "knn" in cfg.sources:
         queries, knn_info, exact = _search(cfg, store, files, groups, cpus)
         producers += queries
-    elif groups is not None:  # the transform sources alone: each query shard emits its copies
-        producers += [_copy_rows.options(num_returns=cfg.num_shards + 1).remote(path.name, store, cfg, groups)
+    elif any(source.per_shard for source in sources):  # no kNN graph: each query shard emits its own rows
+        producers += [_shard_rows.options(num_returns=cfg.num_shards + 1).remote(path.name, store, cfg, groups)
                       for path in files]
     figures = gather([p[-1] for p in producers], "Finding similar pairs", unit="shard")
     emitted: dict[str, int] = {}
@@ -210,7 +209,7 @@ def _origin_groups(store: SampleStore) -> Groups:
 
 
 @ray.remote
-def _copy_rows(file: str, store: SampleStore, cfg: PairsConfig, groups: Groups) -> tuple:
+def _shard_rows(file: str, store: SampleStore, cfg: PairsConfig, groups: Groups | None) -> tuple:
     directory = store.here().directory
     ids, _ = read_training_rows(directory / file, directory)
     found = query_rows(ids, np.empty((len(ids), 0), np.int64), cfg.sources, groups)
@@ -218,12 +217,6 @@ def _copy_rows(file: str, store: SampleStore, cfg: PairsConfig, groups: Groups) 
 
 
 @ray.remote
-def _prior_rows(store: SampleStore, cfg: PairsConfig) -> tuple:
-    meta = store.here().metadata("train", cfg.prior.columns)
-    adjacent = {c: a.model_dump() for c, a in cfg.prior.adjacent.items()}
-    try:
-        left, right = prior_pairs(meta, cfg.prior.same, adjacent, cfg.prior.max_differing)
-    except ValueError as exc:
-        raise DataError(f"pairs.prior: {exc}") from None
-    found = both_ways(left, right, "prior")
+def _store_rows(store: SampleStore, cfg: PairsConfig, source: PairSource) -> tuple:
+    found = source.store_rows(store.here(), cfg)
     return (*by_shard(found, cfg.num_shards), {"rows_by_source": count_by_source(found)})

@@ -23,6 +23,7 @@ import torch
 
 from encoders.losses import PairLoss, build_loss
 from pipeline.config import TrainConfig
+from pipeline.config.choices import OPTIMIZERS
 from pipeline.errors import StageError
 from pipeline.pairs.negatives import NegativeSampler
 from pipeline.pairs.shards import SOURCES, PairShare
@@ -38,12 +39,10 @@ SUMS = (
 )
 
 
-def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+def make_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """``train.optimizer`` over ``params``, with the fields of ``train`` it takes (``OPTIMIZERS``)."""
+    optimizer: torch.optim.Optimizer = OPTIMIZERS.build(cfg.optimizer, None, params, settings=cfg.model_dump())
+    return optimizer
 
 
 def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
@@ -161,7 +160,7 @@ class TrainingCore:
         self.steps = max(1, math.ceil(self.per_rank / cfg.batch_size))
         self.prefetch = cfg.prefetch if cfg.prefetch != "auto" else (2 if device.type == "cuda" else 0)
         self.optimizer = make_optimizer(model.parameters(), cfg)
-        self.criterion = build_loss(cfg.loss, cfg.loss_options, margin=cfg.margin)
+        self.criterion = build_loss(cfg.loss, cfg.loss_options, **cfg.model_dump())
         if self.local_steps:
             self.average_weights()  # one start for all (the workers seed alike; this makes sure)
         self.ema = ({k: v.detach().clone() for k, v in self.module.state_dict().items()}

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from encoders import ENCODERS, build_encoder
+from encoders import build_encoder
+from pipeline.config.choices import ENCODERS
 
 
 @pytest.mark.parametrize("dim", [1, 2, 3])
@@ -20,7 +21,7 @@ def test_unknown_encoder_names_the_valid_choices():
 def test_encoder_options_are_validated_and_applied():
     model = build_encoder("lenet", output_dim=2, options={"c1": 4, "c3": 8, "activation": "tanh"})
     assert model.c1.out_channels == 4 and model.c3.out_channels == 8 and model.act is torch.tanh
-    with pytest.raises(ValueError, match=r"no option\(s\) \['width'\]; valid options: \['c1', 'c3', 'activation', 'pool'\]"):
+    with pytest.raises(ValueError, match=r"no option 'width'; valid options: \['c1', 'c3', 'activation', 'pool'\]"):
         build_encoder("lenet", output_dim=2, options={"width": 3})
 
 

@@ -60,6 +60,6 @@ def test_a_run_and_its_training_workers_leave_torchvision_until_an_image_model_o
 
 def test_the_pair_stage_driver_imports_neither_torch_nor_mlflow():
     # torch alone is ~650 MB of resident memory: drlim pairs keeps its driver under 1 GiB at any data size.
-    code = ("import pipeline.cli, pipeline.orchestration.run\nfrom pipeline.data.file_ingest import ingest_files\n"
+    code = ("import pipeline.cli, pipeline.orchestration.run\nfrom pipeline.data.stage import write_store\n"
             "from pipeline.pairs.stage import write_pair_set")
     assert not {"torch", "mlflow"} & set(_fresh_modules(code))

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from encoders import contrastive_loss, contrastive_loss_terms
-from encoders.losses import ContrastiveLoss, build_loss
+from encoders.losses import build_loss
 from tests.encoders.losses.helpers import pair_at, slope
 
 
@@ -68,9 +68,9 @@ def test_the_contrastive_loss_class_weighs_the_closed_form_and_checks_its_margin
     assert distance.tolist() == pytest.approx([5.0, 1.0])
     assert total.item() == pytest.approx(0.25 * 12.5 + 0.75 * 0.5)
     with pytest.raises(ValueError, match="'margin' must be a positive number"):
-        ContrastiveLoss(margin=0.0)
+        build_loss("contrastive", margin=0.0)
 
 
 @pytest.mark.parametrize(("distance", "label", "sign"), [(0.5, 0, 1), (2.0, 0, 1), (0.5, 1, -1), (0.9, 1, -1)])
 def test_similar_pairs_are_pulled_together_and_dissimilar_ones_within_the_margin_pushed_apart(distance, label, sign):
-    assert slope(ContrastiveLoss(), distance, label) * sign > 0
+    assert slope(build_loss("contrastive"), distance, label) * sign > 0

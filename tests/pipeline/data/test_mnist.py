@@ -6,7 +6,8 @@ import pytest
 from pipeline.config import DataConfig
 from pipeline.data import ingest
 from pipeline.data.mnist import RAW_FILES, load_mnist, select_digits
-from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
+from pipeline.data.sources import PartSamples
+from pipeline.data.stage import store_arrays
 from pipeline.errors import DataError
 
 
@@ -39,11 +40,10 @@ def test_select_digits_takes_the_first_n_in_order():
 
 def test_store_roundtrip_keeps_ids_features_and_labels(tmp_path):
     rng = np.random.default_rng(0)
-    train = SplitArrays("train", rng.random((5, 1, 4, 4), dtype=np.float32), np.arange(5), np.arange(10, 15))
-    test = SplitArrays("test", rng.random((3, 1, 4, 4), dtype=np.float32), np.arange(3), np.arange(3))
-    manifest = write_store(tmp_path, build_sample_table([train, test]), provenance={})
-    assert manifest["splits"] == {"train": 5, "test": 3} and manifest["feature_shape"] == [1, 4, 4]
-    store = SampleStore.open(tmp_path)
+    train = PartSamples(rng.random((5, 1, 4, 4), dtype=np.float32), np.arange(5), np.arange(10, 15))
+    test = PartSamples(rng.random((3, 1, 4, 4), dtype=np.float32), np.arange(3), np.arange(3))
+    store = store_arrays(tmp_path, {"train": train, "test": test})
+    assert store.manifest["splits"] == {"train": 5, "test": 3} and store.manifest["feature_shape"] == [1, 4, 4]
     assert store.corrupt_shards() == []
     ids, x, y = store.split("test")
     np.testing.assert_array_equal(ids, [5, 6, 7])

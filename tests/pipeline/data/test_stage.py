@@ -4,30 +4,31 @@ import numpy as np
 import pytest
 
 from pipeline.config import DataConfig
-from pipeline.data.stage import hold_out, ingest
-from pipeline.data.store import SplitArrays
+from pipeline.data.sources import PartSamples
+from pipeline.data.stage import ingest, store_arrays
 from pipeline.errors import DataError
 
 
-def _train(n: int = 20) -> SplitArrays:
+def _train(n: int = 20) -> PartSamples:
     x = np.arange(n * 3, dtype=np.float32).reshape(n, 3)
-    return SplitArrays("train", x, np.arange(n) % 4, np.arange(100, 100 + n), metadata={"angle": np.arange(n) * 10.0})
+    return PartSamples(x, np.arange(n) % 4, np.arange(100, 100 + n), {"angle": np.arange(n) * 10.0})
 
 
 @pytest.mark.parametrize(("validation", "count"), [(0.25, 5), (3, 3), (0.01, 0)])
-def test_a_fraction_or_a_count_of_the_originals_is_held_out_the_same_way_every_time(validation, count):
+def test_a_fraction_or_a_count_of_the_originals_is_held_out_the_same_way_every_time(tmp_path, validation, count):
     if count == 0:
         with pytest.raises(DataError, match=r"evaluate.validation=0.01 holds out 0 of the 20 training samples"):
-            hold_out(_train(), validation)
+            store_arrays(tmp_path, {"train": _train()}, validation=validation)
         return
-    train, held = hold_out(_train(), validation)
-    again, _ = hold_out(_train(), validation)
-    assert len(held.labels) == count and len(train.labels) == 20 - count
-    np.testing.assert_array_equal(train.source_index, again.source_index)  # fixed seed
-    assert sorted([*train.source_index, *held.source_index]) == list(range(100, 120))  # a partition
-    assert list(train.source_index) == sorted(train.source_index)  # the source's order is kept
-    np.testing.assert_array_equal(held.metadata["angle"], (held.source_index - 100) * 10.0)
-    np.testing.assert_array_equal(held.features[:, 0], (held.source_index - 100) * 3)
+    store = store_arrays(tmp_path / "a", {"train": _train()}, validation=validation)
+    again = store_arrays(tmp_path / "b", {"train": _train()}, validation=validation)
+    train, held = store.column("train", "source_index"), store.column("validation", "source_index")
+    assert len(held) == count and len(train) == 20 - count
+    np.testing.assert_array_equal(train, again.column("train", "source_index"))  # fixed seed
+    assert sorted([*train, *held]) == list(range(100, 120))  # a partition
+    assert list(train) == sorted(train)  # the source's order is kept
+    np.testing.assert_array_equal(store.metadata("validation", ["angle"])["angle"], (held - 100) * 10.0)
+    np.testing.assert_array_equal(store.split("validation")[1][:, 0], (held - 100) * 3)
 
 
 def test_the_store_gets_a_validation_split_whose_copies_follow_their_originals(tmp_path, sample_files):

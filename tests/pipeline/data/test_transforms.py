@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from pipeline.config import DataConfig
-from pipeline.data.catalog import check_transforms
-from pipeline.data.stage import with_copies
-from pipeline.data.store import SampleStore, build_sample_table, write_store
+from pipeline.config.inputs import check_transforms
+from pipeline.data.sources import PartSamples
+from pipeline.data.stage import store_arrays
 from pipeline.data.transforms import rotate, shift_x, shift_y, transformed_copies
 
 IMAGES = np.arange(2 * 1 * 4 * 5, dtype=np.float32).reshape(2, 1, 4, 5) + 1
@@ -33,7 +33,7 @@ def test_rotate_by_quarter_turns_matches_numpy():
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ({"shift_z": [1]}, "unknown transform 'shift_z'; choose from"),
+        ({"shift_z": [1]}, "unknown transform 'shift_z'; choose one of"),
         ({"shift_x": []}, "needs at least one parameter"),
         ({"shift_x": [3, 3]}, "repeats a parameter"),
         ({"shift_y": [1.5]}, "whole pixels"),
@@ -53,10 +53,8 @@ def test_copies_are_tagged_and_ordered_like_the_spec():
 def test_store_keeps_origin_and_transform_of_every_copy(tmp_path):
     cfg = DataConfig(transforms={"shift_x": [-3, 3]})
     labels, source_index = np.array([4, 9]), np.array([10, 20])
-    train = with_copies("train", IMAGES, labels, source_index, cfg)
-    test = with_copies("test", IMAGES[:1], labels[:1], source_index[:1], cfg)
-    write_store(tmp_path, build_sample_table([train, test]), {})
-    store = SampleStore.open(tmp_path)
+    store = store_arrays(tmp_path, {"train": PartSamples(IMAGES, labels, source_index),
+                                    "test": PartSamples(IMAGES[:1], labels[:1], source_index[:1])}, cfg)
 
     ids, x, y = store.split("train")
     origin, transform = store.origins("train")

@@ -2,17 +2,18 @@ import numpy as np
 import pytest
 
 from pipeline.config import EvaluateConfig
-from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
+from pipeline.data.sources import PartSamples
+from pipeline.data.stage import store_arrays
+from pipeline.data.store import SampleStore
 from pipeline.errors import DataError
 from pipeline.evaluate.scoring import HeldOut, check_evaluate_config, score
 
 
-def _store(tmp_path, **sizes) -> SampleStore:
+def _store(tmp_path, train: int, validation: int, test: int) -> SampleStore:
     rng = np.random.default_rng(0)
-    splits = [SplitArrays(name, rng.random((n, 4), dtype=np.float32), np.arange(n) % 3, np.arange(n))
-              for name, n in sizes.items()]
-    write_store(tmp_path / "store", build_sample_table(splits), {})
-    return SampleStore.open(tmp_path / "store")
+    splits = {name: PartSamples(rng.random((n, 4), dtype=np.float32), np.arange(n) % 3, np.arange(n))
+              for name, n in (("train", train + validation), ("test", test))}
+    return store_arrays(tmp_path / "store", splits, validation=validation)
 
 
 def test_a_small_validation_split_scores_what_it_can_and_the_test_split_must_take_every_metric(tmp_path):

@@ -4,8 +4,8 @@ import torch
 
 from encoders import build_encoder
 from pipeline.config import DataConfig, EvaluateConfig
-from pipeline.data.stage import with_copies
-from pipeline.data.store import SampleStore, build_sample_table, write_store
+from pipeline.data.sources import PartSamples
+from pipeline.data.stage import store_arrays
 from pipeline.evaluate import evaluate
 
 
@@ -14,10 +14,9 @@ def test_evaluate_scores_originals_measures_invariance_on_copies_and_writes_ever
     images = rng.random((30, 1, 28, 28), dtype=np.float32)
     labels = np.repeat([4, 9], 15)
     cfg = DataConfig(transforms={"shift_x": [-3, 3]})
-    test = with_copies("test", images, labels, np.arange(30), cfg)
-    write_store(tmp_path / "store", build_sample_table([test]), {})
+    store = store_arrays(tmp_path / "store", {"test": PartSamples(images, labels, np.arange(30))}, cfg)
     torch.manual_seed(0)
-    result = evaluate(build_encoder("lenet", 2), SampleStore.open(tmp_path / "store"),
+    result = evaluate(build_encoder("lenet", 2), store,
                       EvaluateConfig(thumbnails=5), tmp_path / "out", title="t")
 
     assert set(result.metrics) == {"trustworthiness_5", "trustworthiness_12", "knn_accuracy_5", "invariance_ratio"}

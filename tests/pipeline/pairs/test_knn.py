@@ -8,7 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
+from pipeline.data.sources import PartSamples
+from pipeline.data.stage import store_arrays
+from pipeline.data.store import SampleStore
 from pipeline.pairs.knn import drop_self, make_index, training_rows
 from pipeline.pairs.knn_parts import IndexPart, exact_nearest, recall_at_k
 from tests.pipeline.pairs.conftest import exact_knn
@@ -48,9 +50,8 @@ def test_exact_duplicates_never_pair_with_themselves():
 
 def store_of(x: np.ndarray, directory, rows_per_shard: int = 64) -> SampleStore:
     """``x`` as the training split of a sample store in shards of ``rows_per_shard``."""
-    write_store(directory, build_sample_table([SplitArrays("train", x, np.zeros(len(x)), np.arange(len(x)))]), {},
-                rows_per_shard=rows_per_shard)
-    return SampleStore.open(directory)
+    return store_arrays(directory, {"train": PartSamples(x, np.zeros(len(x)), np.arange(len(x)))},
+                        rows_per_shard=rows_per_shard)
 
 
 def graph_in_parts(store: SampleStore, parts: int, k: int, backend=None) -> np.ndarray:
@@ -94,8 +95,8 @@ def clustered():
     "name, options, message",
     [
         ("annoy", {}, "unknown index 'annoy'; choose one of ['flat', 'hnsw', 'ivf']"),
-        ("ivf", {"nprobes": 4}, "no option(s) ['nprobes']; valid options: ['nlist', 'nprobe', 'train_size']"),
-        ("hnsw", {"m": 0}, "must be positive integers"),
+        ("ivf", {"nprobes": 4}, "no option 'nprobes'; valid options: ['nlist', 'nprobe', 'train_size']"),
+        ("hnsw", {"m": 0}, "option 'm' must be a positive integer, got 0"),
         ("flat", {"m": 8}, "valid options: none"),
     ],
 )

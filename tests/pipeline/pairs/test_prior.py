@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from pipeline.config import PairsConfig, PriorRule
-from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
+from pipeline.data.sources import PartSamples
+from pipeline.data.stage import store_arrays
 from pipeline.errors import DataError
 from pipeline.pairs import build_pairs
 from pipeline.pairs.prior import circular_difference, prior_pairs
@@ -51,9 +52,8 @@ def test_same_and_box_neighbourhood_match_brute_force():
 def test_rule_naming_a_missing_column_says_which_columns_exist(ray_local, tmp_path):
     meta = norb_grid()
     n = len(meta["azimuth"])
-    split = SplitArrays("train", np.zeros((n, 4), np.float32), np.zeros(n), np.arange(n), metadata=meta)
-    write_store(tmp_path / "s", build_sample_table([split]), {})
-    store = SampleStore.open(tmp_path / "s")
+    store = store_arrays(tmp_path / "s", {"train": PartSamples(np.zeros((n, 4), np.float32), np.zeros(n), np.arange(n),
+                                                                meta)})
     assert store.metadata_columns == ["azimuth", "elevation", "lighting"]
     rule = PriorRule(same=["object"], adjacent={"azimuth": {"step": 20, "period": 360}})
     with pytest.raises(DataError, match=r"names column\(s\) \['object'\] missing from .*; its metadata columns are \['azimuth'"):

@@ -38,14 +38,15 @@ def test_stage_writes_knn_pairs_reuses_them_and_rebuilds_a_corrupt_shard(ray_loc
 def test_non_finite_features_are_refused_before_faiss(ray_local, tmp_path):
     import pytest
 
-    from pipeline.data.store import SampleStore, SplitArrays, build_sample_table, write_store
+    from pipeline.data.sources import PartSamples
+    from pipeline.data.stage import store_arrays
     from pipeline.errors import DataError
 
     x = np.random.default_rng(0).random((20, 1, 4, 4), dtype=np.float32)
     x[[3, 7], 0, 1, 1] = np.nan
-    write_store(tmp_path / "s", build_sample_table([SplitArrays("train", x, np.zeros(20), np.arange(20))]), {})
+    store = store_arrays(tmp_path / "s", {"train": PartSamples(x, np.zeros(20), np.arange(20))})
     with pytest.raises(DataError, match=r"2 training samples have NaN or infinite features \(first ids: \[3, 7\]\)"):
-        build_pairs(PairsConfig(k=3), SampleStore.open(tmp_path / "s"), tmp_path)
+        build_pairs(PairsConfig(k=3), store, tmp_path)
 
 
 def test_translation_recipe_pairs_every_sample_with_its_copies_and_its_neighbours_copies(ray_local, mnist, tmp_path):

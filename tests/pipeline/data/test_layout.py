@@ -1,4 +1,4 @@
-"""The sample store from many files: ids from prefix sums, copies and shards made per file, in the driver or in
+"""The sample store from many parts: ids from prefix sums, copies and shards made per part, in the driver or in
 Ray tasks, equal to the store of the same samples in one file."""
 
 import numpy as np
