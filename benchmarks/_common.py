@@ -41,8 +41,8 @@ def prepare(job_name: str, data_root: str, workdir: str, device: torch.device) -
     """Build (or reuse) the job's sample store and pair set with the real pipeline, then shut Ray down."""
     import ray
 
-    from pipeline.orchestration.run import run_job
     from pipeline.infrastructure.runtime import resolve_runtime
+    from pipeline.orchestration.run import run_job
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     job = load_job(REPO / "jobs" / f"{job_name}.yaml")

@@ -20,8 +20,8 @@ import time
 import numpy as np
 import torch
 import torch.multiprocessing as mp
-
 from _common import REPO, job_parser, load, machine, new_model, prepare, train_step
+
 from pipeline.config import load_job
 from pipeline.data import SampleStore
 from pipeline.pairs import PairSet

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
 from _common import REPO, job_parser, machine, prepare, step_on
+
 from encoders import build_encoder
 from pipeline.config import load_job
 from pipeline.data import SampleStore

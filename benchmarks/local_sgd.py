@@ -17,15 +17,15 @@ import time
 
 import ray
 import torch
-
 from _common import REPO, job_parser, machine, prepare
+from ray_train_throughput import ray_path
+
 from encoders import build_encoder
 from pipeline.config import load_job
 from pipeline.infrastructure.runtime import init_ray
 from pipeline.train.allocator import keep_freed_memory
 from pipeline.train.core import TrainingCore
 from pipeline.train.features import DeviceFeatures
-from ray_train_throughput import ray_path
 
 
 def step_milliseconds(job, data, steps: int) -> float:

@@ -46,8 +46,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import torch
-
 from _common import REPO, job_parser, machine
+
 from encoders import build_encoder
 from pipeline.config import JobConfig, load_job
 from pipeline.data import SampleStore
@@ -66,8 +66,8 @@ class Row:
 
 def prepare(job: JobConfig, data_root: str, workdir: str):
     """The job's sample store and pair set, built or reused by the real pipeline (Ray stays up)."""
-    from pipeline.orchestration.run import run_job
     from pipeline.infrastructure.runtime import resolve_runtime
+    from pipeline.orchestration.run import run_job
 
     runtime = resolve_runtime(workdir, data_root, job.data.root)
     summary = run_job(job, runtime, stop_after="pairs")

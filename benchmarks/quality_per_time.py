@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _common import machine, new_model, prepare, train_step
+
 from pipeline.evaluate import embed, invariance_ratio, knn_accuracy, trustworthiness
 
 

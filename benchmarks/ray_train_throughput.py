@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import ray
 import torch
-
 from _common import REPO, job_parser, machine, new_model, prepare, train_step
+
 from pipeline.config import load_job
 from pipeline.infrastructure.runtime import init_ray
 from pipeline.train import train

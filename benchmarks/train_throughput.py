@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 import torch
-
 from _common import job_parser, machine, new_model, prepare, train_step
+
 from encoders import contrastive_loss
 from pipeline.train.batches import mixed_precision
 

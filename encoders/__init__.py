@@ -15,6 +15,5 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "LeNetEncoder": "encoders.lenet",
     "MLPEncoder": "encoders.mlp",
     "ResNetEncoder": "encoders.resnet",
-    **{name: "encoders.losses" for name in ("build_loss", "contrastive_loss", "contrastive_loss_terms",
-                                            "pair_distance")},
+    **dict.fromkeys(("build_loss", "contrastive_loss", "contrastive_loss_terms", "pair_distance"), "encoders.losses"),
 })

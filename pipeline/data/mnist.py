@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import DataConfig
 from pipeline.data.sources import DataSource, PartSamples, SourcePart
 from pipeline.errors import DataError
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline.data.formats import read_header, read_samples
 from pipeline.data.listing import SourceFile

@@ -12,9 +12,9 @@ from pipeline.config import JobConfig
 from pipeline.data.stage import ingest
 from pipeline.data.store import SampleStore
 from pipeline.errors import ConfigError
+from pipeline.infrastructure.runtime import Runtime, init_ray
 from pipeline.pairs.shards import PairSet
 from pipeline.pairs.stage import build_pairs, check_pairs_config
-from pipeline.infrastructure.runtime import Runtime, init_ray
 
 if TYPE_CHECKING:
     from pipeline.infrastructure.tracking import Tracker
@@ -51,8 +51,8 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
     if stop_after == "all":
         # Imported only by a run that trains: torch alone costs a driver ~650 MB that the pair stage need not hold.
         from encoders.registry import build_encoder
-        from pipeline.evaluate.stage import evaluate
         from pipeline.evaluate.scoring import check_evaluate_config
+        from pipeline.evaluate.stage import evaluate
 
         try:  # an encoder that cannot take these samples fails here, not inside a Ray worker
             build_encoder(**job.encoder.spec(store.feature_shape))

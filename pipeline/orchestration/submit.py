@@ -15,9 +15,10 @@ import os
 import shlex
 import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from pipeline.config import load_job
 from pipeline.errors import DrlimError, first_line

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ray
 from ray import tune
 
 from pipeline.config import JobConfig
 from pipeline.errors import ConfigError, StageError
 from pipeline.evaluate.stage import evaluate
-from pipeline.orchestration.run import run_job
 from pipeline.infrastructure.runtime import Runtime
-from pipeline.orchestration.search import grid, trial_jobs
 from pipeline.infrastructure.tracking import Tracker
+from pipeline.orchestration.run import run_job
+from pipeline.orchestration.search import grid, trial_jobs
 from pipeline.train import checkpoint
 from pipeline.train.stage import train
 

@@ -13,6 +13,5 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "NegativeSampler": "pipeline.pairs.negatives",
     "PairSet": "pipeline.pairs.shards",
     "PairShare": "pipeline.pairs.shards",
-    **{name: "pipeline.pairs.stage"
-       for name in ("build_pairs", "check_pairs_config", "pairs_key")},
+    **dict.fromkeys(("build_pairs", "check_pairs_config", "pairs_key"), "pipeline.pairs.stage"),
 })

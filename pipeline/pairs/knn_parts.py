@@ -20,10 +20,10 @@ import numpy as np
 
 from pipeline.data.store import SampleStore
 from pipeline.errors import DataError
-from pipeline.pairs.pair_sources import count_by_source, query_rows
-from pipeline.pairs.knn import IndexBackend, drop_self
-from pipeline.pairs.shards import by_shard
 from pipeline.pairs.copies import Groups
+from pipeline.pairs.knn import IndexBackend, drop_self
+from pipeline.pairs.pair_sources import count_by_source, query_rows
+from pipeline.pairs.shards import by_shard
 
 
 def read_training_rows(path: Path, store_dir: Path) -> tuple[np.ndarray, np.ndarray]:

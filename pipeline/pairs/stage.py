@@ -31,10 +31,12 @@ from pipeline.data.store import SampleStore
 from pipeline.errors import DataError
 from pipeline.infrastructure.atomic import content_hash, exclusive
 from pipeline.infrastructure.location import Location
+from pipeline.infrastructure.runtime import gather
 from pipeline.infrastructure.tables import reusable, write_manifest
-from pipeline.pairs.pair_sources import PairSource, count_by_source, pair_sources, query_rows
+from pipeline.pairs.copies import Groups, origin_groups
 from pipeline.pairs.knn import IndexBackend, make_index, training_rows
 from pipeline.pairs.knn_parts import IndexPart, QueryShardResult, exact_nearest, read_training_rows, recall_at_k
+from pipeline.pairs.pair_sources import PairSource, count_by_source, pair_sources, query_rows
 from pipeline.pairs.shards import (
     SCHEMA_VERSION,
     PairSet,
@@ -42,8 +44,6 @@ from pipeline.pairs.shards import (
     pair_manifest,
     write_pair_shard,
 )
-from pipeline.pairs.copies import Groups, origin_groups
-from pipeline.infrastructure.runtime import gather
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import torch.distributed as dist
 from encoders.registry import build_encoder
 from pipeline.config import JobConfig
 from pipeline.data.store import SampleStore
-from pipeline.pairs.shards import PairSet
 from pipeline.infrastructure.runtime import LOG_FORMAT
+from pipeline.pairs.shards import PairSet
 from pipeline.train import checkpoint
 from pipeline.train.allocator import keep_freed_memory
 from pipeline.train.core import TrainingCore, epoch_metrics

@@ -385,7 +385,6 @@ def test_dockerfile_copies_every_package_pip_installs():
 
 def test_dockerfile_torch_pin_satisfies_pyproject():
     import tomllib
-
     from packaging.requirements import Requirement
 
     args = dockerfile_args(DOCKERFILE)

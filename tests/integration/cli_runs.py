@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -93,17 +94,13 @@ def finish(proc: subprocess.Popen, timeout: float = 600) -> str:
 
 
 def kill_session(sid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(sid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     table = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout
     for pid, s in (line.split() for line in table.splitlines()):
         if int(s) == sid:  # Ray workers have process groups of their own inside the session
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def alive_in_session(sid: int) -> list[str]:

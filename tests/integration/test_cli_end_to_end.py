@@ -59,7 +59,7 @@ def test_mlflow_run_has_params_metrics_and_artifacts(mnist_run):
     run = client.get_run(version.run_id)
     assert run.data.params["train.epochs"] == str(EPOCHS) and run.data.params["data.digits"] == "4,9"
     for key in ("test/trustworthiness_5", "test/trustworthiness_12", "test/knn_accuracy_5", "pairs/similar"):
-        assert 0 < run.data.metrics[key]
+        assert run.data.metrics[key] > 0
     assert [epoch for epoch, _ in mnist_run.curve] == list(range(1, EPOCHS + 1))
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert artifacts == {"plots/map.png", "plots/map_thumbnails.png"}

@@ -52,7 +52,7 @@ def test_killed_pair_stage_then_rerun_equals_an_uninterrupted_run(tmp_path):
     kill_session(proc.pid)
     assert "NN graph of" in line, "the pair stage never started"
     assert left == [], f"the killed driver's Ray processes outlived it by 10 s: {left}"
-    finished = [d for d in (killed / "pairs").glob("*/manifest.json")] if (killed / "pairs").exists() else []
+    finished = list((killed / "pairs").glob("*/manifest.json")) if (killed / "pairs").exists() else []
     assert finished == []  # nothing that looks complete
 
     for workdir in (killed, clean):

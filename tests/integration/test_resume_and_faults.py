@@ -20,7 +20,13 @@ import pytest
 
 from tests.conftest import mnist_root
 from tests.integration.cli_runs import (
-    EPOCHS, MNIST_SMALL, LiveOutput, finish, loss_curve, start_drlim, wait_for_checkpoint,
+    EPOCHS,
+    MNIST_SMALL,
+    LiveOutput,
+    finish,
+    loss_curve,
+    start_drlim,
+    wait_for_checkpoint,
 )
 
 pytestmark = [

@@ -8,7 +8,13 @@ import pytest
 
 from tests.conftest import REPO, mnist_root
 from tests.integration.cli_runs import (
-    cli_env, finish, free_ports, kill_session, start_drlim, start_mlflow_server, wait_for_checkpoint,
+    cli_env,
+    finish,
+    free_ports,
+    kill_session,
+    start_drlim,
+    start_mlflow_server,
+    wait_for_checkpoint,
 )
 
 pytestmark = [

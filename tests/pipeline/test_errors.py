@@ -4,7 +4,13 @@ import sqlite3
 import pytest
 
 from pipeline.errors import (
-    DataError, NoSpaceError, StageError, is_no_space, is_permanent, mount_point, no_space,
+    DataError,
+    NoSpaceError,
+    StageError,
+    is_no_space,
+    is_permanent,
+    mount_point,
+    no_space,
 )
 
 

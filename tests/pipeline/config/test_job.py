@@ -1,10 +1,8 @@
-from pathlib import Path
 
 import pytest
 
 from pipeline.config import EvaluateConfig, JobConfig, TrainConfig, load_job
 from pipeline.errors import ConfigError
-
 from tests.conftest import REPO
 
 

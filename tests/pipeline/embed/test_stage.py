@@ -5,11 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.embed import stage as embed_stage
 from pipeline.cli import main
 from pipeline.data.listing import local_file
-from pipeline.embed.stage import embed
+from pipeline.embed import stage as embed_stage
 from pipeline.embed.predict import embed_input, inspect_input
+from pipeline.embed.stage import embed
 from pipeline.errors import DataError
 from pipeline.evaluate.embeddings import EMBEDDINGS_SCHEMA_VERSION
 from pipeline.infrastructure.tracking import ModelInput, Tracker

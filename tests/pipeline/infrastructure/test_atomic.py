@@ -12,10 +12,9 @@ from pipeline.infrastructure.atomic import atomic_dir, atomic_path, check_room, 
 
 def test_atomic_path_publishes_only_on_success_with_normal_permissions(tmp_path):
     target = tmp_path / "out.txt"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed mid-write")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed mid-write")
     assert not target.exists() and list(tmp_path.iterdir()) == []
     with atomic_path(target) as tmp:
         tmp.write_text("whole")
@@ -29,10 +28,9 @@ def test_atomic_dir_replaces_whole_directory_only_on_success(tmp_path):
     target = tmp_path / "stage"
     with atomic_dir(target) as tmp:
         (tmp / "a").write_text("1")
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_dir(target) as tmp:
-            (tmp / "b").write_text("2")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_dir(target) as tmp:
+        (tmp / "b").write_text("2")
+        raise KeyboardInterrupt
     assert sorted(p.name for p in target.iterdir()) == ["a"]
     assert [p.name for p in tmp_path.iterdir()] == ["stage"]
 

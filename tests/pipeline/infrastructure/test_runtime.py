@@ -4,8 +4,15 @@ import re
 from pathlib import Path
 
 from pipeline.infrastructure.runtime import (
-    DATA_ROOT_ENV, LOCAL_RAY_ENV, LOG_FORMAT, RAY_FORWARDED_NOISE, keep_ray_output_in_logs, resolve_data_root,
-    resolve_runtime, resolve_tracking_uri, use_local_ray_defaults,
+    DATA_ROOT_ENV,
+    LOCAL_RAY_ENV,
+    LOG_FORMAT,
+    RAY_FORWARDED_NOISE,
+    keep_ray_output_in_logs,
+    resolve_data_root,
+    resolve_runtime,
+    resolve_tracking_uri,
+    use_local_ray_defaults,
 )
 from tests.conftest import REPO
 

@@ -6,10 +6,10 @@ import pytest
 
 from pipeline.config import load_job
 from pipeline.errors import DataError, TrackingError
-from pipeline.orchestration.run import run_job
 from pipeline.infrastructure.location import Location
 from pipeline.infrastructure.runtime import Runtime
 from pipeline.infrastructure.tracking import Tracker
+from pipeline.orchestration.run import run_job
 
 
 class RecordingTracker(Tracker):

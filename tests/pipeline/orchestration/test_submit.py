@@ -6,8 +6,16 @@ import socket
 import pytest
 
 from pipeline.orchestration.submit import (
-    DEFAULT_ADDRESS, SubmitError, _cluster_path, _job_file_in_project, auth_headers, client, entrypoint,
-    requirements, resolve_address, runtime_env,
+    DEFAULT_ADDRESS,
+    SubmitError,
+    _cluster_path,
+    _job_file_in_project,
+    auth_headers,
+    client,
+    entrypoint,
+    requirements,
+    resolve_address,
+    runtime_env,
 )
 from tests.conftest import REPO
 

@@ -138,7 +138,7 @@ def test_parts_of_an_approximate_index_find_most_true_neighbours(clustered, tmp_
     store = store_of(clustered, tmp_path / "s", rows_per_shard=500)
     graph = graph_in_parts(store, 3, 5, make_index(name, options))
     truth = exact_knn(clustered, 5)
-    assert 0.9 <= recall(graph, truth) < 1.0 if name == "ivf" else 0.9 <= recall(graph, truth)
+    assert 0.9 <= recall(graph, truth) < 1.0 if name == "ivf" else recall(graph, truth) >= 0.9
     if name == "ivf":  # the same trained centroids in every part: the parts find what one whole index finds
         whole = make_index(name, options)
         _, one = whole.build(clustered).search(clustered, 6)

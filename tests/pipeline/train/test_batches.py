@@ -5,7 +5,12 @@ import torch
 from encoders.losses import LOSSES, build_loss
 from pipeline.pairs.shards import PairSet, both_ways, write_pair_shards
 from pipeline.train.batches import (
-    ShareSampling, in_batch_step, mixed_precision, per_pair_step, step_pairs, weighted_loss,
+    ShareSampling,
+    in_batch_step,
+    mixed_precision,
+    per_pair_step,
+    step_pairs,
+    weighted_loss,
 )
 
 N = 40
@@ -122,7 +127,7 @@ def test_the_workers_average_estimates_the_mean_over_all_dissimilar_pairs(pair_s
     value = degree[dissimilar[:, 0]] + degree[dissimilar[:, 1]]
     target = value.mean()
     estimates, naive = [], []
-    for share, steps in _worker_steps(pair_set, world, 3000):
+    for _share, steps in _worker_steps(pair_set, world, 3000):
         totals, plain = [], []
         for step in steps:
             dis = step.label == 1

@@ -9,7 +9,12 @@ from pipeline.config import TrainConfig
 from pipeline.errors import StageError
 from pipeline.pairs.shards import SOURCES, PairSet, both_ways, write_pair_shards
 from pipeline.train.core import (
-    TrainingCore, ema_update, epoch_metrics, input_noise, learning_rate, source_weight_table,
+    TrainingCore,
+    ema_update,
+    epoch_metrics,
+    input_noise,
+    learning_rate,
+    source_weight_table,
 )
 from pipeline.train.features import DeviceFeatures, StreamedFeatures
 
