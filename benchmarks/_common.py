@@ -65,8 +65,14 @@ def load(store: SampleStore, pairs: PairSet, device: torch.device) -> TrainingDa
     _, x, _ = store.split("train")
     share = pairs.read_share(0, 1)  # every pair, both directions: one worker's share
     once = share.left < share.right  # draw each similar pair once per epoch; the odds of a sample are the same
-    return TrainingData(store, pairs, torch.from_numpy(x).to(device), share.left[once], share.right[once],
-                        ShareSampling.from_share(share))
+    return TrainingData(
+        store,
+        pairs,
+        torch.from_numpy(x).to(device),
+        share.left[once],
+        share.right[once],
+        ShareSampling.from_share(share),
+    )
 
 
 def new_model(data: TrainingData, seed: int = 0) -> torch.nn.Module:
@@ -81,8 +87,17 @@ def train_step(model, optimizer, data: TrainingData, mode: str, batch_size: int,
     return step_on(model, optimizer, data.features, data.left[pos], data.right[pos], data.sampling, mode, ratio, rng)
 
 
-def step_on(model, optimizer, features: torch.Tensor, left: np.ndarray, right: np.ndarray, sampling: ShareSampling,
-            mode: str, ratio: float, rng) -> tuple[int, int]:
+def step_on(
+    model,
+    optimizer,
+    features: torch.Tensor,
+    left: np.ndarray,
+    right: np.ndarray,
+    sampling: ShareSampling,
+    mode: str,
+    ratio: float,
+    rng,
+) -> tuple[int, int]:
     """One optimiser step on the similar pairs ``(left, right)`` (the workers' step: ``step_pairs`` +
     ``core.optimizer_step`` with the paper's loss); returns (pairs scored, samples encoded)."""
     pairs = step_pairs(mode, left, right, sampling, ratio, rng)

@@ -30,8 +30,9 @@ from pipeline.train.allocator import keep_freed_memory
 VARIANTS = (("default", False, False), ("default", False, True), ("kept", True, False), ("kept", True, True))
 
 
-def measure(store_dir: str, pairs_dir: str, kept: bool, in_thread: bool, threads: int, batch: int, epochs: int,
-            results) -> None:
+def measure(
+    store_dir: str, pairs_dir: str, kept: bool, in_thread: bool, threads: int, batch: int, epochs: int, results
+) -> None:
     """Child process: (pairs/s, kernel share of CPU time) of ``epochs`` epochs after one warm-up epoch."""
     if kept:
         keep_freed_memory()
@@ -76,22 +77,36 @@ def main() -> None:
     for _ in range(args.rounds):
         for variant in VARIANTS:
             results = context.Queue()
-            child = context.Process(target=measure, args=(
-                str(data.store.directory), str(data.pair_set.directory), variant[1], variant[2], args.threads,
-                batch, args.epochs, results))
+            child = context.Process(
+                target=measure,
+                args=(
+                    str(data.store.directory),
+                    str(data.pair_set.directory),
+                    variant[1],
+                    variant[2],
+                    args.threads,
+                    batch,
+                    args.epochs,
+                    results,
+                ),
+            )
             child.start()
             runs[variant].append(results.get())
             child.join()
     base = statistics.median(r[0] for r in runs[VARIANTS[0]])
     print(f"{args.job}, batch mode, {batch} similar pairs per step, {args.threads} torch thread(s); {machine()}")
-    print("| malloc | loop runs in | pairs scored / s (median; each round) | kernel share of CPU time "
-          "| vs default, main thread |\n|---|---|---|---|---|")
+    print(
+        "| malloc | loop runs in | pairs scored / s (median; each round) | kernel share of CPU time "
+        "| vs default, main thread |\n|---|---|---|---|---|"
+    )
     for (name, _, in_thread), values in runs.items():
         rate = statistics.median(v[0] for v in values)
         each = " / ".join(f"{v[0]:,.0f}" for v in values)
         kernel = statistics.median(v[1] for v in values)
-        print(f"| {name} | {'a second thread' if in_thread else 'the main thread'} | {rate:,.0f} ({each}) "
-              f"| {kernel:.0%} | {rate / base:.2f}x |")
+        print(
+            f"| {name} | {'a second thread' if in_thread else 'the main thread'} | {rate:,.0f} ({each}) "
+            f"| {kernel:.0%} | {rate / base:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -25,14 +25,23 @@ def main() -> None:
     idx = select_digits(labels, [4, 9], None)
     n = len(idx)
     # The same samples, fits and scoring code as `drlim report`, without running DrLIM.
-    data = HeldOut("test", np.arange(n), (images[idx, None] / 255.0).astype(np.float32), labels[idx],
-                   np.arange(n), np.full(n, None, dtype=object), {})
+    data = HeldOut(
+        "test",
+        np.arange(n),
+        (images[idx, None] / 255.0).astype(np.float32),
+        labels[idx],
+        np.arange(n),
+        np.full(n, None, dtype=object),
+        {},
+    )
     print(f"| method ({n} test fours and nines) | trustworthiness@5 | trustworthiness@12 | 5-NN accuracy | seconds |")
     print("|---|---|---|---|---|")
     for name, (embedding, seconds, _) in baselines(data, dim=2).items():
         m = score(data, embedding, EvaluateConfig())
-        print(f"| {name} | {m['trustworthiness_5']:.3f} | {m['trustworthiness_12']:.3f} | "
-              f"{m['knn_accuracy_5']:.3f} | {seconds:.1f} |")
+        print(
+            f"| {name} | {m['trustworthiness_5']:.3f} | {m['trustworthiness_12']:.3f} | "
+            f"{m['knn_accuracy_5']:.3f} | {seconds:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,11 @@ def _victims(session: int, everything: bool = False) -> list[tuple[int, str]]:
     session (pid, name)."""
     table = subprocess.run(["ps", "-eo", "pid=,sid=,args="], capture_output=True, text=True, check=True).stdout
     rows = (line.split(None, 2) for line in table.splitlines())
-    return [(int(pid), args.split()[0]) for pid, sid, args in (r for r in rows if len(r) == 3)
-            if int(sid) == session and (everything or args.startswith(TARGETS))]
+    return [
+        (int(pid), args.split()[0])
+        for pid, sid, args in (r for r in rows if len(r) == 3)
+        if int(sid) == session and (everything or args.startswith(TARGETS))
+    ]
 
 
 def _killer(session: int, every: float, stop: threading.Event, kills: list[str], seed: int) -> None:
@@ -59,8 +62,14 @@ def run(workdir: Path, args: list[str], log: Path, every: float | None, seed: in
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], cwd=workdir, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", *args],
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         kills: list[str] = []
         stop = threading.Event()
         killer = threading.Thread(target=_killer, args=(proc.pid, every, stop, kills, seed), daemon=True)
@@ -103,16 +112,19 @@ def main() -> int:
         code, seconds, kills = run(workdir, ["run", *job, *extra], root / f"{name}.log", every, opts.seed)
         registered = "model:" in (root / f"{name}.log").read_text()
         figures[name] = (code, seconds, kills, registered, workdir)
-        print(f"{name}: exit {code} in {seconds:.0f} s, {len(kills)} kills, log {root / f'{name}.log'}",
-              file=sys.stderr)
+        print(
+            f"{name}: exit {code} in {seconds:.0f} s, {len(kills)} kills, log {root / f'{name}.log'}", file=sys.stderr
+        )
     (code0, t0, _, reg0, w0), (code1, t1, kills, reg1, w1) = figures["undisturbed"], figures["chaos"]
     same_pairs = code0 == code1 == 0 and manifest(w0) == manifest(w1)
     by_name = ", ".join(f"{kills.count(n)} {n}" for n in sorted(set(kills))) or "none"
     print("| run | exit | wall s | processes killed | model registered | pair manifest |")
     print("|---|---|---|---|---|---|")
     print(f"| undisturbed | {code0} | {t0:.0f} | 0 | {'yes' if reg0 else 'no'} | |")
-    print(f"| chaos (every ~{opts.every:.0f} s) | {code1} | {t1:.0f} | {len(kills)}: {by_name} | "
-          f"{'yes' if reg1 else 'no'} | {'equal' if same_pairs else 'DIFFERENT'} |")
+    print(
+        f"| chaos (every ~{opts.every:.0f} s) | {code1} | {t1:.0f} | {len(kills)}: {by_name} | "
+        f"{'yes' if reg1 else 'no'} | {'equal' if same_pairs else 'DIFFERENT'} |"
+    )
     print(f"\nslowdown: {t1 / t0:.2f}x ({opts.job}, {' '.join(opts.set) or 'job defaults'})")
     return 0 if same_pairs and reg0 and reg1 else 1
 

@@ -97,8 +97,10 @@ def main() -> None:
     print(f"{args.job}, batch mode, {cfg.batch_size} similar pairs per step and process; {machine()}")
     print("| path | pairs scored / s | vs plain |")
     print("|---|---|---|")
-    print(f"| plain loop, 1 process x {world} threads (before / after) | {plain:,.0f} ({before:,.0f} / {after:,.0f}) "
-          f"| 1.00 |")
+    print(
+        f"| plain loop, 1 process x {world} threads (before / after) | {plain:,.0f} ({before:,.0f} / {after:,.0f}) "
+        f"| 1.00 |"
+    )
     print(f"| DDP over gloo, {world} processes x 1 thread, no Ray | {ddp_rate:,.0f} | {ddp_rate / plain:.2f} |")
 
 

@@ -128,10 +128,15 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--hidden", type=int, default=128, help="MLP width (the encoder's default)")
     parser.add_argument("--layers", type=int, default=2, help="MLP hidden layers (the encoder's default)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="rows per model call on every path (default: the library's, 16 MB of features)")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/drlim-embed-bench"),
-                        help="model store, data (reused) and outputs")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="rows per model call on every path (default: the library's, 16 MB of features)",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=Path("/tmp/drlim-embed-bench"), help="model store, data (reused) and outputs"
+    )
     parser.add_argument("--child", choices=["plain", "inline"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.workdir = args.workdir.resolve()
@@ -151,26 +156,39 @@ def main() -> None:
     size = write_data(workdir / "data", args.rows, args.files)
     batch = args.batch_size or batch_rows(SHAPE)
     threads = os.cpu_count() or 1
-    print(f"{args.rows:,} rows x {int(np.prod(SHAPE))} float32 in {args.files} Parquet files ({size / 2**30:.2f} GiB); "
-          f"MLP {args.layers}x{args.hidden} -> 2; batches of {batch} rows; {threads} CPUs", flush=True)
+    print(
+        f"{args.rows:,} rows x {int(np.prod(SHAPE))} float32 in {args.files} Parquet files ({size / 2**30:.2f} GiB); "
+        f"MLP {args.layers}x{args.hidden} -> 2; batches of {batch} rows; {threads} CPUs",
+        flush=True,
+    )
 
     first = in_fresh_process("plain", args, batch)
     inline = in_fresh_process("inline", args, batch)
     init_ray()
     from pipeline.infrastructure.tracking import Tracker
 
-    on_ray = library(Tracker(f"sqlite:///{workdir / 'model' / 'mlflow.db'}"), "models:/embed-bench@champion",
-                     workdir / "data", workdir / "out", batch, use_ray=True)
+    on_ray = library(
+        Tracker(f"sqlite:///{workdir / 'model' / 'mlflow.db'}"),
+        "models:/embed-bench@champion",
+        workdir / "data",
+        workdir / "out",
+        batch,
+        use_ray=True,
+    )
     second = in_fresh_process("plain", args, batch)
     assert first["rows"] == inline["rows"] == on_ray["rows"] == args.rows
     n = args.rows
     plain = n / ((first["wall"] + second["wall"]) / 2)
     steady = n / ((first["predict"] + second["predict"]) / 2)
-    print(f"plain process ({threads} torch threads):    {plain:10,.0f} rows/s  ({first['wall']:.1f} s, then "
-          f"{second['wall']:.1f} s; {steady:,.0f} rows/s once the model is loaded)")
+    print(
+        f"plain process ({threads} torch threads):    {plain:10,.0f} rows/s  ({first['wall']:.1f} s, then "
+        f"{second['wall']:.1f} s; {steady:,.0f} rows/s once the model is loaded)"
+    )
     print(f"drlim embed, one process (no Ray): {n / inline['wall']:10,.0f} rows/s  ({inline['wall']:.1f} s)")
-    print(f"drlim embed on Ray Data ({on_ray['actors']} actors): {n / on_ray['seconds']:10,.0f} rows/s  "
-          f"({on_ray['seconds']:.1f} s)")
+    print(
+        f"drlim embed on Ray Data ({on_ray['actors']} actors): {n / on_ray['seconds']:10,.0f} rows/s  "
+        f"({on_ray['seconds']:.1f} s)"
+    )
     print(f"Ray Data / plain process: {n / on_ray['seconds'] / plain:.2f}x")
 
 

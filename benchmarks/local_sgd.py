@@ -32,8 +32,14 @@ def step_milliseconds(job, data, steps: int) -> float:
     """Milliseconds per ``TrainingCore`` step over ``steps`` steps (after 20 warm-up steps), one process."""
     torch.manual_seed(0)
     model = build_encoder(**job.encoder.spec(data.store.feature_shape))
-    core = TrainingCore(job.train, model, DeviceFeatures(data.features.numpy(), torch.device("cpu")),
-                        data.pair_set.read_share(0, 1), job.seed, torch.device("cpu"))
+    core = TrainingCore(
+        job.train,
+        model,
+        DeviceFeatures(data.features.numpy(), torch.device("cpu")),
+        data.pair_set.read_share(0, 1),
+        job.seed,
+        torch.device("cpu"),
+    )
     core.steps = 20
     core.run_epoch(0)
     core.steps = steps
@@ -53,8 +59,10 @@ def main() -> None:
     data = prepare(args.job, args.data_root, args.workdir, torch.device("cpu"))
     torch.set_num_threads(1)
     keep_freed_memory()  # as every training worker does
-    print(f"{args.job}: {len(data.features)} samples, encoder {job.encoder.name} {job.encoder.options}, batch "
-          f"{job.train.batch_size} similar pairs per step and worker; {machine()}\n")
+    print(
+        f"{args.job}: {len(data.features)} samples, encoder {job.encoder.name} {job.encoder.options}, batch "
+        f"{job.train.batch_size} similar pairs per step and worker; {machine()}\n"
+    )
 
     alone = step_milliseconds(job, data, args.steps)
     print(f"One process, 1 torch thread, no all-reduce: {alone:.2f} ms per step\n")
@@ -66,19 +74,25 @@ def main() -> None:
         each = job.model_copy(update={"train": train})
         one_pairs, one_seconds = ray_path(each, data, 1)
         many_pairs, many_seconds = ray_path(each, data, 1 + args.epochs)
-        rates[local_steps] = ((many_pairs - one_pairs) / (many_seconds - one_seconds),
-                              (many_seconds - one_seconds) / args.epochs)
+        rates[local_steps] = (
+            (many_pairs - one_pairs) / (many_seconds - one_seconds),
+            (many_seconds - one_seconds) / args.epochs,
+        )
     ray.shutdown()
     base = rates[args.local_steps[0]][0]
     cfg = job.train
     steps = math.ceil(data.pair_set.read_share(0, cfg.num_workers).per_epoch / cfg.batch_size)
-    print(f"| Ray Train, {cfg.num_workers} workers x {cfg.cpus_per_worker:g} CPU, {steps} steps an epoch | pairs "
-          f"scored / s | seconds per epoch | ms per step | vs H = {args.local_steps[0]} |")
+    print(
+        f"| Ray Train, {cfg.num_workers} workers x {cfg.cpus_per_worker:g} CPU, {steps} steps an epoch | pairs "
+        f"scored / s | seconds per epoch | ms per step | vs H = {args.local_steps[0]} |"
+    )
     print("|---|---|---|---|---|")
     for local_steps, (rate, epoch_seconds) in rates.items():
         what = "DDP, gradients every step" if local_steps == 1 else "weights averaged every H steps"
-        print(f"| H = {local_steps} ({what}) | {rate:,.0f} | {epoch_seconds:.1f} | "
-              f"{1000 * epoch_seconds / steps:.2f} | {rate / base:.2f}x |")
+        print(
+            f"| H = {local_steps} ({what}) | {rate:,.0f} | {epoch_seconds:.1f} | "
+            f"{1000 * epoch_seconds / steps:.2f} | {rate / base:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -46,12 +46,15 @@ def main() -> None:
 
     # Correctness on what was drawn last: no self pair, no similar pair.
     assert not (i == j).any() and not sampler.is_similar(i, j).any()
-    print(f"N = {args.n:,}, k = {args.k}, {sampler.n_similar:,} similar pairs, "
-          f"{sampler.n_dissimilar:,} implicit dissimilar pairs")
+    print(
+        f"N = {args.n:,}, k = {args.k}, {sampler.n_similar:,} similar pairs, "
+        f"{sampler.n_dissimilar:,} implicit dissimilar pairs"
+    )
     print("| measure | value |")
     print("|---|---|")
     print(f"| build (sort the edge keys, fill the Bloom bitmap) | {build:.2f} s |")
-    print(f"| sampler memory (edge keys + bitmap) | {own_bytes / 2**20:.0f} MiB ({own_bytes / args.n:.0f} bytes per sample) |")
+    per_sample = own_bytes / args.n
+    print(f"| sampler memory (edge keys + bitmap) | {own_bytes / 2**20:.0f} MiB ({per_sample:.0f} bytes per sample) |")
     print(f"| peak extra memory while drawing {args.draw:,} per call | {peak / 2**20:.0f} MiB |")
     print(f"| negatives per second, one core | {drawn / seconds:,.0f} |")
 

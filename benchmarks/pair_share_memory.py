@@ -69,8 +69,12 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=16, help="pair shards (at least the largest worker count)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8], help="worker counts to measure")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where the pair set is built and reused (default: a folder in the temp directory)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where the pair set is built and reused (default: a folder in the temp directory)",
+    )
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.gettempdir()) / "drlim-pair-share-memory"
     directory = workdir / f"n{args.n}-k{args.k}-s{args.shards}-seed{args.seed}"
@@ -86,8 +90,10 @@ def main() -> None:
     from _common import machine  # imports torch: only in this process, not in the measured ones
 
     print(f"`python {' '.join(sys.argv)}`; {machine()}")
-    print(f"N = {args.n:,} samples, k = {args.k}, {pairs.manifest['similar_pairs']:,} unordered similar pairs "
-          f"in {args.shards} shards at {directory} (built or reused in {build_s:.1f} s)")
+    print(
+        f"N = {args.n:,} samples, k = {args.k}, {pairs.manifest['similar_pairs']:,} unordered similar pairs "
+        f"in {args.shards} shards at {directory} (built or reused in {build_s:.1f} s)"
+    )
     print("| workers | directed pairs held by worker 0 | peak RSS increase (MiB) | ratio to 1 worker | seconds |")
     print("|---|---|---|---|---|")
     base = rows[0][2]

@@ -64,11 +64,22 @@ def _rss_by_process(session: int) -> dict[int, tuple[str, int, int]]:
 def run(data: Path, workdir: Path, index: str = "ivf", options: dict[str, int] | None = None) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     job = workdir / "scale.yaml"
-    job.write_text(f"name: scale\ndata:\n  source: parquet\n  path: {data.resolve()}\n  label_column: label\n"
-                   f"pairs:\n  k: 5\n  index: {index}\n  index_options: {json.dumps(options or {})}\n"
-                   f"  num_shards: 16\nencoder:\n  name: mlp\n")
-    command = ["/usr/bin/time", "-v", sys.executable, "-m", "pipeline.cli", "pairs", str(job), "--workdir",
-               str(workdir)]
+    job.write_text(
+        f"name: scale\ndata:\n  source: parquet\n  path: {data.resolve()}\n  label_column: label\n"
+        f"pairs:\n  k: 5\n  index: {index}\n  index_options: {json.dumps(options or {})}\n"
+        f"  num_shards: 16\nencoder:\n  name: mlp\n"
+    )
+    command = [
+        "/usr/bin/time",
+        "-v",
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "pairs",
+        str(job),
+        "--workdir",
+        str(workdir),
+    ]
     start = time.perf_counter()
     # A session of its own: every process of the run (Ray's too) is found by its session id.
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -99,13 +110,20 @@ def run(data: Path, workdir: Path, index: str = "ivf", options: dict[str, int] |
         raise SystemExit(f"drlim pairs failed ({process.returncode})")
     driver = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1)) * 1024
     manifest = json.loads(max((workdir / "pairs").glob("*/manifest.json"), key=os.path.getmtime).read_text())
-    return {"seconds": round(seconds, 1), "driver_peak_rss_gib": round(driver / 2**30, 3),
-            "largest_process_gib": round(peak_one[0] / 2**30, 3),
-            "largest_process_object_store_gib": round(peak_one[1] / 2**30, 3), "largest_process": peak_one[2],
-            "largest_private_gib": round(peak_private[0] / 2**30, 3), "largest_private_process": peak_private[1],
-            "all_processes_peak_sum_gib": round(peak_sum / 2**30, 2),
-            "recall_at_5": manifest["knn"].get("recall_at_k"), "similar_pairs": manifest["similar_pairs"],
-            "index_parts": manifest["knn"]["index_parts"], "index_options": manifest["knn"]["options"]}
+    return {
+        "seconds": round(seconds, 1),
+        "driver_peak_rss_gib": round(driver / 2**30, 3),
+        "largest_process_gib": round(peak_one[0] / 2**30, 3),
+        "largest_process_object_store_gib": round(peak_one[1] / 2**30, 3),
+        "largest_process": peak_one[2],
+        "largest_private_gib": round(peak_private[0] / 2**30, 3),
+        "largest_private_process": peak_private[1],
+        "all_processes_peak_sum_gib": round(peak_sum / 2**30, 2),
+        "recall_at_5": manifest["knn"].get("recall_at_k"),
+        "similar_pairs": manifest["similar_pairs"],
+        "index_parts": manifest["knn"]["index_parts"],
+        "index_options": manifest["knn"]["options"],
+    }
 
 
 def main() -> None:

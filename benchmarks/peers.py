@@ -87,8 +87,12 @@ def run_drlim(job: JobConfig, store: SampleStore, pairs, workdir: Path, held_out
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     embedding = embed(result.model, held_out.features, job.evaluate.batch_size)
-    return Row(f"DrLIM ({job.encoder.name}, {job.train.mode})", score(held_out, embedding, job.evaluate),
-               seconds, job.train.epochs)
+    return Row(
+        f"DrLIM ({job.encoder.name}, {job.train.mode})",
+        score(held_out, embedding, job.evaluate),
+        seconds,
+        job.train.epochs,
+    )
 
 
 class Unflatten(torch.nn.Module):
@@ -116,8 +120,9 @@ class _Enough(Exception):
     """Raised from CNE's epoch callback to end a calibration fit once it has used the budget."""
 
 
-def cne_fit(network: torch.nn.Module, x: np.ndarray, graph, epochs: int, args, seed: int,
-            stop_after: float | None = None) -> tuple[float, list[float]]:
+def cne_fit(
+    network: torch.nn.Module, x: np.ndarray, graph, epochs: int, args, seed: int, stop_after: float | None = None
+) -> tuple[float, list[float]]:
     """Fit ``network`` with parametric CNE for ``epochs`` on the flat rows ``x``; returns the wall seconds of
     the whole fit and those of each epoch. ``stop_after``: end the fit after the epoch that passes these
     seconds (for calibration: the learning-rate schedule then is not the one of a finished fit)."""
@@ -135,9 +140,19 @@ def cne_fit(network: torch.nn.Module, x: np.ndarray, graph, epochs: int, args, s
     # CNE's parametric model: a frozen lookup of the training rows (its data loader yields pair indices),
     # then the network. ``init`` only gives CNE the number of samples (it calls ``len(init)``).
     model = torch.nn.Sequential(torch.nn.Embedding.from_pretrained(torch.from_numpy(x), freeze=True), network)
-    embedder = cne.CNE(model=model, parametric=True, loss_mode=args.loss_mode, optimizer="adam",
-                       batch_size=args.cne_batch_size, negative_samples=args.cne_negatives, n_epochs=epochs,
-                       seed=seed, print_freq_epoch=max(1, epochs // 5), callback=clock, save_freq=1)
+    embedder = cne.CNE(
+        model=model,
+        parametric=True,
+        loss_mode=args.loss_mode,
+        optimizer="adam",
+        batch_size=args.cne_batch_size,
+        negative_samples=args.cne_negatives,
+        n_epochs=epochs,
+        seed=seed,
+        print_freq_epoch=max(1, epochs // 5),
+        callback=clock,
+        save_freq=1,
+    )
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(_Enough):  # stdout is for the table
         embedder.fit(x, init=np.zeros((len(x), 2), np.float32), graph=graph)
@@ -155,8 +170,7 @@ def knn_graph(x: np.ndarray, k: int):
     return embedder.neighbor_mat
 
 
-def run_cne(kind: str, job: JobConfig, store: SampleStore, held_out: HeldOut, graph, budget: float,
-            args) -> Row:
+def run_cne(kind: str, job: JobConfig, store: SampleStore, held_out: HeldOut, graph, budget: float, args) -> Row:
     _, features, _ = store.split("train")
     shape = tuple(features.shape[1:])
     x = np.ascontiguousarray(features.reshape(len(features), -1), dtype=np.float32)
@@ -165,29 +179,39 @@ def run_cne(kind: str, job: JobConfig, store: SampleStore, held_out: HeldOut, gr
     _, times = cne_fit(cne_network(kind, job, shape, seed), x, graph, 3, args, seed, stop_after=budget)
     per_epoch = float(np.median(times))
     epochs = max(1, int(budget / per_epoch))
-    log.info("CNE %s: %.2f s per epoch (calibration epochs: %s s) -> %d epochs in %.1f s", kind, per_epoch,
-             ", ".join(f"{t:.2f}" for t in times), epochs, budget)
+    log.info(
+        "CNE %s: %.2f s per epoch (calibration epochs: %s s) -> %d epochs in %.1f s",
+        kind,
+        per_epoch,
+        ", ".join(f"{t:.2f}" for t in times),
+        epochs,
+        budget,
+    )
     network = cne_network(kind, job, shape, seed)
     seconds, _ = cne_fit(network, x, graph, epochs, args, seed)
     flat = held_out.features.reshape(len(held_out.features), -1)
     embedding = embed(network, flat, job.evaluate.batch_size)
-    name = "MLP 784-100-100-100" if kind == "mlp" and shape == (1, 28, 28) else (
-        "MLP" if kind == "mlp" else job.encoder.name)
-    return Row(f"parametric CNE, {args.loss_mode} ({name})", score(held_out, embedding, job.evaluate),
-               seconds, epochs)
+    name = (
+        "MLP 784-100-100-100"
+        if kind == "mlp" and shape == (1, 28, 28)
+        else ("MLP" if kind == "mlp" else job.encoder.name)
+    )
+    return Row(f"parametric CNE, {args.loss_mode} ({name})", score(held_out, embedding, job.evaluate), seconds, epochs)
 
 
 def label(metric: str) -> str:
     for prefix, text in (("trustworthiness_", "trust@{}"), ("knn_accuracy_", "{}-NN")):
         if metric.startswith(prefix):
-            return text.format(metric[len(prefix):])
+            return text.format(metric[len(prefix) :])
     return metric
 
 
 def table(rows: list[Row]) -> str:
     keys = list(rows[0].metrics)
-    lines = ["| method | " + " | ".join(label(k) for k in keys) + " | wall seconds | epochs |",
-             "|---|" + "---|" * (len(keys) + 2)]
+    lines = [
+        "| method | " + " | ".join(label(k) for k in keys) + " | wall seconds | epochs |",
+        "|---|" + "---|" * (len(keys) + 2),
+    ]
     for r in rows:
         values = " | ".join(f"{r.metrics[k]:.4f}" if k in r.metrics else "–" for k in keys)
         lines.append(f"| {r.method} | {values} | {r.seconds:.1f} | {r.epochs} |")
@@ -196,16 +220,33 @@ def table(rows: list[Row]) -> str:
 
 def main() -> None:
     parser = job_parser(__doc__, "its samples, pairs, encoder and training are DrLIM's side")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a job field, as in `drlim run` (repeatable), e.g. train.epochs=20")
-    parser.add_argument("--budget-seconds", type=float, help="CNE's wall-clock budget per encoder "
-                        "(default: the DrLIM training run's wall seconds)")
-    parser.add_argument("--loss-mode", default="infonce", choices=["infonce", "neg", "nce"],
-                        help="CNE's loss: infonce = parametric InfoNC-t-SNE (t-SNE-like), neg = Neg-t-SNE "
-                        "(UMAP-like), nce = NCVis")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a job field, as in `drlim run` (repeatable), e.g. train.epochs=20",
+    )
+    parser.add_argument(
+        "--budget-seconds",
+        type=float,
+        help="CNE's wall-clock budget per encoder (default: the DrLIM training run's wall seconds)",
+    )
+    parser.add_argument(
+        "--loss-mode",
+        default="infonce",
+        choices=["infonce", "neg", "nce"],
+        help="CNE's loss: infonce = parametric InfoNC-t-SNE (t-SNE-like), neg = Neg-t-SNE (UMAP-like), nce = NCVis",
+    )
     parser.add_argument("--seed", type=int, help="the job's seed (DrLIM) and CNE's (default: the job's)")
-    parser.add_argument("--cne-encoders", nargs="+", default=["mlp", "job"], choices=["mlp", "job"],
-                        help="mlp: CNE's own parametric network; job: the job's encoder (LeNet for MNIST)")
+    parser.add_argument(
+        "--cne-encoders",
+        nargs="+",
+        default=["mlp", "job"],
+        choices=["mlp", "job"],
+        help="mlp: CNE's own parametric network; job: the job's encoder (LeNet for MNIST)",
+    )
     parser.add_argument("--cne-batch-size", type=int, default=1024, help="similar pairs per CNE step")
     parser.add_argument("--cne-negatives", type=int, default=5, help="CNE's negative samples per pair")
     parser.add_argument("--threads", type=int, help="CNE's torch threads (default: the DrLIM workers' CPUs)")
@@ -220,8 +261,14 @@ def main() -> None:
     job = load_job(REPO / "jobs" / f"{args.job}.yaml", overrides)
     runtime, store, pairs = prepare(job, args.data_root, args.workdir)
     held_out = HeldOut.load(store)
-    log.info("%s; job %s: %d training samples, %d %s samples", machine(), job.name,
-             store.manifest["splits"]["train"], len(held_out.ids), held_out.split)
+    log.info(
+        "%s; job %s: %d training samples, %d %s samples",
+        machine(),
+        job.name,
+        store.manifest["splits"]["train"],
+        len(held_out.ids),
+        held_out.split,
+    )
 
     import ray
 
@@ -234,8 +281,9 @@ def main() -> None:
     _, features, _ = store.split("train")
     start = time.perf_counter()
     graph = knn_graph(np.ascontiguousarray(features.reshape(len(features), -1), dtype=np.float32), k=15)
-    log.info("CNE's kNN graph (annoy, k=15): %d edges in %.1f s (not in the budget)", graph.nnz,
-             time.perf_counter() - start)
+    log.info(
+        "CNE's kNN graph (annoy, k=15): %d edges in %.1f s (not in the budget)", graph.nnz, time.perf_counter() - start
+    )
     for kind in args.cne_encoders:
         rows.append(run_cne(kind, job, store, held_out, graph, budget, args))
     print(table(rows))

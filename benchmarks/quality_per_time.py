@@ -50,10 +50,19 @@ def run(mode, data, test, budgets, batch_size, ratio, lr, seed) -> list[dict]:
                 torch.cuda.synchronize()
             trained += time.perf_counter() - start
             steps, pairs, encoded = steps + 1, pairs + scored, encoded + samples
-        row = {"mode": mode, "minutes": budget, "steps": steps, "pairs": pairs, "encoded": encoded,
-               **scores(model, *test)}
-        print(f"  {mode:8s} {budget:5.1f} min  {steps:7d} steps  trust@5 {row['trust5']:.4f}  "
-              f"invariance {row['invariance']:.4f}  5-NN {row['knn5']:.4f}", flush=True)
+        row = {
+            "mode": mode,
+            "minutes": budget,
+            "steps": steps,
+            "pairs": pairs,
+            "encoded": encoded,
+            **scores(model, *test),
+        }
+        print(
+            f"  {mode:8s} {budget:5.1f} min  {steps:7d} steps  trust@5 {row['trust5']:.4f}  "
+            f"invariance {row['invariance']:.4f}  5-NN {row['knn5']:.4f}",
+            flush=True,
+        )
         rows.append(row)
     return rows
 
@@ -101,15 +110,22 @@ def main() -> None:
     _, x, y = data.store.split("test")
     origin, transform = data.store.origins("test")
     test = (x, y, origin, np.array([t is None for t in transform]))
-    print(f"{machine()}; {len(data.left)} similar pairs; budgets {args.budgets} min; batch {args.batch_size}, "
-          f"ratio {args.ratio}, Adam lr {args.lr}")
-    rows = [row for mode in args.modes for row in run(mode, data, test, args.budgets, args.batch_size, args.ratio,
-                                                       args.lr, seed=0)]
+    print(
+        f"{machine()}; {len(data.left)} similar pairs; budgets {args.budgets} min; batch {args.batch_size}, "
+        f"ratio {args.ratio}, Adam lr {args.lr}"
+    )
+    rows = [
+        row
+        for mode in args.modes
+        for row in run(mode, data, test, args.budgets, args.batch_size, args.ratio, args.lr, seed=0)
+    ]
     print("\n| mode | minutes | steps | pairs scored | samples encoded | trust@5 | 5-NN acc. | invariance ratio |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['mode']} | {r['minutes']:g} | {r['steps']:,} | {r['pairs']:,} | {r['encoded']:,} | "
-              f"{r['trust5']:.4f} | {r['knn5']:.4f} | {r['invariance']:.4f} |")
+        print(
+            f"| {r['mode']} | {r['minutes']:g} | {r['steps']:,} | {r['pairs']:,} | {r['encoded']:,} | "
+            f"{r['trust5']:.4f} | {r['knn5']:.4f} | {r['invariance']:.4f} |"
+        )
     plot(rows, args.plot)
     print(f"\nplot: {args.plot}")
 

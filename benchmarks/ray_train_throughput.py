@@ -60,8 +60,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="E: steady-state epochs measured on each path")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda: the plain loop on the GPU, Ray workers on GPUs")
     parser.add_argument("--num-workers", type=int, help="Ray Train workers (default: the job's)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the job's train settings on the Ray path, e.g. train.prefetch=0")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the job's train settings on the Ray path, e.g. train.prefetch=0",
+    )
     args = parser.parse_args()
 
     job = load_job(REPO / "jobs" / f"{args.job}.yaml", args.set)
@@ -74,8 +79,10 @@ def main() -> None:
     cpus = max(1, int(cfg.num_workers * cfg.cpus_per_worker))
     torch.set_num_threads(cpus)
     keep_freed_memory()  # as every training worker does: the ratio is Ray's overhead, not the allocator's
-    print(f"{args.job}: {len(data.features)} samples, {len(data.left)} similar pairs, mode {cfg.mode}, batch "
-          f"{cfg.batch_size} similar pairs per step (and worker); {machine()}")
+    print(
+        f"{args.job}: {len(data.features)} samples, {len(data.left)} similar pairs, mode {cfg.mode}, batch "
+        f"{cfg.batch_size} similar pairs per step (and worker); {machine()}"
+    )
 
     def plain_run() -> tuple[float, float]:
         return plain_loop(data, cfg.mode, cfg.batch_size, cfg.negatives_per_positive, args.epochs)
@@ -96,14 +103,17 @@ def main() -> None:
     print("| path | pairs scored / s | seconds per epoch |")
     print("|---|---|---|")
     where = "1 GPU" if args.device == "cuda" else f"{cpus} torch threads"
-    print(f"| plain loop, 1 process, {where} (before / after the Ray path) | {plain:,.0f} "
-          f"({before_pairs / before_seconds:,.0f} / {after_pairs / after_seconds:,.0f}) "
-          f"| {plain_seconds / args.epochs:.2f} |")
+    print(
+        f"| plain loop, 1 process, {where} (before / after the Ray path) | {plain:,.0f} "
+        f"({before_pairs / before_seconds:,.0f} / {after_pairs / after_seconds:,.0f}) "
+        f"| {plain_seconds / args.epochs:.2f} |"
+    )
     each = "1 GPU" if cfg.use_gpu else f"{cfg.cpus_per_worker:g} CPU"
-    print(f"| Ray Train, {cfg.num_workers} workers x {each} (after start-up) | {steady:,.0f} "
-          f"| {epoch_seconds:.2f} |")
-    print(f"\nRay path / plain loop: {steady / plain:.2f}x; Ray start-up (TorchTrainer to first step, "
-          f"Ray already running): {one_seconds - epoch_seconds:.1f} s")
+    print(f"| Ray Train, {cfg.num_workers} workers x {each} (after start-up) | {steady:,.0f} | {epoch_seconds:.2f} |")
+    print(
+        f"\nRay path / plain loop: {steady / plain:.2f}x; Ray start-up (TorchTrainer to first step, "
+        f"Ray already running): {one_seconds - epoch_seconds:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -92,8 +92,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     data = prepare(args.job, args.data_root, args.workdir, torch.device(args.device))
-    print(f"{args.job}: {len(data.features)} samples, {len(data.left)} similar pairs; {machine()}; "
-          f"{args.steps} timed steps of {args.batch_size} similar pairs after {args.warmup} warm-up steps")
+    print(
+        f"{args.job}: {len(data.features)} samples, {len(data.left)} similar pairs; {machine()}; "
+        f"{args.steps} timed steps of {args.batch_size} similar pairs after {args.warmup} warm-up steps"
+    )
     print("| variant | pairs scored / s | encoder samples / s | warm-up s |")
     print("|---|---|---|---|")
     results = {}

@@ -8,12 +8,25 @@ same reason.
 
 from pipeline.lazy import lazy_exports
 
-__all__ = ["LeNetEncoder", "MLPEncoder", "ResNetEncoder", "build_encoder", "build_loss", "contrastive_loss",
-           "contrastive_loss_terms", "pair_distance"]
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "build_encoder": "encoders.registry",
-    "LeNetEncoder": "encoders.lenet",
-    "MLPEncoder": "encoders.mlp",
-    "ResNetEncoder": "encoders.resnet",
-    **dict.fromkeys(("build_loss", "contrastive_loss", "contrastive_loss_terms", "pair_distance"), "encoders.losses"),
-})
+__all__ = [
+    "LeNetEncoder",
+    "MLPEncoder",
+    "ResNetEncoder",
+    "build_encoder",
+    "build_loss",
+    "contrastive_loss",
+    "contrastive_loss_terms",
+    "pair_distance",
+]
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "build_encoder": "encoders.registry",
+        "LeNetEncoder": "encoders.lenet",
+        "MLPEncoder": "encoders.mlp",
+        "ResNetEncoder": "encoders.resnet",
+        **dict.fromkeys(
+            ("build_loss", "contrastive_loss", "contrastive_loss_terms", "pair_distance"), "encoders.losses"
+        ),
+    },
+)

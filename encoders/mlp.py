@@ -13,8 +13,9 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 class MLPEncoder(nn.Module):
     """Flattens ``(n, *input_shape)`` inputs and maps them through ``layers`` hidden layers to ``output_dim``."""
 
-    def __init__(self, input_shape: tuple[int, ...], output_dim: int, *, hidden: int, layers: int,
-                 activation: str) -> None:
+    def __init__(
+        self, input_shape: tuple[int, ...], output_dim: int, *, hidden: int, layers: int, activation: str
+    ) -> None:
         """Options and their defaults: ``pipeline/config/choices.py`` (``ENCODERS``)."""
         super().__init__()
         if activation not in ACTIVATIONS:

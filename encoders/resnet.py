@@ -18,8 +18,10 @@ class ResNetEncoder(nn.Module):
         """Options and their defaults: ``pipeline/config/choices.py`` (``ENCODERS``)."""
         super().__init__()
         if len(input_shape) != 3:
-            raise ValueError(f"takes images (channels, height, width), the data has shape {tuple(input_shape)}; "
-                             f"set data.feature_shape, e.g. [1, 28, 28]")
+            raise ValueError(
+                f"takes images (channels, height, width), the data has shape {tuple(input_shape)}; "
+                f"set data.feature_shape, e.g. [1, 28, 28]"
+            )
         if projection < 1:
             raise ValueError(f"projection must be >= 1, got {projection}")
         self.input_shape = tuple(int(d) for d in input_shape)

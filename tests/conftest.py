@@ -18,6 +18,14 @@ def mnist_root() -> Path | None:
     return None
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on a real Ray instance (the ``ray_local`` fixture) is an integration test: ``pytest -m "not
+    integration"`` (``make test-unit``) runs the rest in under two minutes."""
+    for item in items:
+        if "ray_local" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="module")
 def ray_local():
     import ray
@@ -46,8 +54,9 @@ def small_filesystem(tmp_path):
 
     mount = tmp_path / "small"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True,
-                          text=True, check=False)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True, check=False
+    )
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (run the tests as root): {made.stderr.strip()}")
     yield mount
@@ -64,8 +73,9 @@ def s3_server():
     server.start()
     host, port = server.get_host_and_port()
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="drlim-test", AWS_SECRET_ACCESS_KEY="drlim-test",
-                      AWS_DEFAULT_REGION="us-east-1")
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="drlim-test", AWS_SECRET_ACCESS_KEY="drlim-test", AWS_DEFAULT_REGION="us-east-1"
+    )
     options = {"endpoint_override": f"http://{host}:{port}", "scheme": "http", "region": "us-east-1"}
     from pyarrow import fs
 

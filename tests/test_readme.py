@@ -26,10 +26,15 @@ def test_the_layout_lists_exactly_the_modules_of_each_package():
             listed.setdefault(folder, set()).update(re.findall(r"\b(\w+\.py)\b", line))
     for folder, names in listed.items():
         present = {p.name for p in (REPO / folder).glob("*.py") if p.name != "__init__.py"}
-        assert names == present, f"{folder}: README lists {sorted(names - present)} that do not exist and " \
-                                 f"leaves out {sorted(present - names)}"
-    packages = {p.parent.relative_to(REPO).as_posix() + "/" for p in REPO.glob("*/**/__init__.py")
-                if p.parts[len(REPO.parts)] in ("pipeline", "encoders")}
+        assert names == present, (
+            f"{folder}: README lists {sorted(names - present)} that do not exist and "
+            f"leaves out {sorted(present - names)}"
+        )
+    packages = {
+        p.parent.relative_to(REPO).as_posix() + "/"
+        for p in REPO.glob("*/**/__init__.py")
+        if p.parts[len(REPO.parts)] in ("pipeline", "encoders")
+    }
     assert packages <= set(listed), f"packages missing from the layout: {sorted(packages - set(listed))}"
 
 

@@ -26,30 +26,58 @@ runs      on Ray Data when the input is over 64 MB (RAY_ADDRESS, else a local Ra
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("embed", help="embed a file or folder of samples with a registered model (Ray Data)",
-                            description=EMBED_DESCRIPTION,
-                            formatter_class=argparse.RawDescriptionHelpFormatter,
-                            epilog="examples:\n"
-                                   "  drlim embed --model models:/drlim-mnist-4-9@champion --input images.npy\n"
-                                   "  drlim embed --model models:/my-model@champion --input "
-                                   "'s3://bucket/samples/*.parquet' --output emb.parquet")
+    p = commands.add_parser(
+        "embed",
+        help="embed a file or folder of samples with a registered model (Ray Data)",
+        description=EMBED_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  drlim embed --model models:/drlim-mnist-4-9@champion --input images.npy\n"
+        "  drlim embed --model models:/my-model@champion --input "
+        "'s3://bucket/samples/*.parquet' --output emb.parquet",
+    )
     p.add_argument("--model", required=True, help="MLflow model URI, e.g. models:/drlim-mnist-4-9@champion")
-    p.add_argument("--input", required=True, metavar="PATH",
-                   help="a .parquet/.npy/.npz file, a folder of them (part files, read in path order) or a glob; "
-                        "local, or a URI such as s3://bucket/prefix")
-    p.add_argument("--key", metavar="NAME", help="the features: Parquet column or .npz array (default: 'features', "
-                   "else the only list column / the only array)")
-    p.add_argument("--label-column", metavar="NAME", help="labels to keep beside each embedding (default: 'label' "
-                   "where a file has it, else -1)")
-    p.add_argument("--no-scale", dest="scale_uint8", action="store_false",
-                   help="keep uint8 features as they are (for a model trained on your own uint8 files, which the "
-                        "data stage does not scale)")
-    p.add_argument("--storage-option", dest="storage_options", action="append", default=[], metavar="KEY=VALUE",
-                   help="keyword argument of the URI scheme's pyarrow filesystem, e.g. "
-                        "endpoint_override=http://minio:9000 (repeatable; as data.storage_options)")
+    p.add_argument(
+        "--input",
+        required=True,
+        metavar="PATH",
+        help="a .parquet/.npy/.npz file, a folder of them (part files, read in path order) or a glob; "
+        "local, or a URI such as s3://bucket/prefix",
+    )
+    p.add_argument(
+        "--key",
+        metavar="NAME",
+        help="the features: Parquet column or .npz array (default: 'features', "
+        "else the only list column / the only array)",
+    )
+    p.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="labels to keep beside each embedding (default: 'label' where a file has it, else -1)",
+    )
+    p.add_argument(
+        "--no-scale",
+        dest="scale_uint8",
+        action="store_false",
+        help="keep uint8 features as they are (for a model trained on your own uint8 files, which the "
+        "data stage does not scale)",
+    )
+    p.add_argument(
+        "--storage-option",
+        dest="storage_options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword argument of the URI scheme's pyarrow filesystem, e.g. "
+        "endpoint_override=http://minio:9000 (repeatable; as data.storage_options)",
+    )
     p.add_argument("--batch-size", type=int, metavar="N", help="samples per model call (default: 16 MB of features)")
-    p.add_argument("--output", type=Path, default=Path("embeddings.parquet"),
-                   help="Parquet folder to write (replaced if it exists; default: %(default)s)")
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=Path("embeddings.parquet"),
+        help="Parquet folder to write (replaced if it exists; default: %(default)s)",
+    )
     p.set_defaults(func=embed)
 
 
@@ -64,8 +92,18 @@ def embed(args: argparse.Namespace) -> None:
         options[name] = yaml.safe_load(value)
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
-    done = embed_files(tracker(None), args.model, args.input, args.output, key=args.key,
-                       label_column=args.label_column, scale_uint8=args.scale_uint8, storage_options=options,
-                       batch_size=args.batch_size)
-    print(f"wrote {done.rows} embeddings ({done.dim}-d) of {done.files} file(s) to {args.output}/ in "
-          f"{done.seconds:.1f}s ({done.rows / done.seconds:,.0f} samples/s)")
+    done = embed_files(
+        tracker(None),
+        args.model,
+        args.input,
+        args.output,
+        key=args.key,
+        label_column=args.label_column,
+        scale_uint8=args.scale_uint8,
+        storage_options=options,
+        batch_size=args.batch_size,
+    )
+    print(
+        f"wrote {done.rows} embeddings ({done.dim}-d) of {done.files} file(s) to {args.output}/ in "
+        f"{done.seconds:.1f}s ({done.rows / done.seconds:,.0f} samples/s)"
+    )

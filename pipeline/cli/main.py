@@ -36,12 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drlim",
         description="DrLIM: learn an invariant low-dimensional mapping from neighbourhood relations "
-                    "(FAISS pairs on Ray, Siamese training with Ray Train, MLflow tracking).",
+        "(FAISS pairs on Ray, Siamese training with Ray Train, MLflow tracking).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="debug logging, and all that Ray's processes print (else only this project's lines)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging, and all that Ray's processes print (else only this project's lines)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(commands)

@@ -13,13 +13,18 @@ if TYPE_CHECKING:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("models", help="manage registered models (promote a version to an alias)",
-                            description="Registered models in the MLflow store ($MLFLOW_TRACKING_URI, else "
-                                        "WORKDIR/mlflow.db).")
+    p = commands.add_parser(
+        "models",
+        help="manage registered models (promote a version to an alias)",
+        description="Registered models in the MLflow store ($MLFLOW_TRACKING_URI, else WORKDIR/mlflow.db).",
+    )
     actions = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
-    q = actions.add_parser("promote", help="point an alias at a model version",
-                           description="Move ALIAS of registered model NAME to VERSION, e.g. "
-                                       "drlim models promote drlim-mnist-4-9 3 --alias production.")
+    q = actions.add_parser(
+        "promote",
+        help="point an alias at a model version",
+        description="Move ALIAS of registered model NAME to VERSION, e.g. "
+        "drlim models promote drlim-mnist-4-9 3 --alias production.",
+    )
     q.add_argument("name", help="registered model name")
     q.add_argument("version", help="model version number")
     q.add_argument("--alias", required=True, help="alias to move, e.g. champion or production")

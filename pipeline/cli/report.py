@@ -10,11 +10,12 @@ from pipeline.infrastructure.runtime import resolve_runtime
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("report",
-                            help="run the paper's experiments, the ten-digit job and baselines; write "
-                                 "docs/results.md",
-                            description="Run every shipped experiment (reusing finished stages in --workdir), fit "
-                                        "PCA, Isomap and LLE on the same samples, and regenerate the results page.")
+    p = commands.add_parser(
+        "report",
+        help="run the paper's experiments, the ten-digit job and baselines; write docs/results.md",
+        description="Run every shipped experiment (reusing finished stages in --workdir), fit "
+        "PCA, Isomap and LLE on the same samples, and regenerate the results page.",
+    )
     add_runtime(p)
     p.add_argument("--out", type=Path, default=Path("docs/results.md"), help="Markdown page to write")
     p.add_argument("--jobs", nargs="+", help="only these experiments (job names), e.g. mnist_4_9")

@@ -14,22 +14,31 @@ log = logging.getLogger("drlim")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("run", help="run the whole pipeline: data, pairs, training, evaluation, registry",
-                            description="Run every stage of a job and record it as one MLflow run. Stages reuse "
-                                        "verified outputs of identical earlier runs; training resumes from its "
-                                        "last checkpoint.")
+    p = commands.add_parser(
+        "run",
+        help="run the whole pipeline: data, pairs, training, evaluation, registry",
+        description="Run every stage of a job and record it as one MLflow run. Stages reuse "
+        "verified outputs of identical earlier runs; training resumes from its "
+        "last checkpoint.",
+    )
     add_job(p)
     add_runtime(p)
     p.set_defaults(func=run, stop_after="all")
 
-    p = commands.add_parser("pairs", help="build the sample store and the similar-pair shards only",
-                            description="Ingest the data and write the pair shards and manifest, without training.")
+    p = commands.add_parser(
+        "pairs",
+        help="build the sample store and the similar-pair shards only",
+        description="Ingest the data and write the pair shards and manifest, without training.",
+    )
     add_job(p)
     add_runtime(p)
     p.set_defaults(func=run, stop_after="pairs")
 
-    p = commands.add_parser("validate", help="check a job file and print the resolved configuration",
-                            description="Validate a job file (and overrides) without running anything.")
+    p = commands.add_parser(
+        "validate",
+        help="check a job file and print the resolved configuration",
+        description="Validate a job file (and overrides) without running anything.",
+    )
     add_job(p)
     p.set_defaults(func=validate)
 
@@ -49,8 +58,13 @@ def run(args: argparse.Namespace) -> None:
     from pipeline.orchestration.run import run_job
 
     runtime = resolve_runtime(args.workdir, args.data_root, job.data.root)
-    log.info("Job %s: workdir %s, data root %s, MLflow %s", job.name, runtime.workdir, runtime.data_root,
-             runtime.tracking_uri)
+    log.info(
+        "Job %s: workdir %s, data root %s, MLflow %s",
+        job.name,
+        runtime.workdir,
+        runtime.data_root,
+        runtime.tracking_uri,
+    )
     summary = run_job(job, runtime, stop_after=args.stop_after)
     print(f"pairs:   {summary.pairs.location} ({summary.pairs.manifest['similar_pairs']} similar pairs)")
     if args.stop_after == "all":

@@ -9,22 +9,42 @@ from pipeline.infrastructure.runtime import resolve_runtime
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("tune", help="search training settings on Ray Tune, chosen by a validation metric",
-                            description="Build the job's data and pairs once, train one trial per point of the "
-                                        "grid of --search values (each through Ray Train, each a child MLflow run "
-                                        "of one parent run), score every trial on the validation split and "
-                                        "register the best trial's model under the job's alias. Test metrics are "
-                                        "recorded, never used to choose.")
+    p = commands.add_parser(
+        "tune",
+        help="search training settings on Ray Tune, chosen by a validation metric",
+        description="Build the job's data and pairs once, train one trial per point of the "
+        "grid of --search values (each through Ray Train, each a child MLflow run "
+        "of one parent run), score every trial on the validation split and "
+        "register the best trial's model under the job's alias. Test metrics are "
+        "recorded, never used to choose.",
+    )
     add_job(p)
-    p.add_argument("--search", action="append", default=[], metavar="KEY=[V1,V2,...]", required=True,
-                   help="a training setting and its values (YAML list), e.g. --search train.lr=[0.0003,0.001] "
-                        "(repeatable: the grid is every combination)")
-    p.add_argument("--metric", default="val/trustworthiness_5", help="validation metric that picks the best "
-                   "trial (default: %(default)s)")
-    p.add_argument("--mode", choices=["max", "min"], default="max", help="max for scores, min for e.g. "
-                   "val/invariance_ratio (default: %(default)s)")
-    p.add_argument("--concurrent", type=int, default=1, help="trials at a time (each uses train.num_workers "
-                   "workers; default: %(default)s)")
+    p.add_argument(
+        "--search",
+        action="append",
+        default=[],
+        metavar="KEY=[V1,V2,...]",
+        required=True,
+        help="a training setting and its values (YAML list), e.g. --search train.lr=[0.0003,0.001] "
+        "(repeatable: the grid is every combination)",
+    )
+    p.add_argument(
+        "--metric",
+        default="val/trustworthiness_5",
+        help="validation metric that picks the best trial (default: %(default)s)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=["max", "min"],
+        default="max",
+        help="max for scores, min for e.g. val/invariance_ratio (default: %(default)s)",
+    )
+    p.add_argument(
+        "--concurrent",
+        type=int,
+        default=1,
+        help="trials at a time (each uses train.num_workers workers; default: %(default)s)",
+    )
     add_runtime(p)
     p.set_defaults(func=tune)
 

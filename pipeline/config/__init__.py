@@ -11,5 +11,18 @@ from pipeline.config.inputs import AdjacentSpec, DataConfig, PairsConfig, PriorR
 from pipeline.config.job import JobConfig, flatten, load_job, parse_override
 from pipeline.config.training import EncoderConfig, EvaluateConfig, TrackingConfig, TrainConfig, held_out_count
 
-__all__ = ["AdjacentSpec", "DataConfig", "EncoderConfig", "EvaluateConfig", "JobConfig", "PairsConfig", "PriorRule",
-           "TrackingConfig", "TrainConfig", "flatten", "held_out_count", "load_job", "parse_override"]
+__all__ = [
+    "AdjacentSpec",
+    "DataConfig",
+    "EncoderConfig",
+    "EvaluateConfig",
+    "JobConfig",
+    "PairsConfig",
+    "PriorRule",
+    "TrackingConfig",
+    "TrainConfig",
+    "flatten",
+    "held_out_count",
+    "load_job",
+    "parse_override",
+]

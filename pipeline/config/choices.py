@@ -48,8 +48,14 @@ def positive_integer(value: Any) -> bool:
 class Choices(Mapping[str, Choice]):
     """The plug-ins of one kind, in the order given (which may matter: see ``PAIR_SOURCES``), by name."""
 
-    def __init__(self, kind: str, *choices: Choice, section: str = "", value: Callable[[Any], bool] | None = None,
-                 value_rule: str = "") -> None:
+    def __init__(
+        self,
+        kind: str,
+        *choices: Choice,
+        section: str = "",
+        value: Callable[[Any], bool] | None = None,
+        value_rule: str = "",
+    ) -> None:
         self.kind, self.section = kind, section  # section: the job section whose fields are the settings
         self._choices = {c.name: c for c in choices}
         self._value, self._value_rule = value, value_rule
@@ -84,8 +90,9 @@ class Choices(Mapping[str, Choice]):
         if unknown:
             listed = ", ".join(map(repr, unknown))
             valid = [key for key in choice.options if key not in choice.settings] or "none"
-            raise ValueError(f"{self.kind} {name!r} has no option{'s' if len(unknown) > 1 else ''} {listed}; "
-                             f"valid options: {valid}")
+            raise ValueError(
+                f"{self.kind} {name!r} has no option{'s' if len(unknown) > 1 else ''} {listed}; valid options: {valid}"
+            )
         self._check_values(name, given)
         return {**choice.options, **given}
 
@@ -93,11 +100,16 @@ class Choices(Mapping[str, Choice]):
         if self._value is not None:
             for key, value in values.items():
                 if not self._value(value):
-                    raise ValueError(f"{self.kind} {name!r}: option {key!r} must be {self._value_rule}, got "
-                                     f"{value!r}")
+                    raise ValueError(f"{self.kind} {name!r}: option {key!r} must be {self._value_rule}, got {value!r}")
 
-    def build(self, name: str, given: Mapping[str, Any] | None = None, *args: Any,
-              settings: Mapping[str, Any] | None = None, **context: Any) -> Any:
+    def build(
+        self,
+        name: str,
+        given: Mapping[str, Any] | None = None,
+        *args: Any,
+        settings: Mapping[str, Any] | None = None,
+        **context: Any,
+    ) -> Any:
         """An instance of ``name``: ``args`` and ``context`` (what the data or the caller gives), its options
         (``options``) and, of ``settings`` (the job section's fields), those it takes."""
         choice = self[name]
@@ -142,7 +154,8 @@ INDEXES = Choices(
     Choice("flat", "pipeline.pairs.knn:FlatIndex"),
     Choice("ivf", "pipeline.pairs.knn:IVFIndex", {"nlist": None, "nprobe": 8, "train_size": None}),
     Choice("hnsw", "pipeline.pairs.knn:HNSWIndex", {"m": 32, "ef_construction": 80, "ef_search": 64}),
-    value=positive_integer, value_rule="a positive integer",
+    value=positive_integer,
+    value_rule="a positive integer",
 )
 
 # Encoders G_W (encoder.name, encoder.options); output_dim and the samples' shape come from the job and the data.
@@ -159,7 +172,9 @@ LOSSES = Choices(
     Choice("contrastive", "encoders.losses.contrastive:ContrastiveLoss", {"margin": 1.0}, settings=("margin",)),
     Choice("neg", "encoders.losses.neg:NegLoss", {"exaggeration": 1.0, "normalization": 1.0, "dof": 1.0}),
     Choice("infonce", "encoders.losses.infonce:InfoNCELoss", {"exaggeration": 1.0, "dof": 1.0}),
-    section="train", value=positive_number, value_rule="a positive number",
+    section="train",
+    value=positive_number,
+    value_rule="a positive number",
 )
 
 # Optimizers (train.optimizer); their settings are fields of train.

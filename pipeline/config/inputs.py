@@ -27,19 +27,28 @@ class DataConfig(Section):
     """Where samples come from. MNIST: the first ``train_per_digit`` of each digit in the training set."""
 
     source: str = Field(
-        "mnist", description="mnist (digits, *_per_digit, root, download apply), your own parquet/numpy files, "
+        "mnist",
+        description="mnist (digits, *_per_digit, root, download apply), your own parquet/numpy files, "
         "norb (one airplane from the small NORB files under ROOT/norb) or airplane (its synthetic stand-in)",
     )
     norb_instance: int = Field(4, ge=0, description="norb: which airplane instance")
-    root: str | None = Field(None, description="data root (DATA_ROOT) unless --data-root is given; else "
-                             "DRLIM_DATA_ROOT, WORKDIR/data. A relative root is taken from the current directory")
-    path: str | None = Field(None, description="parquet/numpy: the training samples: a file, a folder of part "
-                             "files or a glob; a local path (absolute, or relative to DATA_ROOT, not climbing out "
-                             "of it with '..') or a URI (s3://, gs://, hdfs://, abfs://)")
-    test_path: str | None = Field(None, description="parquet/numpy: held-out samples; none = evaluate on training. "
-                                  "Given like data.path")
+    root: str | None = Field(
+        None,
+        description="data root (DATA_ROOT) unless --data-root is given; else "
+        "DRLIM_DATA_ROOT, WORKDIR/data. A relative root is taken from the current directory",
+    )
+    path: str | None = Field(
+        None,
+        description="parquet/numpy: the training samples: a file, a folder of part "
+        "files or a glob; a local path (absolute, or relative to DATA_ROOT, not climbing out "
+        "of it with '..') or a URI (s3://, gs://, hdfs://, abfs://)",
+    )
+    test_path: str | None = Field(
+        None, description="parquet/numpy: held-out samples; none = evaluate on training. Given like data.path"
+    )
     storage_options: dict[str, Any] = Field(
-        default_factory=dict, description="keyword arguments of the URI's pyarrow filesystem, e.g. {endpoint_override: "
+        default_factory=dict,
+        description="keyword arguments of the URI's pyarrow filesystem, e.g. {endpoint_override: "
         "'http://127.0.0.1:9000', region: us-east-1} for S3; credentials otherwise come the usual way (AWS_* ...)",
     )
     feature_column: str = Field("features", min_length=1, description="parquet column / npz array of features")
@@ -66,8 +75,10 @@ class DataConfig(Section):
         if self.storage_options and not any(p and "://" in p for p in (self.path, self.test_path)):
             raise ValueError("data.storage_options: set for a URI (s3://...) in data.path or data.test_path")
         if not reads_files and (self.path or self.test_path):
-            raise ValueError(f"data.path: source {self.source!r} is read from the data root; set data.source: "
-                             f"parquet or numpy to read your own files")
+            raise ValueError(
+                f"data.path: source {self.source!r} is read from the data root; set data.source: "
+                f"parquet or numpy to read your own files"
+            )
         if self.feature_shape is not None and (not self.feature_shape or min(self.feature_shape) < 1):
             raise ValueError(f"data.feature_shape: must be positive sizes, e.g. [1, 28, 28], got {self.feature_shape}")
         return self
@@ -147,9 +158,13 @@ class PairsConfig(Section):
     )
     recall_queries: int = Field(1000, ge=1, description="approximate indexes: queries checked against exact search")
     num_shards: int = Field(8, ge=1, le=4096, description="pair shards, by hash of the left id")
-    index_parts: int | None = Field(None, ge=1, description="the kNN index in this many parts, one Ray actor each "
-                                    "(each query shard visits every part); null = enough for ~1 GiB of features "
-                                    "each, at most one per cluster CPU")
+    index_parts: int | None = Field(
+        None,
+        ge=1,
+        description="the kNN index in this many parts, one Ray actor each "
+        "(each query shard visits every part); null = enough for ~1 GiB of features "
+        "each, at most one per cluster CPU",
+    )
 
     @model_validator(mode="after")
     def _index_options(self) -> PairsConfig:
@@ -161,8 +176,10 @@ class PairsConfig(Section):
             )
         neighbours = [s for s in self.sources if "extends_knn" in PAIR_SOURCES[s].traits]
         if self.symmetrize == "mutual" and neighbours:
-            raise ValueError(f"pairs.symmetrize: mutual is decided where each pair shard is written, after "
-                             f"{neighbours[0]} has used the kNN edges; use symmetrize: union with {neighbours[0]}")
+            raise ValueError(
+                f"pairs.symmetrize: mutual is decided where each pair shard is written, after "
+                f"{neighbours[0]} has used the kNN edges; use symmetrize: union with {neighbours[0]}"
+            )
         try:
             INDEXES.options(self.index, self.index_options)
         except ValueError as exc:
@@ -185,6 +202,7 @@ class PairsConfig(Section):
             raise ValueError(f"sources must not repeat, got {v}")
         neighbours = [s for s in v if "extends_knn" in PAIR_SOURCES[s].traits]
         if neighbours and "knn" not in v:
-            raise ValueError(f"{neighbours[0]} extends the kNN pairs; list knn too, e.g. "
-                             f"[knn, transform, {neighbours[0]}]")
+            raise ValueError(
+                f"{neighbours[0]} extends the kNN pairs; list knn too, e.g. [knn, transform, {neighbours[0]}]"
+            )
         return v

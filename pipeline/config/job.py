@@ -7,6 +7,7 @@ allowed ("did you mean" for typos).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_origin
 
@@ -90,7 +91,7 @@ def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
 _UNION_MEMBERS = {"int", "float", "str", "bool"}
 
 
-def _format_error(err: dict, source: str) -> str:
+def _format_error(err: Mapping[str, Any], source: str) -> str:
     loc = tuple(err["loc"])
     while len(loc) > 1 and loc[-1] in _UNION_MEMBERS:
         loc = loc[:-1]
@@ -114,8 +115,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         return key.strip().split("."), yaml.safe_load(value)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"override {text!r}: the value {value!r} is not valid YAML ({_yaml_problem(exc)}); quote "
-                          f"strings and close brackets, e.g. data.digits=[1, 7]") from None
+        raise ConfigError(
+            f"override {text!r}: the value {value!r} is not valid YAML ({_yaml_problem(exc)}); quote "
+            f"strings and close brackets, e.g. data.digits=[1, 7]"
+        ) from None
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -148,8 +151,9 @@ def _apply_override(raw: dict, text: str) -> tuple[str, ...]:
     keys, value = parse_override(text)
     scalar = _scalar_parent(keys)
     if scalar:
-        raise ConfigError(f"override {text!r}: {scalar!r} is a value, not a section; set it directly, e.g. "
-                          f"{scalar}=...")
+        raise ConfigError(
+            f"override {text!r}: {scalar!r} is a value, not a section; set it directly, e.g. {scalar}=..."
+        )
     node = raw
     for part in keys[:-1]:
         node = node.setdefault(part, {})
@@ -180,14 +184,16 @@ def load_job(path: str | Path | None = None, overrides: list[str] | tuple[str, .
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}; fix the syntax there") from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read the job file ({exc.__class__.__name__}: {exc}); save it as "
-                              f"UTF-8 text") from None
+            raise ConfigError(
+                f"{path}: cannot read the job file ({exc.__class__.__name__}: {exc}); save it as UTF-8 text"
+            ) from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}")
     applied = {_apply_override(raw, text): text for text in overrides}
     try:
         return JobConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = list(dict.fromkeys(_format_error(e, _error_source(tuple(e["loc"]), source, applied))
-                                   for e in exc.errors()))
+        lines = list(
+            dict.fromkeys(_format_error(e, _error_source(tuple(e["loc"]), source, applied)) for e in exc.errors())
+        )
         raise ConfigError("invalid job configuration:\n  " + "\n  ".join(lines)) from None

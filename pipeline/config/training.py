@@ -30,20 +30,28 @@ class EncoderConfig(Section):
 
     def spec(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
         """``build_encoder`` keyword arguments for samples of ``input_shape`` (also stored in checkpoints)."""
-        return {"name": self.name, "output_dim": self.output_dim, "options": dict(self.options),
-                "input_shape": list(input_shape)}
+        return {
+            "name": self.name,
+            "output_dim": self.output_dim,
+            "options": dict(self.options),
+            "input_shape": list(input_shape),
+        }
 
 
 class TrainConfig(Section):
     num_workers: int = Field(2, ge=1, description="Ray Train workers")
     cpus_per_worker: float = Field(1.0, gt=0)
     local_steps: int = Field(
-        1, ge=1, description="with several workers: optimizer steps each worker takes alone between averages of "
+        1,
+        ge=1,
+        description="with several workers: optimizer steps each worker takes alone between averages of "
         "their weights (local SGD; pipeline/train/averaging.py); 1 = DDP, gradients averaged every step",
     )
     max_failures: int = Field(
-        2, ge=-1, description="restarts of the workers from the last checkpoint after a worker or node is lost; "
-        "-1: no limit (an error a restart cannot cure ends the run at once)"
+        2,
+        ge=-1,
+        description="restarts of the workers from the last checkpoint after a worker or node is lost; "
+        "-1: no limit (an error a restart cannot cure ends the run at once)",
     )
     use_gpu: bool | Literal["auto"] = Field("auto", description="auto: GPUs when the cluster has them")
     precision: Literal["auto", "fp32", "bf16"] = Field(
@@ -57,41 +65,51 @@ class TrainConfig(Section):
     negatives_per_positive: float = Field(
         0.25, ge=0, description="per_pair: dissimilar pairs drawn per similar pair; batch: their weight ratio"
     )
-    loss: str = Field("contrastive", description="contrastive (the paper's), neg (UMAP-like) or infonce "
-                      "(t-SNE-like); see encoders/losses")
+    loss: str = Field(
+        "contrastive",
+        description="contrastive (the paper's), neg (UMAP-like) or infonce (t-SNE-like); see encoders/losses",
+    )
     loss_options: dict[str, float] = Field(
         default_factory=dict, description="neg: exaggeration, normalization; infonce: exaggeration"
     )
     margin: float = Field(1.0, gt=0, description="m in the contrastive loss")
     optimizer: str = Field(
-        "adam", description="sgd, adam or adamw: Adam with decoupled weight decay (adam adds weight_decay to the "
-        "gradient)"
+        "adam",
+        description="sgd, adam or adamw: Adam with decoupled weight decay (adam adds weight_decay to the gradient)",
     )
     lr: float = Field(1e-3, gt=0)
     lr_schedule: Literal["constant", "cosine"] = Field("cosine", description="cosine: decays to 0 by the last step")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     weight_decay: float = Field(0.0, ge=0)
     source_weights: dict[str, float] = Field(
-        default_factory=dict, description="weight of the similar pairs of each source (pairs.sources) relative to "
+        default_factory=dict,
+        description="weight of the similar pairs of each source (pairs.sources) relative to "
         "the others, e.g. {transform: 4} to pull a sample's own transformed copies together harder; unnamed "
         "sources weigh 1, and the weights are normalised so the similar half keeps its total weight",
     )
     input_noise: float = Field(
-        0.0, ge=0, description="standard deviation of Gaussian noise added to every training input, in feature "
+        0.0,
+        ge=0,
+        description="standard deviation of Gaussian noise added to every training input, in feature "
         "units (MNIST pixels run 0-1): smooths the map around the training samples, so unseen samples land nearer "
         "their neighbours; 0 = none",
     )
     ema_decay: float | None = Field(
-        None, gt=0, lt=1, description="keep an exponential moving average of the weights (updated every step) "
+        None,
+        gt=0,
+        lt=1,
+        description="keep an exponential moving average of the weights (updated every step) "
         "and return it as the trained model; null = the last weights",
     )
     features: Literal["auto", "device", "stream"] = Field(
-        "auto", description="device: the training features copied to the device once; stream: read by id from "
+        "auto",
+        description="device: the training features copied to the device once; stream: read by id from "
         "the sample store per step (pinned, copied without blocking); auto: device when they take at most a "
         "quarter of its free memory",
     )
     prefetch: Literal["auto"] | int = Field(
-        "auto", description="steps prepared ahead in a background thread; 0 = inline; auto: 2 on GPU, 0 on CPU "
+        "auto",
+        description="steps prepared ahead in a background thread; 0 = inline; auto: 2 on GPU, 0 on CPU "
         "(where the thread only competes with the worker's own compute)",
     )
 
@@ -142,16 +160,27 @@ class EvaluateConfig(Section):
     thumbnails: int = Field(400, ge=0, description="digit thumbnails drawn on the map")
     batch_size: int = Field(1024, ge=1)
     validation: float = Field(
-        0.1, ge=0, description="training samples held out of the pairs and of training, to choose settings on: "
+        0.1,
+        ge=0,
+        description="training samples held out of the pairs and of training, to choose settings on: "
         "a fraction (< 1) or a count (>= 1) of the training originals (their transformed copies go with them), "
         "drawn with a fixed seed; 0 = none (the paper's set-up)",
     )
-    validation_every: int = Field(5, ge=0, description="score the validation samples every N epochs during "
-                                  "training (and after the last); 0 = only at the end")
-    validation_samples: int = Field(1000, ge=10, description="validation originals scored during training "
-                                    "(a fixed random subset; the end of the run scores all of them)")
+    validation_every: int = Field(
+        5,
+        ge=0,
+        description="score the validation samples every N epochs during "
+        "training (and after the last); 0 = only at the end",
+    )
+    validation_samples: int = Field(
+        1000,
+        ge=10,
+        description="validation originals scored during training "
+        "(a fixed random subset; the end of the run scores all of them)",
+    )
     select: Literal["last", "best"] = Field(
-        "last", description="the trained model: the last epoch's, or the epoch with the best validation "
+        "last",
+        description="the trained model: the last epoch's, or the epoch with the best validation "
         "trustworthiness at the first trustworthiness_k (needs validation)",
     )
 
@@ -172,8 +201,10 @@ class EvaluateConfig(Section):
     @model_validator(mode="after")
     def _select_needs_validation(self) -> EvaluateConfig:
         if self.select == "best" and not self.validation:
-            raise ValueError("evaluate.select: 'best' picks the epoch by its validation score; set "
-                             "evaluate.validation (e.g. 0.1) or use select: last")
+            raise ValueError(
+                "evaluate.select: 'best' picks the epoch by its validation score; set "
+                "evaluate.validation (e.g. 0.1) or use select: last"
+            )
         return self
 
 

@@ -9,7 +9,10 @@
 from pipeline.lazy import lazy_exports
 
 __all__ = ["SampleStore", "ingest"]
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "SampleStore": "pipeline.data.store",
-    "ingest": "pipeline.data.stage",
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "SampleStore": "pipeline.data.store",
+        "ingest": "pipeline.data.stage",
+    },
+)

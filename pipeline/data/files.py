@@ -30,15 +30,20 @@ class FileSource(DataSource):
     def listing(self) -> dict[str, list[SourceFile]]:
         """The files of each split ("train": data.path, "test": data.test_path); reads no data."""
         cfg = self.cfg
-        return {split: list_source(value, key, self.root, cfg.storage_options)
-                for split, key, value in (("train", "data.path", cfg.path), ("test", "data.test_path", cfg.test_path))
-                if value}
+        return {
+            split: list_source(value, key, self.root, cfg.storage_options)
+            for split, key, value in (("train", "data.path", cfg.path), ("test", "data.test_path", cfg.test_path))
+            if value
+        }
 
     def parts(self) -> list[SourcePart]:
         cfg = self.cfg
         shape = tuple(cfg.feature_shape) if cfg.feature_shape else None
-        return [FilePart(file.name, split, file.size, file, cfg.feature_column, cfg.label_column, shape)
-                for split, files in self.listing.items() for file in files]
+        return [
+            FilePart(file.name, split, file.size, file, cfg.feature_column, cfg.label_column, shape)
+            for split, files in self.listing.items()
+            for file in files
+        ]
 
     def fingerprint(self) -> dict[str, list]:
         return {split: fingerprint(files) for split, files in self.listing.items()}

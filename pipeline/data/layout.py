@@ -65,8 +65,9 @@ def part_facts(part: SourcePart, samples: PartSamples, cfg: DataConfig) -> PartF
     cannot take fails here, naming the part."""
     if cfg.transforms:
         with_copies("train", samples.features[:1], samples.labels[:1], np.zeros(1), cfg, where=part.name)
-    return PartFacts(len(samples), tuple(samples.features.shape[1:]),
-                     {k: v.dtype.str for k, v in samples.metadata.items()})
+    return PartFacts(
+        len(samples), tuple(samples.features.shape[1:]), {k: v.dtype.str for k, v in samples.metadata.items()}
+    )
 
 
 def inspect_part(part: SourcePart, cfg: DataConfig) -> PartFacts:
@@ -79,15 +80,19 @@ def metadata_fields(parts: list[SourcePart], facts: list[PartFacts]) -> list[pa.
     first = facts[0].metadata
     for part, fact in zip(parts, facts):
         if sorted(fact.metadata) != sorted(first):
-            raise DataError(f"{part.name} has metadata columns {sorted(fact.metadata)}, {parts[0].name} has "
-                            f"{sorted(first)}; all files need the same columns")
+            raise DataError(
+                f"{part.name} has metadata columns {sorted(fact.metadata)}, {parts[0].name} has "
+                f"{sorted(first)}; all files need the same columns"
+            )
     fields = []
     for column in sorted(first):
         kinds = [np.dtype(f.metadata[column]) for f in facts]
         text = {k.kind in "USO" for k in kinds}
         if len(text) > 1:
-            raise DataError(f"metadata column {column!r} holds numbers in one file and text in another ("
-                            f"{parts[[k.kind in 'USO' for k in kinds].index(True)].name}); make them agree")
+            raise DataError(
+                f"metadata column {column!r} holds numbers in one file and text in another ("
+                f"{parts[[k.kind in 'USO' for k in kinds].index(True)].name}); make them agree"
+            )
         fields.append(pa.field(column, pa.string() if text == {True} else pa.from_numpy_dtype(np.result_type(*kinds))))
     return fields
 
@@ -97,22 +102,27 @@ def held_out_mask(n: int, validation: float, seed: int = 0) -> np.ndarray:
     drawn with a fixed seed so that every run of a data section holds out the same samples."""
     count = held_out_count(n, validation)
     if not 0 < count < n:
-        raise DataError(f"evaluate.validation={validation:g} holds out {count} of the {n} training samples; it "
-                        f"needs at least one and must leave some to train on")
+        raise DataError(
+            f"evaluate.validation={validation:g} holds out {count} of the {n} training samples; it "
+            f"needs at least one and must leave some to train on"
+        )
     picked = np.zeros(n, dtype=bool)
     picked[np.random.default_rng(seed).choice(n, count, replace=False)] = True
     return picked
 
 
-def plan_parts(parts: list[SourcePart], facts: list[PartFacts], validation: float,
-               blocks: int) -> tuple[list[PartPlan], StoreLayout]:
+def plan_parts(
+    parts: list[SourcePart], facts: list[PartFacts], validation: float, blocks: int
+) -> tuple[list[PartPlan], StoreLayout]:
     """Each part's plan and the store's layout; ``validation`` of the training originals (over all training parts,
     in order) form the validation split."""
     shape = facts[0].feature_shape
     for part, fact in zip(parts, facts):
         if fact.feature_shape != shape:
-            raise DataError(f"{part.name}: samples have shape {fact.feature_shape}, but those in {parts[0].name} have "
-                            f"{shape}; all files need the same features")
+            raise DataError(
+                f"{part.name}: samples have shape {fact.feature_shape}, but those in {parts[0].name} have "
+                f"{shape}; all files need the same features"
+            )
     rows = np.array([f.rows for f in facts])
     is_train = np.array([p.split == "train" for p in parts])
     first_row = np.zeros(len(parts), dtype=np.int64)  # prefix sums within each split
@@ -128,8 +138,15 @@ def plan_parts(parts: list[SourcePart], facts: list[PartFacts], validation: floa
         if part.split == "test":
             plans.append(PartPlan(part, n, start, {"test": start}))
         elif validation:
-            plans.append(PartPlan(part, n, start, {"train": int(kept_before[start]), "validation": int(held_before[start])},
-                                  held[start : start + n].copy()))
+            plans.append(
+                PartPlan(
+                    part,
+                    n,
+                    start,
+                    {"train": int(kept_before[start]), "validation": int(held_before[start])},
+                    held[start : start + n].copy(),
+                )
+            )
         else:
             plans.append(PartPlan(part, n, start, {"train": start}))
     counts = {"train": int((~held).sum()), "validation": int(held.sum()), "test": int(rows[~is_train].sum())}
@@ -140,13 +157,16 @@ def plan_parts(parts: list[SourcePart], facts: list[PartFacts], validation: floa
     return plans, StoreLayout(layout, blocks, shape, metadata_fields(parts, facts))
 
 
-def part_tables(plan: PartPlan, layout: StoreLayout, samples: PartSamples, cfg: DataConfig,
-                rows_per_shard: int = ROWS_PER_SHARD) -> list[pa.Table]:
+def part_tables(
+    plan: PartPlan, layout: StoreLayout, samples: PartSamples, cfg: DataConfig, rows_per_shard: int = ROWS_PER_SHARD
+) -> list[pa.Table]:
     """The shard tables of one part: its originals of each split it feeds with their copies, cut where its ids run
     on into shards of at most ``rows_per_shard`` rows."""
     if len(samples) != plan.rows:
-        raise DataError(f"{plan.part.name} changed while the store was made ({plan.rows} rows, now {len(samples)}); "
-                        f"run again once the source is complete")
+        raise DataError(
+            f"{plan.part.name} changed while the store was made ({plan.rows} rows, now {len(samples)}); "
+            f"run again once the source is complete"
+        )
     tables = []
     for split, offset in plan.splits.items():
         if plan.held_out is None:
@@ -155,20 +175,41 @@ def part_tables(plan: PartPlan, layout: StoreLayout, samples: PartSamples, cfg: 
             mine = samples.rows(plan.held_out if split == "validation" else ~plan.held_out)
         if len(mine) == 0:  # a part none of whose samples are held out, say
             continue
-        part = with_copies(split, mine.features, mine.labels, plan.first_row + mine.source_index, cfg,
-                           mine.metadata or None, where=plan.part.name)
+        part = with_copies(
+            split,
+            mine.features,
+            mine.labels,
+            plan.first_row + mine.source_index,
+            cfg,
+            mine.metadata or None,
+            where=plan.part.name,
+        )
         base, n = layout.splits[split]
         count = len(mine)
         origin = np.arange(count) if part.origin is None else np.asarray(part.origin)
         block = np.repeat(np.arange(layout.blocks), count) if part.origin is not None else np.zeros(count, np.int64)
         ids = base + block * n + offset + origin
-        tables.append(sample_table(split, ids, part.features, part.labels, base + offset + origin, part.transform,
-                                   part.source_index, part.metadata, layout.meta_fields))
+        tables.append(
+            sample_table(
+                split,
+                ids,
+                part.features,
+                part.labels,
+                base + offset + origin,
+                part.transform,
+                part.source_index,
+                part.metadata,
+                layout.meta_fields,
+            )
+        )
     if not tables:
         return []
     table = pa.concat_tables(tables)
     ids = table.column("id").to_numpy()
     breaks = np.flatnonzero(np.diff(ids) != 1) + 1  # where the ids stop running on
     runs = zip(np.r_[0, breaks], np.r_[breaks, len(ids)])
-    return [table.slice(start, min(rows_per_shard, stop - start))
-            for run_start, stop in runs for start in range(run_start, stop, rows_per_shard)]
+    return [
+        table.slice(start, min(rows_per_shard, stop - start))
+        for run_start, stop in runs
+        for start in range(run_start, stop, rows_per_shard)
+    ]

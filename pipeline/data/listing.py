@@ -33,8 +33,15 @@ SUFFIXES = (".parquet", ".npy", ".npz")
 GLOB_CHARS = "*?["
 
 # The pyarrow filesystem for each URI scheme, for data.storage_options.
-FILESYSTEMS = {"s3": "S3FileSystem", "gs": "GcsFileSystem", "gcs": "GcsFileSystem", "hdfs": "HadoopFileSystem",
-               "abfs": "AzureFileSystem", "abfss": "AzureFileSystem", "file": "LocalFileSystem"}
+FILESYSTEMS = {
+    "s3": "S3FileSystem",
+    "gs": "GcsFileSystem",
+    "gcs": "GcsFileSystem",
+    "hdfs": "HadoopFileSystem",
+    "abfs": "AzureFileSystem",
+    "abfss": "AzureFileSystem",
+    "file": "LocalFileSystem",
+}
 
 
 @dataclass(frozen=True)
@@ -60,29 +67,37 @@ def _filesystem(value: str, root: Path, storage_options: dict[str, Any]) -> tupl
     try:
         if storage_options:
             if scheme not in FILESYSTEMS or not hasattr(pafs, FILESYSTEMS[scheme]):
-                raise DataError(f"data.storage_options: no pyarrow filesystem for {scheme}:// here; the schemes are "
-                                f"{sorted(s for s, c in FILESYSTEMS.items() if hasattr(pafs, c))}")
+                raise DataError(
+                    f"data.storage_options: no pyarrow filesystem for {scheme}:// here; the schemes are "
+                    f"{sorted(s for s, c in FILESYSTEMS.items() if hasattr(pafs, c))}"
+                )
             filesystem = getattr(pafs, FILESYSTEMS[scheme])(**storage_options)
             return filesystem, rest.split("?", 1)[0], f"{scheme}://"
         filesystem, path = pafs.FileSystem.from_uri(value)
         return filesystem, path, f"{scheme}://"
     except TypeError as exc:
-        raise DataError(f"data.storage_options: {exc}; use the keyword arguments of pyarrow.fs."
-                        f"{FILESYSTEMS.get(scheme)}") from None
+        raise DataError(
+            f"data.storage_options: {exc}; use the keyword arguments of pyarrow.fs.{FILESYSTEMS.get(scheme)}"
+        ) from None
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise DataError(f"{value}: cannot open this location ({exc.__class__.__name__}: {exc}); check the URI, "
-                        f"the credentials and data.storage_options") from None
+        raise DataError(
+            f"{value}: cannot open this location ({exc.__class__.__name__}: {exc}); check the URI, "
+            f"the credentials and data.storage_options"
+        ) from None
 
 
-def list_source(value: str, key: str, root: Path, storage_options: dict[str, Any] | None = None,
-                fix: str | None = None) -> list[SourceFile]:
+def list_source(
+    value: str, key: str, root: Path, storage_options: dict[str, Any] | None = None, fix: str | None = None
+) -> list[SourceFile]:
     """The files ``value`` (the job's ``key``, e.g. ``data.path``) names, sorted by path; reads no data. ``fix``:
     what a missing path's message advises (default: the job's keys)."""
     filesystem, path, prefix = _filesystem(value, root, storage_options or {})
     relative = not prefix and not Path(value).expanduser().is_absolute()
     where = f" (relative paths are read from the data root {root})" if relative and fix is None else ""
-    fix = fix or (f"set {key} to your file, folder or glob, or point --data-root (or data.root, DRLIM_DATA_ROOT) "
-                  f"at the folder that holds it")
+    fix = fix or (
+        f"set {key} to your file, folder or glob, or point --data-root (or data.root, DRLIM_DATA_ROOT) "
+        f"at the folder that holds it"
+    )
     try:
         if any(c in path for c in GLOB_CHARS):
             parts = path.split("/")
@@ -95,23 +110,30 @@ def list_source(value: str, key: str, root: Path, storage_options: dict[str, Any
                 raise DataError(f"{key}: {prefix}{path} does not exist{where}; {fix}")
             infos = [info] if info.type == pafs.FileType.File else _walk(filesystem, path)
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{key}: cannot list {prefix}{path} ({exc.__class__.__name__}: {exc}); check the path, the "
-                        f"credentials and data.storage_options") from None
+        raise DataError(
+            f"{key}: cannot list {prefix}{path} ({exc.__class__.__name__}: {exc}); check the path, the "
+            f"credentials and data.storage_options"
+        ) from None
     if len(infos) == 1 and infos[0].path.rstrip("/") == path.rstrip("/"):  # a file named directly: any suffix
         files = infos
     else:
         files = [i for i in infos if i.extension and f".{i.extension}" in SUFFIXES]
         if not files:
-            raise DataError(f"{key}: no {'/'.join(SUFFIXES)} files in {prefix}{path}{where}; point {key} at your "
-                            f"samples")
+            raise DataError(
+                f"{key}: no {'/'.join(SUFFIXES)} files in {prefix}{path}{where}; point {key} at your samples"
+            )
     return [SourceFile(filesystem, i.path, f"{prefix}{i.path}", int(i.size or 0), i.mtime_ns) for i in files]
 
 
 def _walk(filesystem: pafs.FileSystem, base: str) -> list[pafs.FileInfo]:
     """Every file below ``base`` in path order, less hidden and bookkeeping files (``.x``, ``_SUCCESS``)."""
     infos = filesystem.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
-    keep = [i for i in infos if i.type == pafs.FileType.File
-            and not any(part.startswith((".", "_")) for part in posixpath.relpath(i.path, base).split("/"))]
+    keep = [
+        i
+        for i in infos
+        if i.type == pafs.FileType.File
+        and not any(part.startswith((".", "_")) for part in posixpath.relpath(i.path, base).split("/"))
+    ]
     return sorted(keep, key=lambda i: i.path)
 
 

@@ -101,17 +101,23 @@ def _idx_dims(path: Path, raw: bytes, size: int, ndim: int) -> np.ndarray:
     fix = IDX_FIX
     header = 4 * (1 + ndim)
     if size < header:
-        raise DataError(f"MNIST could not read the files: {path} holds {size} bytes, less than the {header} of an "
-                        f"IDX header; the file is truncated, {fix}")
+        raise DataError(
+            f"MNIST could not read the files: {path} holds {size} bytes, less than the {header} of an "
+            f"IDX header; the file is truncated, {fix}"
+        )
     magic = int.from_bytes(raw[:4], "big")
     if magic != 0x0800 + ndim:
-        raise DataError(f"MNIST could not read the files: {path} is not an IDX file of {ndim}-D unsigned bytes "
-                        f"({size} bytes, magic {magic:#010x}, expected {0x0800 + ndim:#010x}); {fix}")
+        raise DataError(
+            f"MNIST could not read the files: {path} is not an IDX file of {ndim}-D unsigned bytes "
+            f"({size} bytes, magic {magic:#010x}, expected {0x0800 + ndim:#010x}); {fix}"
+        )
     dims = np.frombuffer(raw[4:header], dtype=">u4").astype(np.int64)
     expected = math.prod(dims.tolist())
     if size - header != expected:
-        raise DataError(f"MNIST could not read the files: {path} holds {size - header} data bytes, its header "
-                        f"announces {expected} ({dims.tolist()}); the file is truncated or corrupt, {fix}")
+        raise DataError(
+            f"MNIST could not read the files: {path} holds {size - header} data bytes, its header "
+            f"announces {expected} ({dims.tolist()}); the file is truncated or corrupt, {fix}"
+        )
     return dims
 
 
@@ -160,13 +166,26 @@ class MnistSource(DataSource):
         for name in RAW_FILES:  # a corrupt file is named before anything is read or written
             check_idx(raw_dir(root) / name, ndim=3 if "images" in name else 1)
         parts: list[SourcePart] = []
-        for split, prefix, per_digit in (("train", "train", self.cfg.train_per_digit),
-                                         ("test", "t10k", self.cfg.test_per_digit)):
+        for split, prefix, per_digit in (
+            ("train", "train", self.cfg.train_per_digit),
+            ("test", "t10k", self.cfg.test_per_digit),
+        ):
             size = sum((raw_dir(root) / name).stat().st_size for name in RAW_FILES if name.startswith(prefix))
-            parts.append(MnistPart(f"MNIST's {split} digits under {raw_dir(root)}", split, size, root,
-                                   tuple(self.cfg.digits), per_digit))
+            parts.append(
+                MnistPart(
+                    f"MNIST's {split} digits under {raw_dir(root)}",
+                    split,
+                    size,
+                    root,
+                    tuple(self.cfg.digits),
+                    per_digit,
+                )
+            )
         return parts
 
     def fingerprint(self) -> dict[str, int]:
-        return {name: (raw_dir(self.root) / name).stat().st_size for name in RAW_FILES
-                if (raw_dir(self.root) / name).is_file()}
+        return {
+            name: (raw_dir(self.root) / name).stat().st_size
+            for name in RAW_FILES
+            if (raw_dir(self.root) / name).is_file()
+        }

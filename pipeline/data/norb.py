@@ -30,9 +30,7 @@ SIZE = 96
 # --- the official small NORB files ------------------------------------------------------------------------
 
 _MAGIC = {0x1E3D4C55: np.uint8, 0x1E3D4C54: np.int32, 0x1E3D4C51: np.float32, 0x1E3D4C53: np.float64}
-NORB_FILES = {
-    part: f"smallnorb-5x46789x9x18x6x2x96x96-training-{part}.mat" for part in ("dat", "cat", "info")
-}
+NORB_FILES = {part: f"smallnorb-5x46789x9x18x6x2x96x96-training-{part}.mat" for part in ("dat", "cat", "info")}
 AIRPLANE = 2  # small NORB categories: 0 animal, 1 human, 2 airplane, 3 truck, 4 car
 
 
@@ -52,8 +50,10 @@ def read_norb_matrix(path: str | Path) -> np.ndarray:
     dtype = np.dtype(_MAGIC[int(magic) & 0xFFFFFFFF]).newbyteorder("<")
     count = int(np.prod(dims))
     if len(raw) - header < count * dtype.itemsize:
-        raise DataError(f"{path}: holds {len(raw) - header} data bytes, its header announces {count * dtype.itemsize} "
-                        f"({list(dims)} of {dtype}); the file is truncated")
+        raise DataError(
+            f"{path}: holds {len(raw) - header} data bytes, its header announces {count * dtype.itemsize} "
+            f"({list(dims)} of {dtype}); the file is truncated"
+        )
     return np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(dims)
 
 
@@ -66,26 +66,41 @@ def load_norb_airplane(root: str | Path, instance: int) -> tuple[np.ndarray, dic
     info = read_norb_matrix(folder / NORB_FILES["info"])  # instance, elevation index, azimuth/10 (even), lighting
     chosen = np.flatnonzero((category == AIRPLANE) & (info[:, 0] == instance))
     if len(chosen) == 0:
-        raise DataError(f"{folder}: no airplane with instance {instance}; set data.norb_instance to one of "
-                        f"{sorted(set(info[category == AIRPLANE, 0].tolist()))}")
-    meta = {"azimuth": info[chosen, 2].astype(np.float64) * 10, "elevation": 30.0 + 5 * info[chosen, 1],
-            "lighting": info[chosen, 3].astype(np.int64)}
+        raise DataError(
+            f"{folder}: no airplane with instance {instance}; set data.norb_instance to one of "
+            f"{sorted(set(info[category == AIRPLANE, 0].tolist()))}"
+        )
+    meta = {
+        "azimuth": info[chosen, 2].astype(np.float64) * 10,
+        "elevation": 30.0 + 5 * info[chosen, 1],
+        "lighting": info[chosen, 3].astype(np.int64),
+    }
     return images[chosen, :1].astype(np.float32) / 255.0, meta
 
 
 # --- the synthetic airplane ---------------------------------------------------------------------------------
 
 # (centre, radii) of each ellipsoid in object coordinates: x towards the nose, y along the left wing, z up.
-_PARTS = np.array([
-    [[0.10, 0.0, 0.00], [1.00, 0.14, 0.14]],   # fuselage
-    [[0.15, 0.0, 0.00], [0.28, 0.95, 0.035]],  # wings
-    [[-0.80, 0.0, 0.03], [0.14, 0.38, 0.025]],  # tailplane
-    [[-0.82, 0.0, 0.20], [0.15, 0.025, 0.22]],  # fin
-    [[1.00, 0.0, 0.03], [0.22, 0.10, 0.09]],   # cockpit / nose
-])
+_PARTS = np.array(
+    [
+        [[0.10, 0.0, 0.00], [1.00, 0.14, 0.14]],  # fuselage
+        [[0.15, 0.0, 0.00], [0.28, 0.95, 0.035]],  # wings
+        [[-0.80, 0.0, 0.03], [0.14, 0.38, 0.025]],  # tailplane
+        [[-0.82, 0.0, 0.20], [0.15, 0.025, 0.22]],  # fin
+        [[1.00, 0.0, 0.03], [0.22, 0.10, 0.09]],  # cockpit / nose
+    ]
+)
 # Light directions (unit vectors towards the light), fixed in the world: 6 lightings, as in NORB.
-_LIGHTS = np.array([[np.cos(np.radians(e)) * np.cos(np.radians(a)), np.cos(np.radians(e)) * np.sin(np.radians(a)),
-                     np.sin(np.radians(e))] for a, e in [(0, 60), (60, 20), (120, 45), (180, 70), (240, 30), (300, 50)]])
+_LIGHTS = np.array(
+    [
+        [
+            np.cos(np.radians(e)) * np.cos(np.radians(a)),
+            np.cos(np.radians(e)) * np.sin(np.radians(a)),
+            np.sin(np.radians(e)),
+        ]
+        for a, e in [(0, 60), (60, 20), (120, 45), (180, 70), (240, 30), (300, 50)]
+    ]
+)
 
 
 def _view(azimuth: float, elevation: float, light: np.ndarray, size: int) -> np.ndarray:
@@ -117,9 +132,12 @@ def _view(azimuth: float, elevation: float, light: np.ndarray, size: int) -> np.
 def render_airplane(size: int = SIZE) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The synthetic airplane at every (azimuth, elevation, lighting): images ``(972, 1, size, size)``."""
     az, el, light = (g.ravel() for g in np.meshgrid(AZIMUTHS, ELEVATIONS, LIGHTINGS, indexing="ij"))
-    images = np.stack([_view(a, e, _LIGHTS[li], size) for a, e, li in zip(az, el, light)])[:, None]
-    return images, {"azimuth": az.astype(np.float64), "elevation": el.astype(np.float64),
-                    "lighting": light.astype(np.int64)}
+    images = np.stack([_view(float(a), float(e), _LIGHTS[li], size) for a, e, li in zip(az, el, light)])[:, None]
+    return images, {
+        "azimuth": az.astype(np.float64),
+        "elevation": el.astype(np.float64),
+        "lighting": light.astype(np.int64),
+    }
 
 
 # --- the data sources ------------------------------------------------------------------------------------------
@@ -151,8 +169,15 @@ class NorbSource(DataSource):
 
     def parts(self) -> list[SourcePart]:
         size = sum(path.stat().st_size for path in self._files())
-        return [NorbPart(f"the NORB airplane {self.cfg.norb_instance} under {self.root / 'norb'}", "train", size,
-                         self.root, self.cfg.norb_instance)]
+        return [
+            NorbPart(
+                f"the NORB airplane {self.cfg.norb_instance} under {self.root / 'norb'}",
+                "train",
+                size,
+                self.root,
+                self.cfg.norb_instance,
+            )
+        ]
 
     def fingerprint(self) -> dict[str, int]:
         return {path.name: path.stat().st_size for path in self._files()}

@@ -36,8 +36,12 @@ class PartSamples:
 
     def rows(self, selected: np.ndarray) -> PartSamples:
         """The samples at ``selected`` (indices or a mask), in the part's order."""
-        return PartSamples(self.features[selected], self.labels[selected], self.source_index[selected],
-                           {k: v[selected] for k, v in self.metadata.items()})
+        return PartSamples(
+            self.features[selected],
+            self.labels[selected],
+            self.source_index[selected],
+            {k: v[selected] for k, v in self.metadata.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,9 @@ class ArrayPart(SourcePart):
 
 def array_parts(splits: dict[str, PartSamples]) -> list[SourcePart]:
     """One part per split of arrays in memory ("train", and "test" if held-out samples are given)."""
-    return [ArrayPart(f"the {split} arrays", split, samples.features.nbytes, samples)
-            for split, samples in splits.items()]
+    return [
+        ArrayPart(f"the {split} arrays", split, samples.features.nbytes, samples) for split, samples in splits.items()
+    ]
 
 
 class DataSource:

@@ -52,27 +52,57 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: str | Path | Location, val
         if (store := reusable(SampleStore, directory)) is not None:
             log.info("Reusing sample store %s (%d samples)", directory, store.manifest["rows"])
             return store
-        provenance = {"source": cfg.source, "digits": cfg.digits, "path": cfg.path, "test_path": cfg.test_path,
-                      "data_root": str(data_root), "transforms": cfg.transforms, "validation": validation}
+        provenance = {
+            "source": cfg.source,
+            "digits": cfg.digits,
+            "path": cfg.path,
+            "test_path": cfg.test_path,
+            "data_root": str(data_root),
+            "transforms": cfg.transforms,
+            "validation": validation,
+        }
         with directory.build(f"the sample store {directory}") as out:
             manifest = write_store(parts, cfg, validation, out, provenance)
     copies = sum(len(v) for v in cfg.transforms.values())
-    log.info("Sample store %s: %s samples (%d transformed copies of each original)", directory,
-             ", ".join(f"{n} {name}" for name, n in manifest["splits"].items()), copies)
+    log.info(
+        "Sample store %s: %s samples (%d transformed copies of each original)",
+        directory,
+        ", ".join(f"{n} {name}" for name, n in manifest["splits"].items()),
+        copies,
+    )
     return SampleStore.open(directory)
 
 
-def write_part(plan: PartPlan, layout: StoreLayout, cfg: DataConfig, location: Location,
-               samples: PartSamples | None = None, rows_per_shard: int = ROWS_PER_SHARD) -> list[dict]:
+def write_part(
+    plan: PartPlan,
+    layout: StoreLayout,
+    cfg: DataConfig,
+    location: Location,
+    samples: PartSamples | None = None,
+    rows_per_shard: int = ROWS_PER_SHARD,
+) -> list[dict]:
     """Write one part's shards (read again unless its ``samples`` are given) into ``location``; their entries."""
     samples = samples if samples is not None else plan.part.read()
     tables = part_tables(plan, layout, samples, cfg, rows_per_shard)
-    return write_shards(location, tables, sum(t.num_rows for t in tables), "the sample store", row_group_size=8192,
-                        name_of=lambda _, table: f"part-{table.column('id')[0].as_py():012d}.parquet")
+    return write_shards(
+        location,
+        tables,
+        sum(t.num_rows for t in tables),
+        "the sample store",
+        row_group_size=8192,
+        name_of=lambda _, table: f"part-{table.column('id')[0].as_py():012d}.parquet",
+    )
 
 
-def write_store(parts: list[SourcePart], cfg: DataConfig, validation: float, location: Location, provenance: dict,
-                inline: bool | None = None, rows_per_shard: int = ROWS_PER_SHARD) -> dict:
+def write_store(
+    parts: list[SourcePart],
+    cfg: DataConfig,
+    validation: float,
+    location: Location,
+    provenance: dict,
+    inline: bool | None = None,
+    rows_per_shard: int = ROWS_PER_SHARD,
+) -> dict:
     """The store of ``parts`` written into ``location``: in this process, each part read once, when they are small
     (``runtime.in_process``; ``inline`` decides instead when given), else by Ray tasks (a thin wrapper of
     ``layout.py``); its manifest."""
@@ -84,17 +114,27 @@ def write_store(parts: list[SourcePart], cfg: DataConfig, validation: float, loc
     else:
         facts = run_tasks(inspect_part, [(p, cfg) for p in parts], "Checking the samples", unit="part")
         plans, layout = plan_parts(parts, facts, validation, blocks)
-        written = run_tasks(write_part, [(p, layout, cfg, location, None, rows_per_shard) for p in plans],
-                            "Writing the sample store", unit="part")
+        written = run_tasks(
+            write_part,
+            [(p, layout, cfg, location, None, rows_per_shard) for p in plans],
+            "Writing the sample store",
+            unit="part",
+        )
     shards = sorted((entry for entries in written for entry in entries), key=lambda e: e["file"])
-    manifest = store_manifest(shards, layout.split_rows, list(layout.feature_shape),
-                              [f.name for f in layout.meta_fields], provenance)
+    manifest = store_manifest(
+        shards, layout.split_rows, list(layout.feature_shape), [f.name for f in layout.meta_fields], provenance
+    )
     write_manifest(location, manifest)
     return manifest
 
 
-def store_arrays(location: str | Path | Location, splits: dict[str, PartSamples], cfg: DataConfig | None = None,
-                 validation: float = 0, rows_per_shard: int = ROWS_PER_SHARD) -> SampleStore:
+def store_arrays(
+    location: str | Path | Location,
+    splits: dict[str, PartSamples],
+    cfg: DataConfig | None = None,
+    validation: float = 0,
+    rows_per_shard: int = ROWS_PER_SHARD,
+) -> SampleStore:
     """A sample store of arrays in memory ("train", and "test" if given), planned and written as any source's
     store is, into ``location`` (``cfg``: its transforms; nothing else of it applies)."""
     location = Location.of(location)

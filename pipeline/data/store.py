@@ -36,7 +36,8 @@ BASE_COLUMNS = ("id", "split", "label", "origin_id", "transform", "source_index"
 def sample_schema(feature_shape: tuple[int, ...], metadata: list[pa.Field] | None = None) -> pa.Schema:
     dim = int(np.prod(feature_shape))
     return pa.schema(
-        [*(metadata or []),
+        [
+            *(metadata or []),
             pa.field("id", pa.int64(), nullable=False),
             pa.field("split", pa.string(), nullable=False),
             pa.field("label", pa.int32()),
@@ -68,7 +69,7 @@ def sample_table(
     flat = np.ascontiguousarray(features, dtype=np.float32).reshape(n, -1)
     return pa.table(
         {
-            **{f.name: pa.array(metadata[f.name], f.type) for f in meta_fields},
+            **{f.name: pa.array((metadata or {})[f.name], f.type) for f in meta_fields},
             "id": np.asarray(ids, dtype=np.int64),
             "split": pa.array([split] * n, pa.string()),
             "label": pa.array(np.asarray(labels).astype(np.int32)),
@@ -81,8 +82,9 @@ def sample_table(
     )
 
 
-def store_manifest(shards: list[dict], splits: dict[str, int], feature_shape: list[int], metadata_columns: list[str],
-                   provenance: dict) -> dict:
+def store_manifest(
+    shards: list[dict], splits: dict[str, int], feature_shape: list[int], metadata_columns: list[str], provenance: dict
+) -> dict:
     """The manifest of a store whose shards (in id order) are written."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -128,8 +130,9 @@ class SampleStore(ShardedTable):
 
     def column(self, split: str, name: str) -> np.ndarray:
         """One column of a split, ordered by id, read shard by shard."""
-        return np.concatenate([self.read_shard(path, split, [name]).column(name).to_numpy()
-                               for path in self.files_of(split)])
+        return np.concatenate(
+            [self.read_shard(path, split, [name]).column(name).to_numpy() for path in self.files_of(split)]
+        )
 
     def _read(self, split: str, columns: list[str]) -> pa.Table:
         return pq.read_table([str(p) for p in self.files], filters=[("split", "=", split)], columns=columns)
@@ -176,8 +179,10 @@ class SampleStore(ShardedTable):
                         batch = batch.filter(pc.equal(batch.column("split"), name))
                         ids = batch.column("id").to_numpy()
                         if len(ids) and (ids[0] <= last_id or (np.diff(ids) <= 0).any()):
-                            raise StageError(f"sample store {self.directory}: rows are not ordered by id; "
-                                             "delete it and re-run the data stage")
+                            raise StageError(
+                                f"sample store {self.directory}: rows are not ordered by id; "
+                                "delete it and re-run the data stage"
+                            )
                         values = batch.column("features").flatten().to_numpy()
                         out[row : row + len(ids)] = values.reshape(len(ids), *self.feature_shape)
                         row += len(ids)

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from pipeline.config import DataConfig
 
 
-
 def _shift(images: np.ndarray, pixels: float, axis: int) -> np.ndarray:
     """Translate by whole ``pixels`` along ``axis`` (positive: right/down), filling with zeros."""
     step = int(pixels)
@@ -85,8 +84,9 @@ def transformed_copies(images: np.ndarray, spec: dict[str, list[float]]) -> list
     """One ``(tag, copies of all images)`` per (transform, parameter), in the order of ``spec``."""
     if images.ndim != 4:
         raise ValueError(f"transforms need images shaped (n, channels, height, width), got {images.shape}")
-    return [(transform_tag(name, v), TRANSFORMS[name].load()(images, v)) for name, values in spec.items()
-            for v in values]
+    return [
+        (transform_tag(name, v), TRANSFORMS[name].load()(images, v)) for name, values in spec.items() for v in values
+    ]
 
 
 def with_copies(
@@ -102,9 +102,11 @@ def with_copies(
     if not cfg.transforms:
         return SplitArrays(name, images, labels, source_index, metadata=metadata or None)
     if images.ndim != 4:
-        raise DataError(f"{where or f'the {name} samples'}: data.transforms {cfg.transforms} need images shaped "
-                        f"(channels, height, width) per sample, these have shape {list(images.shape[1:])}; set "
-                        f"data.feature_shape")
+        raise DataError(
+            f"{where or f'the {name} samples'}: data.transforms {cfg.transforms} need images shaped "
+            f"(channels, height, width) per sample, these have shape {list(images.shape[1:])}; set "
+            f"data.feature_shape"
+        )
     copies = transformed_copies(images.astype(np.float32), cfg.transforms)
     blocks = 1 + len(copies)
     n = len(images)

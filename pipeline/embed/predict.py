@@ -59,7 +59,7 @@ def inspect_input(file: SourceFile, key: str | None, label_column: str | None, s
 
 def plan_ids(inputs: list[InputFile]) -> list[InputFile]:
     """The inputs with their first ids: prefix sums of the row counts, in file order."""
-    starts = np.concatenate([[0], np.cumsum([f.rows for f in inputs])[:-1]]).astype(int) if inputs else []
+    starts = np.concatenate([[0], np.cumsum([f.rows for f in inputs])[:-1]]).astype(int)
     return [replace(f, first_id=int(s)) for f, s in zip(inputs, starts)]
 
 
@@ -91,18 +91,26 @@ def batch_rows(sample_shape: tuple[int, ...], itemsize: int = 4) -> int:
 
 def predict_batches(predict: Callable[[np.ndarray], object], features: np.ndarray, batch_size: int) -> np.ndarray:
     """``(n, d)`` float32 outputs of ``predict`` over ``features`` in batches of ``batch_size`` rows."""
-    out = [np.asarray(predict(features[i : i + batch_size]), dtype=np.float32)
-           for i in range(0, len(features), batch_size)]
+    out = [
+        np.asarray(predict(features[i : i + batch_size]), dtype=np.float32) for i in range(0, len(features), batch_size)
+    ]
     return np.concatenate(out).reshape(len(features), -1) if out else np.empty((0, 0), np.float32)
 
 
-def embed_input(predict: Callable[[np.ndarray], object], entry: InputFile, model: ModelInput, model_uri: str,
-                batch_size: int | None = None) -> pa.Table:
+def embed_input(
+    predict: Callable[[np.ndarray], object],
+    entry: InputFile,
+    model: ModelInput,
+    model_uri: str,
+    batch_size: int | None = None,
+) -> pa.Table:
     """The embeddings table of one input file: ids ``first_id..``, its labels (-1: none), the embedding."""
     samples = read_samples(entry.file, entry.feature_column, entry.label_column, None)
     if len(samples.features) != entry.rows:
-        raise DataError(f"{entry.file.name} changed since the input was listed ({entry.rows} rows, now "
-                        f"{len(samples.features)}); run again once the source is complete")
+        raise DataError(
+            f"{entry.file.name} changed since the input was listed ({entry.rows} rows, now "
+            f"{len(samples.features)}); run again once the source is complete"
+        )
     features = prepare(samples.features, entry.scale, model, entry.file.name, model_uri)
     embedding = predict_batches(predict, features, batch_size or batch_rows(features.shape[1:]))
     ids = np.arange(entry.first_id, entry.first_id + entry.rows, dtype=np.int64)

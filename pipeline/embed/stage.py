@@ -57,8 +57,16 @@ class EmbedFiles:
     """Embeds whole input files with one model, loaded once: Ray Data's callable class (one per actor), or called
     here for a small input. ``__call__`` takes a batch of file numbers and writes each file's part."""
 
-    def __init__(self, tracking_uri: str, model: ModelInput, model_uri: str, inputs: list[InputFile],
-                 directory: Path, batch_size: int | None, threads: int | None) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        model: ModelInput,
+        model_uri: str,
+        inputs: list[InputFile],
+        directory: Path,
+        batch_size: int | None,
+        threads: int | None,
+    ) -> None:
         if threads:  # as many torch threads as the actor has CPUs: the actors share the node's cores
             import torch
 
@@ -88,9 +96,13 @@ class EmbedFiles:
 
 def list_inputs(source: str, storage_options: dict[str, Any] | None = None) -> list:
     """The files ``source`` names (relative local paths from the current directory)."""
-    return list_source(source, "--input", Path.cwd(), storage_options,
-                       fix=f"--input takes a {'/'.join(SUFFIXES)} file, a folder of them or a glob, local or a URI "
-                           f"(s3://...)")
+    return list_source(
+        source,
+        "--input",
+        Path.cwd(),
+        storage_options,
+        fix=f"--input takes a {'/'.join(SUFFIXES)} file, a folder of them or a glob, local or a URI (s3://...)",
+    )
 
 
 def inspect_inputs(files: list, key: str | None, label_column: str | None, scale_uint8: bool) -> list[InputFile]:
@@ -106,22 +118,39 @@ def inspect_inputs(files: list, key: str | None, label_column: str | None, scale
     return plan_ids(kept)
 
 
-def embed(tracker: Tracker, model_uri: str, source: str, output: Path, *, key: str | None = None,
-          label_column: str | None = None, scale_uint8: bool = True, storage_options: dict[str, Any] | None = None,
-          batch_size: int | None = None, use_ray: bool | None = None) -> EmbedSummary:
+def embed(
+    tracker: Tracker,
+    model_uri: str,
+    source: str,
+    output: Path,
+    *,
+    key: str | None = None,
+    label_column: str | None = None,
+    scale_uint8: bool = True,
+    storage_options: dict[str, Any] | None = None,
+    batch_size: int | None = None,
+    use_ray: bool | None = None,
+) -> EmbedSummary:
     """Embed every sample of ``source`` with ``model_uri`` into the Parquet folder ``output`` (the embeddings
     table: ids in file order, labels where the files have them). ``use_ray``: None = for inputs over
     ``runtime.INLINE_BYTES`` (``DRLIM_INLINE_BYTES``)."""
     start = time.perf_counter()
     if output.is_file():
-        raise DataError(f"--output {output} is a file; drlim embed writes a folder of Parquet parts: name a folder, "
-                        f"or remove the file")
+        raise DataError(
+            f"--output {output} is a file; drlim embed writes a folder of Parquet parts: name a folder, "
+            f"or remove the file"
+        )
     files = list_inputs(source, storage_options)
-    inside = [f.name for f in files if isinstance(f.filesystem, pafs.LocalFileSystem)
-              and Path(f.path).resolve().is_relative_to(output.resolve())]
+    inside = [
+        f.name
+        for f in files
+        if isinstance(f.filesystem, pafs.LocalFileSystem) and Path(f.path).resolve().is_relative_to(output.resolve())
+    ]
     if inside:  # the finished folder replaces --output as a whole
-        raise DataError(f"--output {output} holds input files ({inside[0]}, ...) and would be replaced; write the "
-                        f"embeddings elsewhere")
+        raise DataError(
+            f"--output {output} holds input files ({inside[0]}, ...) and would be replaced; write the "
+            f"embeddings elsewhere"
+        )
     model = tracker.model_input(model_uri)
     inputs = inspect_inputs(files, key, label_column, scale_uint8)
     for entry in inputs:  # the shapes the headers tell; the others are checked as each file is read
@@ -138,8 +167,14 @@ def embed(tracker: Tracker, model_uri: str, source: str, output: Path, *, key: s
     return EmbedSummary(rows, len(inputs), int(done["dim"][0]), output, time.perf_counter() - start, actors)
 
 
-def run_on_ray(tracking_uri: str, model: ModelInput, model_uri: str, inputs: list[InputFile], directory: Path,
-               batch_size: int | None) -> tuple[dict[str, np.ndarray], int]:
+def run_on_ray(
+    tracking_uri: str,
+    model: ModelInput,
+    model_uri: str,
+    inputs: list[InputFile],
+    directory: Path,
+    batch_size: int | None,
+) -> tuple[dict[str, np.ndarray], int]:
     """``EmbedFiles`` over the files with Ray Data: one file per call, as many actors as the cluster has CPUs (at
     most one per file), each with an equal share of torch threads. Returns the calls' results and the actors."""
     import ray
@@ -155,8 +190,12 @@ def run_on_ray(tracking_uri: str, model: ModelInput, model_uri: str, inputs: lis
     try:
         files = ray.data.from_items([{"file": i} for i in range(len(inputs))], override_num_blocks=len(inputs))
         embedded = files.map_batches(
-            EmbedFiles, fn_constructor_args=(tracking_uri, model, model_uri, inputs, directory, batch_size, threads),
-            batch_size=1, batch_format="numpy", num_cpus=threads, udf_modifying_row_count=False,
+            EmbedFiles,
+            fn_constructor_args=(tracking_uri, model, model_uri, inputs, directory, batch_size, threads),
+            batch_size=1,
+            batch_format="numpy",
+            num_cpus=threads,
+            udf_modifying_row_count=False,
             # One file in flight per actor: a file is seconds of work, and a queue would leave an actor idle at the
             # end while another works through two.
             compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
@@ -194,7 +233,9 @@ def _check_parts(done: dict[str, np.ndarray], inputs: list[InputFile], directory
     for index, entry in enumerate(inputs):
         path = directory / part_name(index, len(inputs))
         if written.get(index) != entry.rows or not path.is_file():
-            raise DataError(f"the part of {entry.file.name} is missing from {directory} ({path.name}); on a cluster "
-                            f"--output must be on a filesystem every node sees")
+            raise DataError(
+                f"the part of {entry.file.name} is missing from {directory} ({path.name}); on a cluster "
+                f"--output must be on a filesystem every node sees"
+            )
     if len(set(done["dim"].tolist())) > 1:
         raise DataError(f"the model gave embeddings of different sizes {sorted(set(done['dim'].tolist()))}")

@@ -23,8 +23,14 @@ def embeddings_table(
     dim = embedding.shape[1]
     flat = pa.array(np.ascontiguousarray(embedding, dtype=np.float32).ravel())
     schema = pa.schema(
-        [("id", pa.int64()), ("split", pa.string()), ("label", pa.int32()), ("origin_id", pa.int64()),
-         ("transform", pa.string()), ("embedding", pa.list_(pa.float32(), dim))],
+        [
+            ("id", pa.int64()),
+            ("split", pa.string()),
+            ("label", pa.int32()),
+            ("origin_id", pa.int64()),
+            ("transform", pa.string()),
+            ("embedding", pa.list_(pa.float32(), dim)),
+        ],
         metadata={"drlim.schema_version": str(EMBEDDINGS_SCHEMA_VERSION)},
     )
     return pa.table(
@@ -33,8 +39,9 @@ def embeddings_table(
             "split": pa.array([split] * len(ids), pa.string()),
             "label": pa.array(labels.astype(np.int32)),
             "origin_id": pa.array(ids if origin is None else origin, pa.int64()),
-            "transform": (pa.nulls(len(ids), pa.string()) if transform is None
-                          else pa.array(list(transform), pa.string())),
+            "transform": (
+                pa.nulls(len(ids), pa.string()) if transform is None else pa.array(list(transform), pa.string())
+            ),
             "embedding": pa.FixedSizeListArray.from_arrays(flat, dim),
         },
         schema=schema,

@@ -21,9 +21,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def scatter_map(
-    embedding: np.ndarray, labels: np.ndarray, path: Path, title: str, legend: str = "label"
-) -> Path:
+def scatter_map(embedding: np.ndarray, labels: np.ndarray, path: Path, title: str, legend: str = "label") -> Path:
     """Points coloured by ``labels`` (classes, or any tag such as the transform; first two dimensions)."""
     fig, ax = plt.subplots(figsize=(7, 7))
     first_seen = np.sort(np.unique(labels, return_index=True)[1])
@@ -74,7 +72,7 @@ def thumbnail_map(
         ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.3, color=cmap(i % 10))
     for idx in spread_out(embedding[:, :2], n, seed):
         box = OffsetImage(ink(images[idx]), zoom=0.45)
-        ax.add_artist(AnnotationBbox(box, embedding[idx, :2], frameon=False, pad=0))
+        ax.add_artist(AnnotationBbox(box, (float(embedding[idx, 0]), float(embedding[idx, 1])), frameon=False, pad=0))
     ax.set_title(title)
     ax.set_aspect("equal", adjustable="datalim")
     return _save(fig, path)

@@ -50,8 +50,15 @@ class HeldOut:
             return self
         keep = np.isin(self.origin, np.random.default_rng(seed).choice(own, originals, replace=False))
         meta = {k: v[keep] for k, v in self.meta.items()}
-        return HeldOut(self.split, self.ids[keep], self.features[keep], self.labels[keep], self.origin[keep],
-                       self.transform[keep], meta)
+        return HeldOut(
+            self.split,
+            self.ids[keep],
+            self.features[keep],
+            self.labels[keep],
+            self.origin[keep],
+            self.transform[keep],
+            meta,
+        )
 
 
 def check_evaluate_config(cfg: EvaluateConfig, store: SampleStore) -> None:
@@ -60,9 +67,14 @@ def check_evaluate_config(cfg: EvaluateConfig, store: SampleStore) -> None:
     The test split must take every metric. A small validation split needs only what chooses (trustworthiness at
     the first k, k-NN accuracy); ``score`` leaves out a larger k it cannot take."""
     copies = sum(len(v) for v in (store.manifest.get("provenance", {}).get("transforms") or {}).values())
-    checks = ((store.held_out_split, max(cfg.trustworthiness_k),
-               "add held-out samples (data.test_path, data.test_per_digit)"),
-              ("validation", cfg.trustworthiness_k[0], "raise evaluate.validation"))
+    checks = (
+        (
+            store.held_out_split,
+            max(cfg.trustworthiness_k),
+            "add held-out samples (data.test_path, data.test_per_digit)",
+        ),
+        ("validation", cfg.trustworthiness_k[0], "raise evaluate.validation"),
+    )
     for split, k, fix in checks:
         n = store.manifest["splits"].get(split, 0) // (1 + copies)  # the metrics score the originals
         if split == "validation" and n == 0:

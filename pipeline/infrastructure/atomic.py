@@ -128,8 +128,7 @@ def reserve(path: str | os.PathLike, what: str) -> None:
             raise
 
 
-def check_room(directory: str | os.PathLike, written_bytes: int, written_rows: int, total_rows: int,
-               what: str) -> None:
+def check_room(directory: str | os.PathLike, written_bytes: int, written_rows: int, total_rows: int, what: str) -> None:
     """Once the first ``written_rows`` of ``total_rows`` took ``written_bytes`` under ``directory``, refuse to
     write the rest (``NoSpaceError``) when its filesystem cannot hold as much again pro rata: a stage that cannot
     fit fails after its first shard, not at its last."""
@@ -143,8 +142,11 @@ def check_room(directory: str | os.PathLike, written_bytes: int, written_rows: i
 
 def corrupt_shards(directory: Path, shards: list[dict]) -> list[str]:
     """The manifest entries' files under ``directory`` that are missing or differ from their sha256."""
-    return [shard["file"] for shard in shards
-            if not (directory / shard["file"]).is_file() or sha256_file(directory / shard["file"]) != shard["sha256"]]
+    return [
+        shard["file"]
+        for shard in shards
+        if not (directory / shard["file"]).is_file() or sha256_file(directory / shard["file"]) != shard["sha256"]
+    ]
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

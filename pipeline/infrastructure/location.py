@@ -113,8 +113,10 @@ class Location:
         try:
             return pafs.FileSystem.from_uri(self.uri)
         except (pa.ArrowException, OSError, ValueError) as exc:
-            raise StageError(f"--workdir {self.base}: cannot open this location ({exc.__class__.__name__}: {exc}); "
-                             f"check the URI, its options and the credentials") from None
+            raise StageError(
+                f"--workdir {self.base}: cannot open this location ({exc.__class__.__name__}: {exc}); "
+                f"check the URI, its options and the credentials"
+            ) from None
 
     @property
     def node_dir(self) -> Path:
@@ -159,8 +161,11 @@ class Location:
 
     def _download(self, name: str) -> None:
         filesystem, path = self.filesystem()
-        with atomic_path(self.node_dir / name, f"a copy of {self.base}/{name}") as tmp, \
-                filesystem.open_input_stream(f"{path}/{name}") as stream, open(tmp, "wb") as out:
+        with (
+            atomic_path(self.node_dir / name, f"a copy of {self.base}/{name}") as tmp,
+            filesystem.open_input_stream(f"{path}/{name}") as stream,
+            open(tmp, "wb") as out,
+        ):
             while block := stream.read(1 << 22):
                 out.write(block)
 
@@ -185,8 +190,9 @@ class Location:
         has read them already."""
         manifest = manifest if manifest is not None else self.read_bytes(MANIFEST_FILE)
         if manifest is None:
-            raise StageError(f"{self.base} has no {MANIFEST_FILE}: the stage that writes it has not finished; re-run "
-                             f"it")
+            raise StageError(
+                f"{self.base} has no {MANIFEST_FILE}: the stage that writes it has not finished; re-run it"
+            )
         shards = json.loads(manifest)["shards"]
         if self.is_local:
             bad = corrupt_shards(self.path, shards) if verify else []
@@ -209,12 +215,16 @@ class Location:
                 self._download(name)
             bad = corrupt_shards(directory, [s for s in shards if s["file"] in missing])
             if bad:
-                raise CorruptShards(f"{self.base}: {bad[:3]} differ from their checksums in its {MANIFEST_FILE}; "
-                                    f"delete {self.base} and re-run to build it again", bad)
+                raise CorruptShards(
+                    f"{self.base}: {bad[:3]} differ from their checksums in its {MANIFEST_FILE}; "
+                    f"delete {self.base} and re-run to build it again",
+                    bad,
+                )
             with atomic_path(directory / MANIFEST_FILE) as tmp:
                 tmp.write_bytes(manifest)
-        log.info("Copied %s to this node's %s (%d of %d shards downloaded)", self.base, directory, len(missing),
-                 len(shards))
+        log.info(
+            "Copied %s to this node's %s (%d of %d shards downloaded)", self.base, directory, len(missing), len(shards)
+        )
         return directory
 
     def ray_storage(self) -> dict[str, Any]:

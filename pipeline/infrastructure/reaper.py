@@ -3,10 +3,10 @@
 At a normal exit Ray stops the processes of a local instance itself. After a SIGKILL of the driver its GCS and
 raylet go too, but the agents the raylet started (``DashboardAgent``, ``RuntimeEnvAgent``) first try to report
 the raylet's death to the GCS that is gone, and live on for a minute or more. ``watch_this_process`` starts a
-small watcher (``python -m pipeline.infrastructure.reaper PID``, in a session of its own so that Ctrl-C in a terminal does not
-stop it) that notes the driver's descendants five times a second and, once the driver is gone, kills those still
-running. A process is known by its pid and start time, so a reused pid is never hit. Linux only (it reads
-``/proc``); elsewhere nothing is watched.
+small watcher (``python -m pipeline.infrastructure.reaper PID``, in a session of its own so that Ctrl-C in a
+terminal does not stop it) that notes the driver's descendants five times a second and, once the driver is gone,
+kills those still running. A process is known by its pid and start time, so a reused pid is never hit. Linux only
+(it reads ``/proc``); elsewhere nothing is watched.
 """
 
 from __future__ import annotations
@@ -32,9 +32,13 @@ def watch_this_process() -> None:
     if not (PROC / "self" / "stat").is_file():
         return
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.infrastructure.reaper", str(os.getpid())], stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+        [sys.executable, "-m", "pipeline.infrastructure.reaper", str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
+    assert watcher.stdout is not None  # a pipe, as asked
     watcher.stdout.readline()  # "watching", or nothing if it failed to start
     _watchers.append(watcher)
 
@@ -45,7 +49,7 @@ def _stat(pid: int) -> tuple[str, int, int] | None:
         text = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()  # after "pid (command) ": the command may hold spaces
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (command) ": the command may hold spaces
     return fields[0], int(fields[1]), int(fields[19])
 
 

@@ -72,8 +72,11 @@ def resolve_runtime(workdir: str | None, cli_data_root: str | None, job_data_roo
     root.mkdir(parents=True, exist_ok=True)
     location.filesystem()  # a location that cannot be opened fails now, in one line
     if root != Path(location.base):
-        log.info("Workdir %s: stage outputs and checkpoints there; locks, plots and the default MLflow store in %s",
-                 location, root)
+        log.info(
+            "Workdir %s: stage outputs and checkpoints there; locks, plots and the default MLflow store in %s",
+            location,
+            root,
+        )
     return Runtime(
         workdir=location,
         data_root=resolve_data_root(cli_data_root, job_data_root, root),

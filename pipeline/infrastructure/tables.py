@@ -28,8 +28,14 @@ log = logging.getLogger(__name__)
 Table = TypeVar("Table", bound="ShardedTable")
 
 
-def write_shards(location: Location, tables: Iterable[pa.Table], total_rows: int, what: str, row_group_size: int,
-                 name_of: Callable[[int, pa.Table], str] | None = None) -> list[dict]:
+def write_shards(
+    location: Location,
+    tables: Iterable[pa.Table],
+    total_rows: int,
+    what: str,
+    row_group_size: int,
+    name_of: Callable[[int, pa.Table], str] | None = None,
+) -> list[dict]:
     """Write ``tables`` as ``part-00000.parquet``, ``part-00001.parquet``, ... (or ``name_of(number, table)``)
     into ``location``, each atomically, and return their manifest entries (file, rows, sha256). The first shard's
     size is checked against the room left for the rest (``check_room``) before the next is made."""
@@ -101,6 +107,7 @@ def reusable(cls: type[Table], location: Location) -> Table | None:
     try:
         return cls.open(location, verify=True)
     except CorruptShards as exc:
-        log.warning("%s %s has missing or corrupt shards %s; rebuilding it", cls.KIND.capitalize(), location,
-                    exc.files[:5])
+        log.warning(
+            "%s %s has missing or corrupt shards %s; rebuilding it", cls.KIND.capitalize(), location, exc.files[:5]
+        )
         return None

@@ -100,14 +100,16 @@ class Tracker:
         found = client.get_experiment_by_name(experiment)
         location = self.artifact_root.resolve().as_uri() if self.artifact_root is not None else None
         experiment_id = found.experiment_id if found else client.create_experiment(experiment, location)
-        self.run_id = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
-                                       parent_run_id=parent_run_id).info.run_id
+        self.run_id = mlflow.start_run(
+            experiment_id=experiment_id, run_name=run_name, parent_run_id=parent_run_id
+        ).info.run_id
         self.log_params(params)
         return self.run_id
 
     @contextlib.contextmanager
-    def run(self, experiment: str, run_name: str, params: dict[str, Any],
-            parent_run_id: str | None = None) -> Iterator[str]:
+    def run(
+        self, experiment: str, run_name: str, params: dict[str, Any], parent_run_id: str | None = None
+    ) -> Iterator[str]:
         """One run for the block (``start_run``), its id yielded; it ends FINISHED when the block completes and
         FAILED when it raises (``end_run``: best effort, so a lost server never hides the error that ended it)."""
         run_id = self.start_run(experiment, run_name, params, parent_run_id)
@@ -145,8 +147,11 @@ class Tracker:
     def log_pairs(self, manifest: dict[str, Any], n_samples: int) -> None:
         """The pair manifest as an artifact; counts (and kNN recall when measured) as metrics."""
         mlflow.log_dict(manifest, "pairs/manifest.json")
-        metrics = {"pairs/similar": manifest["similar_pairs"],
-                   "pairs/dissimilar_implicit": manifest["dissimilar_pairs_implicit"], "pairs/n_samples": n_samples}
+        metrics = {
+            "pairs/similar": manifest["similar_pairs"],
+            "pairs/dissimilar_implicit": manifest["dissimilar_pairs_implicit"],
+            "pairs/n_samples": n_samples,
+        }
         recall = manifest.get("knn", {}).get("recall_at_k")
         if recall is not None:
             metrics["pairs/knn_recall"] = recall
@@ -173,18 +178,21 @@ class Tracker:
     def log_missing_epochs(self, history: list[dict[str, float]]) -> None:
         """Log the epochs of ``history`` the run lacks: epochs restored from a checkpoint of an earlier
         invocation, or lost to a tracking outage."""
+        assert self.run_id is not None, "log_missing_epochs logs into a started run"
         logged = {m.step for m in self._client().get_metric_history(self.run_id, "train/loss")}
         for entry in history:  # validation scores are kept as val_<name>
             if int(entry["epoch"]) not in logged:
                 named = {f"val/{k[4:]}" if k.startswith("val_") else f"train/{k}": v for k, v in entry.items()}
                 self.log_metrics(named, step=int(entry["epoch"]))
 
-    def log_evaluation(self, metrics: dict[str, float], files: dict[str, Path],
-                       validation: dict[str, float] | None = None) -> None:
+    def log_evaluation(
+        self, metrics: dict[str, float], files: dict[str, Path], validation: dict[str, float] | None = None
+    ) -> None:
         """``test/<name>`` and ``val/<name>`` metrics; the embeddings under ``embeddings/``, pictures under
         ``plots/``."""
-        self.log_metrics({**{f"test/{k}": v for k, v in metrics.items()},
-                          **{f"val/{k}": v for k, v in (validation or {}).items()}})
+        self.log_metrics(
+            {**{f"test/{k}": v for k, v in metrics.items()}, **{f"val/{k}": v for k, v in (validation or {}).items()}}
+        )
         for key, path in files.items():
             mlflow.log_artifact(str(path), artifact_path="embeddings" if key == "embeddings" else "plots")
 
@@ -198,8 +206,12 @@ class Tracker:
         with torch.no_grad():
             output = model(torch.from_numpy(example)).numpy()
         info = mlflow.pytorch.log_model(
-            model, name="model", signature=infer_signature(example, output), input_example=example,
-            serialization_format="pt2", registered_model_name=registered_name,
+            model,
+            name="model",
+            signature=infer_signature(example, output),
+            input_example=example,
+            serialization_format="pt2",
+            registered_model_name=registered_name,
             # The defaults (pinned torch, cloudpickle) name what a pt2 graph needs; left out, MLflow infers them
             # by reloading the model in a subprocess, which costs ~6 s a model.
             pip_requirements=mlflow.pytorch.get_default_pip_requirements(),

@@ -37,24 +37,43 @@ class Experiment:
 
 
 EXPERIMENTS = [
-    Experiment("mnist_4_9", "MNIST 4/9 with 5-NN pairs (paper section 4.1)",
-               "3000 fours and 3000 nines, similar = 5 nearest neighbours in pixel space; the 2-D map is "
-               "evaluated on the unseen test fours and nines.", "map_thumbnails"),
-    Experiment("mnist_translated_knn", "Translated MNIST, 5-NN pairs only (section 4.2)",
-               "The same digits plus copies shifted by -6, -3, +3, +6 px; with pixel-space neighbours alone the "
-               "map organises the samples by shift, not by digit.", "map_transforms"),
-    Experiment("mnist_translated_invariant", "Translated MNIST, the invariance recipe (section 4.2)",
-               "Each sample is also similar to its own shifted copies and to the shifted copies of its 5 "
-               "neighbours: the shifted copies of a digit land together.", "map_transforms"),
-    Experiment("norb_airplane", "The airplane (section 4.3; synthetic stand-in for NORB)",
-               "972 views (18 azimuths x 9 elevations x 6 lightings), similar = neighbouring views under any "
-               "lighting; the 3-D map is a cylinder and ignores lighting.", "map_cylinder"),
-    Experiment("mnist_all", "All ten MNIST digits, a neighbour-embedding loss (beyond the paper)",
-               "60 000 training digits, similar = 5 nearest neighbours in pixel space, trained with a "
-               "neighbour-embedding loss with a heavy-tailed similarity (1 + D^2/a)^-a instead of the paper's "
-               "margin loss; the 2-D map is evaluated on the 10 000 unseen test digits. Settings were chosen "
-               "with a seeded tenth of the training digits held out; the job then fits them on all 60 000.",
-               "map_thumbnails"),
+    Experiment(
+        "mnist_4_9",
+        "MNIST 4/9 with 5-NN pairs (paper section 4.1)",
+        "3000 fours and 3000 nines, similar = 5 nearest neighbours in pixel space; the 2-D map is "
+        "evaluated on the unseen test fours and nines.",
+        "map_thumbnails",
+    ),
+    Experiment(
+        "mnist_translated_knn",
+        "Translated MNIST, 5-NN pairs only (section 4.2)",
+        "The same digits plus copies shifted by -6, -3, +3, +6 px; with pixel-space neighbours alone the "
+        "map organises the samples by shift, not by digit.",
+        "map_transforms",
+    ),
+    Experiment(
+        "mnist_translated_invariant",
+        "Translated MNIST, the invariance recipe (section 4.2)",
+        "Each sample is also similar to its own shifted copies and to the shifted copies of its 5 "
+        "neighbours: the shifted copies of a digit land together.",
+        "map_transforms",
+    ),
+    Experiment(
+        "norb_airplane",
+        "The airplane (section 4.3; synthetic stand-in for NORB)",
+        "972 views (18 azimuths x 9 elevations x 6 lightings), similar = neighbouring views under any "
+        "lighting; the 3-D map is a cylinder and ignores lighting.",
+        "map_cylinder",
+    ),
+    Experiment(
+        "mnist_all",
+        "All ten MNIST digits, a neighbour-embedding loss (beyond the paper)",
+        "60 000 training digits, similar = 5 nearest neighbours in pixel space, trained with a "
+        "neighbour-embedding loss with a heavy-tailed similarity (1 + D^2/a)^-a instead of the paper's "
+        "margin loss; the 2-D map is evaluated on the 10 000 unseen test digits. Settings were chosen "
+        "with a seeded tenth of the training digits held out; the job then fits them on all 60 000.",
+        "map_thumbnails",
+    ),
 ]
 
 BASELINE_SAMPLE_LIMIT = 10_000  # Isomap and LLE are O(n^2) in memory
@@ -82,16 +101,22 @@ def baselines(data: HeldOut, dim: int) -> dict[str, tuple[np.ndarray, float, boo
 
 
 COLUMNS = {
-    "trustworthiness_5": "trust@5", "trustworthiness_12": "trust@12", "knn_accuracy_5": "5-NN acc.",
-    "invariance_ratio": "invariance ratio", "azimuth_circular_correlation": "azimuth circ. corr.",
-    "elevation_spearman": "elevation Spearman", "lighting_invariance_ratio": "lighting invariance",
+    "trustworthiness_5": "trust@5",
+    "trustworthiness_12": "trust@12",
+    "knn_accuracy_5": "5-NN acc.",
+    "invariance_ratio": "invariance ratio",
+    "azimuth_circular_correlation": "azimuth circ. corr.",
+    "elevation_spearman": "elevation Spearman",
+    "lighting_invariance_ratio": "lighting invariance",
 }
 
 
 def _table(rows: list[tuple[str, dict[str, float], str, str]]) -> list[str]:
     keys = [k for k in COLUMNS if any(k in m for _, m, _, _ in rows)]
-    lines = ["| method | " + " | ".join(COLUMNS[k] for k in keys) + " | maps unseen data | seconds |",
-             "|---" * (len(keys) + 3) + "|"]
+    lines = [
+        "| method | " + " | ".join(COLUMNS[k] for k in keys) + " | maps unseen data | seconds |",
+        "|---" * (len(keys) + 3) + "|",
+    ]
     for name, metrics, unseen, seconds in rows:
         cells = [f"{metrics[k]:.3f}" if k in metrics else "–" for k in keys]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {unseen} | {seconds} |")
@@ -109,9 +134,15 @@ def training_summary(job: JobConfig) -> str:
     extras = [f"input noise {train.input_noise}"] if train.input_noise else []
     every = train.averaged_every(train.num_workers)
     averaged = f", weights averaged every {every} steps" if every else ""
-    return ", ".join([f"loss {named(train.loss, loss_options)}", f"encoder {named(encoder.name, encoder.options)}",
-                      f"{train.epochs} epochs of {train.batch_size} similar pairs per step and worker "
-                      f"({train.mode} mode, {train.num_workers} workers{averaged})", *extras])
+    return ", ".join(
+        [
+            f"loss {named(train.loss, loss_options)}",
+            f"encoder {named(encoder.name, encoder.options)}",
+            f"{train.epochs} epochs of {train.batch_size} similar pairs per step and worker "
+            f"({train.mode} mode, {train.num_workers} workers{averaged})",
+            *extras,
+        ]
+    )
 
 
 def _sections(page: str) -> dict[str, list[str]]:
@@ -138,15 +169,18 @@ def report(runtime: Runtime, out: Path, jobs: list[str] | None = None) -> Path:
     images = out.parent / "images" / "results"
     images.mkdir(parents=True, exist_ok=True)
     kept = _sections(out.read_text()) if jobs is not None and out.is_file() else {}
-    lines = ["# Results: the paper's experiments, reproduced and measured, and all ten digits", "",
-             "Generated by `drlim report` (do not edit by hand). Every DrLIM row is a full run of the job "
-             "named in its section on this machine; the baselines are fit on the same samples and scored "
-             "with the same code. Metrics: trustworthiness (pixel space vs map, on the test originals), "
-             "leave-one-out 5-NN accuracy in the map, translation-invariance ratio (mean distance between "
-             "copies of one digit / mean distance between random pairs; 0 = invariant), and for the airplane "
-             "the Fisher-Lee circular correlation of the angle around the fitted axis with azimuth, the "
-             "Spearman correlation of the position along it with elevation, and the lighting-invariance ratio.",
-             ""]
+    lines = [
+        "# Results: the paper's experiments, reproduced and measured, and all ten digits",
+        "",
+        "Generated by `drlim report` (do not edit by hand). Every DrLIM row is a full run of the job "
+        "named in its section on this machine; the baselines are fit on the same samples and scored "
+        "with the same code. Metrics: trustworthiness (pixel space vs map, on the test originals), "
+        "leave-one-out 5-NN accuracy in the map, translation-invariance ratio (mean distance between "
+        "copies of one digit / mean distance between random pairs; 0 = invariant), and for the airplane "
+        "the Fisher-Lee circular correlation of the angle around the fitted axis with azimuth, the "
+        "Spearman correlation of the position along it with elevation, and the lighting-invariance ratio.",
+        "",
+    ]
     fitted: dict[tuple[str, int], dict] = {}  # the translated experiments share their samples
     for exp in EXPERIMENTS:
         if jobs is not None and exp.job not in jobs:
@@ -162,13 +196,22 @@ def report(runtime: Runtime, out: Path, jobs: list[str] | None = None) -> Path:
         if key not in fitted:
             fitted[key] = baselines(data, job.encoder.output_dim)
         for name, (embedding, secs, inductive) in fitted[key].items():
-            rows.append((name, score(data, embedding, job.evaluate), "yes" if inductive else "no (fit on them)",
-                         f"{secs:.1f}"))
+            rows.append(
+                (name, score(data, embedding, job.evaluate), "yes" if inductive else "no (fit on them)", f"{secs:.1f}")
+            )
         figure = images / f"{exp.job}.png"
         if exp.figure in summary.files:
             shutil.copyfile(summary.files[exp.figure], figure)
-        lines += [f"## {exp.title}", "", exp.paper, "", f"Trained: {training_summary(job)}.", "",
-                  f"Scored on {len(data.ids)} {data.split} samples. Command: `drlim run jobs/{exp.job}.yaml`.", ""]
+        lines += [
+            f"## {exp.title}",
+            "",
+            exp.paper,
+            "",
+            f"Trained: {training_summary(job)}.",
+            "",
+            f"Scored on {len(data.ids)} {data.split} samples. Command: `drlim run jobs/{exp.job}.yaml`.",
+            "",
+        ]
         lines += _table(rows)
         lines += ["", f"![{exp.title}](images/results/{figure.name})", ""]
     with atomic_path(out) as tmp:

@@ -42,8 +42,8 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
 
     Everything MLflow sees goes through ``tracker`` (default: the runtime's store, see ``Runtime.tracker``).
     """
-    if stop_after == "all":
-        tracker = tracker or runtime.tracker()
+    tracker = (tracker or runtime.tracker()) if stop_after == "all" else None  # the pair stage logs nothing
+    if tracker is not None:
         tracker.check_server()  # fail before any work when the server is down, not after an hour of training
     clock = time.perf_counter()
     # Before Ray: bad data fails in seconds.
@@ -52,7 +52,6 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
         # Imported only by a run that trains: torch alone costs a driver ~650 MB that the pair stage need not hold.
         from encoders.registry import build_encoder
         from pipeline.evaluate.scoring import check_evaluate_config
-        from pipeline.evaluate.stage import evaluate
 
         try:  # an encoder that cannot take these samples fails here, not inside a Ray worker
             build_encoder(**job.encoder.spec(store.feature_shape))
@@ -64,23 +63,32 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
     init_ray()
     pairs = build_pairs(job.pairs, store, runtime.workdir)
     summary = RunSummary(store=store, pairs=pairs, seconds={"data_and_pairs": time.perf_counter() - clock})
-    if stop_after == "pairs":
-        return summary
+    if tracker is not None:
+        _train_and_evaluate(job, runtime, tracker, summary)
+    return summary
 
+
+def _train_and_evaluate(job: JobConfig, runtime: Runtime, tracker: Tracker, summary: RunSummary) -> None:
+    """The stages after the pairs, recorded in one MLflow run: training, evaluation, the registered model."""
+    from pipeline.evaluate.stage import evaluate
     from pipeline.train.stage import train  # Ray Train: imported only when training
 
-    with tracker.run(job.tracking.experiment, job.name, job.flat()) as summary.run_id:
+    store, pairs = summary.store, summary.pairs
+    with tracker.run(job.tracking.experiment, job.name, job.flat()) as run_id:
+        summary.run_id = run_id
         tracker.log_pairs(pairs.manifest, pairs.n_samples)
         clock = time.perf_counter()
         result = train(job, store, pairs, runtime.workdir, tracker)
         summary.seconds["train"] = time.perf_counter() - clock
         clock = time.perf_counter()
         title = f"DrLIM {job.name} ({store.held_out_split} samples)"
-        evaluation = evaluate(result.model, store, job.evaluate, runtime.workspace / "runs" / summary.run_id, title)
+        evaluation = evaluate(result.model, store, job.evaluate, runtime.workspace / "runs" / run_id, title)
         summary.metrics, summary.files, summary.validation = evaluation.metrics, evaluation.files, evaluation.validation
         summary.seconds["evaluate"] = time.perf_counter() - clock
-        recovery = (f"The trained model is safe in the checkpoint {result.checkpoint_path}; once the server is "
-                    f"back, re-run the same command: it resumes from that checkpoint and logs again without retraining")
+        recovery = (
+            f"The trained model is safe in the checkpoint {result.checkpoint_path}; once the server is "
+            f"back, re-run the same command: it resumes from that checkpoint and logs again without retraining"
+        )
         with tracker.required("training finished", recovery):
             tracker.log_missing_epochs(result.history)
             tracker.log_evaluation(evaluation.metrics, evaluation.files, evaluation.validation)
@@ -89,4 +97,3 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
                 result.model, example[:8], job.tracking.registered_model, job.tracking.alias
             )
             tracker.log_metrics({f"seconds/{k}": v for k, v in summary.seconds.items()})
-    return summary

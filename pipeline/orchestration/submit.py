@@ -29,7 +29,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 # Variables a job needs on the cluster, passed through when they are set here.
 PASSED_ENV = (
-    "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
     "DRLIM_DATA_ROOT",
 )
 
@@ -135,8 +138,12 @@ def submit(
 ) -> tuple[str, int]:
     """Submit ``job``; with ``wait``, stream its logs until it ends. Returns ``(submission id, exit code)``."""
     config = load_job(job, overrides)  # a bad job fails here, not minutes later on the cluster
-    command = entrypoint(_job_file_in_project(job, PROJECT_ROOT), overrides, _cluster_path(workdir),
-                         _cluster_path(data_root) if data_root else None)
+    command = entrypoint(
+        _job_file_in_project(job, PROJECT_ROOT),
+        overrides,
+        _cluster_path(workdir),
+        _cluster_path(data_root) if data_root else None,
+    )
     jobs = client(address)
     try:
         job_id = jobs.submit_job(

@@ -9,9 +9,12 @@ schema, the per-shard writer and the per-worker reads; ``negatives.py`` draws di
 from pipeline.lazy import lazy_exports
 
 __all__ = ["NegativeSampler", "PairSet", "PairShare", "build_pairs", "check_pairs_config", "pairs_key"]
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "NegativeSampler": "pipeline.pairs.negatives",
-    "PairSet": "pipeline.pairs.shards",
-    "PairShare": "pipeline.pairs.shards",
-    **dict.fromkeys(("build_pairs", "check_pairs_config", "pairs_key"), "pipeline.pairs.stage"),
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "NegativeSampler": "pipeline.pairs.negatives",
+        "PairSet": "pipeline.pairs.shards",
+        "PairShare": "pipeline.pairs.shards",
+        **dict.fromkeys(("build_pairs", "check_pairs_config", "pairs_key"), "pipeline.pairs.stage"),
+    },
+)

@@ -11,7 +11,8 @@ rows are added with their sample ids. Recall@k of an approximate index is measur
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import faiss
 import numpy as np
@@ -31,7 +32,7 @@ class IndexBackend:
     exact: ClassVar[bool] = False
 
     def __init__(self, **options: int | None) -> None:
-        self.options = dict(options)
+        self.options: dict[str, Any] = dict(options)
 
     def training_size(self, n: int) -> int:
         """How many of ``n`` rows the index trains on (0: it needs no training); records derived options."""
@@ -50,8 +51,9 @@ class IndexBackend:
         every part, so the first part to see a query shard routes it and the others reuse that."""
         return None
 
-    def search(self, index: faiss.Index, queries: np.ndarray, k: int,
-               route: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, index: faiss.Index, queries: np.ndarray, k: int, route: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         return index.search(queries, k)
 
     def build(self, x: np.ndarray, seed: int = 0) -> faiss.Index:
@@ -91,6 +93,8 @@ class IVFIndex(IndexBackend):
         return train_size
 
     def trained(self, d: int, sample: np.ndarray | None, seed: int = 0) -> faiss.Index:
+        if sample is None:
+            raise ValueError("index 'ivf' trains on a sample of the rows (training_size)")
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, int(self.options["nlist"]))
         index.cp.seed = seed
         index.train(sample)
@@ -103,13 +107,14 @@ class IVFIndex(IndexBackend):
         ivf = faiss.extract_index_ivf(index)
         return ivf.quantizer.search(queries, ivf.nprobe)
 
-    def search(self, index: faiss.Index, queries: np.ndarray, k: int,
-               route: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, index: faiss.Index, queries: np.ndarray, k: int, route: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         cell_distances, cells = route if route is not None else self.route(index, queries)
         # Queries of one cell scan the same inverted lists: in cell order they find them in cache (~1.3x faster).
         order = np.argsort(cells[:, 0], kind="stable")
-        distances, ids = faiss.extract_index_ivf(index).search_preassigned(
-            queries[order], k, cells[order], cell_distances[order])
+        ivf: Any = faiss.extract_index_ivf(index)  # the Python wrapper's signature, not the stub's
+        distances, ids = ivf.search_preassigned(queries[order], k, cells[order], cell_distances[order])
         back = np.empty_like(order)
         back[order] = np.arange(len(order))
         return distances[back], ids[back]
@@ -127,10 +132,12 @@ class HNSWIndex(IndexBackend):
         return faiss.IndexIDMap(graph)
 
     def configure(self, index: faiss.Index) -> None:
-        faiss.downcast_index(index.index).hnsw.efSearch = int(self.options["ef_search"])
+        id_map: Any = index  # an IndexIDMap around the graph
+        graph: Any = faiss.downcast_index(id_map.index)
+        graph.hnsw.efSearch = int(self.options["ef_search"])
 
 
-def make_index(name: str, options: dict[str, int | None] | None = None) -> IndexBackend:
+def make_index(name: str, options: Mapping[str, int | None] | None = None) -> IndexBackend:
     """The backend ``name`` with ``options``; errors name the valid choices."""
     backend: IndexBackend = INDEXES.build(name, options)
     return backend

@@ -31,13 +31,16 @@ def read_training_rows(path: Path, store_dir: Path) -> tuple[np.ndarray, np.ndar
     ids, features = SampleStore.read_features(path, "train")
     bad = ~np.isfinite(features).all(axis=1)
     if bad.any():
-        raise DataError(f"sample store {store_dir}: {int(bad.sum())} training samples have NaN or infinite features "
-                        f"(first ids: {ids[bad][:5].tolist()}); fix the source data and re-run")
+        raise DataError(
+            f"sample store {store_dir}: {int(bad.sum())} training samples have NaN or infinite features "
+            f"(first ids: {ids[bad][:5].tolist()}); fix the source data and re-run"
+        )
     return ids, features
 
 
-def merge_nearest(found: tuple[np.ndarray, np.ndarray], more: tuple[np.ndarray, np.ndarray],
-                  k: int) -> tuple[np.ndarray, np.ndarray]:
+def merge_nearest(
+    found: tuple[np.ndarray, np.ndarray], more: tuple[np.ndarray, np.ndarray], k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest of two ``(distances, ids)`` results for the same queries (ties: ``found`` first)."""
     distances = np.concatenate([found[0], more[0]], axis=1)
     ids = np.concatenate([found[1], more[1]], axis=1)
@@ -57,12 +60,13 @@ def exact_nearest(files: list[Path], store_dir: Path, query_ids: np.ndarray, k: 
         return np.empty(0, np.int64), np.empty((0, k), np.int64)
     ids = np.concatenate([q[0] for q in queries])
     x = np.concatenate([q[1] for q in queries])
-    nearest = None
+    nearest: tuple[np.ndarray, np.ndarray] | None = None
     for path in files:
         shard_ids, rows = read_training_rows(path, store_dir)
         distances, positions = faiss.knn(x, rows, min(k + 1, len(rows)))
         more = (distances, np.where(positions >= 0, shard_ids[np.maximum(positions, 0)], -1))
         nearest = more if nearest is None else merge_nearest(nearest, more, k + 1)
+    assert nearest is not None  # files is not empty: the queries came from it
     return ids, drop_self(nearest[1], ids, k)
 
 
@@ -107,8 +111,15 @@ class IndexPart:
     """One part of the index: the training rows of ``files`` (names of store shards), searchable by any query
     shard of the store."""
 
-    def __init__(self, backend: IndexBackend, trained: np.ndarray | None, dimension: int, files: list[str],
-                 store: SampleStore, threads: int) -> None:
+    def __init__(
+        self,
+        backend: IndexBackend,
+        trained: np.ndarray | None,
+        dimension: int,
+        files: list[str],
+        store: SampleStore,
+        threads: int,
+    ) -> None:
         faiss.omp_set_num_threads(threads)
         self.backend, self.store_dir = backend, store.here().directory
         self.index = faiss.deserialize_index(trained) if trained is not None else backend.trained(dimension, None)
@@ -123,8 +134,14 @@ class IndexPart:
             self.error = exc
         backend.configure(self.index)
 
-    def search(self, file: str, k: int, found: Nearest | None = None, result: QueryShardResult | None = None,
-               groups: Groups | None = None) -> Nearest | tuple:
+    def search(
+        self,
+        file: str,
+        k: int,
+        found: Nearest | None = None,
+        result: QueryShardResult | None = None,
+        groups: Groups | None = None,
+    ) -> Nearest | tuple:
         """Search the training rows of store shard ``file`` (``k + 1`` nearest, self included) and merge them into
         ``found`` (the earlier parts'); with ``result``, this is the last part: emit the shard's rows."""
         if self.error is not None:

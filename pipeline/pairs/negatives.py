@@ -16,16 +16,14 @@ import numpy as np
 class NegativeSampler:
     """Uniform sampler over the implicit dissimilar pairs of ``n`` samples given the similar pairs.
 
-    ``(left, right)`` are the similar pairs, in either orientation. With ``sources`` (sample ids), the sampler
-    draws *ordered* pairs ``(a, b)`` with ``a`` uniform over ``sources`` and ``b`` over all samples, and
-    ``(left, right)`` must be every similar pair of each source, source first: that is all a training worker
-    holds of the pair set (``PairSet.read_share``), and ``is_similar(a, b)`` is exact for ``a`` in ``sources``.
-    The workers' sources partition the samples, so together they draw uniformly from all dissimilar pairs.
+    ``(left, right)`` are the similar pairs, in either orientation. With ``anchors`` (sample ids), the sampler
+    draws *ordered* pairs ``(a, b)`` with ``a`` uniform over ``anchors`` and ``b`` over all samples, and
+    ``(left, right)`` must be every similar pair of each anchor, anchor first: that is all a training worker
+    holds of the pair set (``PairSet.read_share``), and ``is_similar(a, b)`` is exact for ``a`` in ``anchors``.
+    The workers' anchors partition the samples, so together they draw uniformly from all dissimilar pairs.
     """
 
-    def __init__(
-        self, n_samples: int, left: np.ndarray, right: np.ndarray, sources: np.ndarray | None = None
-    ) -> None:
+    def __init__(self, n_samples: int, left: np.ndarray, right: np.ndarray, anchors: np.ndarray | None = None) -> None:
         if n_samples < 2:
             raise ValueError(f"need at least 2 samples to draw pairs, got {n_samples}")
         left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
@@ -34,21 +32,21 @@ class NegativeSampler:
         self.n_samples = n_samples
         distinct = left != right
         left, right = left[distinct], right[distinct]
-        if sources is None:
+        if anchors is None:
             keys = np.concatenate([left * n_samples + right, right * n_samples + left])
         else:
-            sources = np.asarray(sources, dtype=np.int64)
-            is_source = np.zeros(n_samples, dtype=bool)
-            is_source[sources] = True
-            if not is_source[left].all():
-                raise ValueError("with sources, every similar pair must start at a source (source first)")
+            anchors = np.asarray(anchors, dtype=np.int64)
+            is_anchor = np.zeros(n_samples, dtype=bool)
+            is_anchor[anchors] = True
+            if not is_anchor[left].all():
+                raise ValueError("with anchors, every similar pair must start at an anchor (anchor first)")
             keys = left * n_samples + right
-        self._sources = sources
-        self._n_first = n_samples if sources is None else len(sources)
+        self._anchors = anchors
+        self._n_first = n_samples if anchors is None else len(anchors)
         keys.sort()  # sort + adjacent-difference: np.unique is ~100x slower on 10^7 int64 keys here
         self._keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
-        # Unordered similar pairs; with sources, the ordered ones starting at a source.
-        self.n_similar = len(self._keys) // 2 if sources is None else len(self._keys)
+        # Unordered similar pairs; with anchors, the ordered ones starting at an anchor.
+        self.n_similar = len(self._keys) // 2 if anchors is None else len(self._keys)
         self._bloom_bits = max(10, int(np.ceil(np.log2(max(1, len(self._keys)) * 16))))
         self._bloom = np.zeros(1 << (self._bloom_bits - 3), dtype=np.uint8)
         slots = self._slots(self._keys)
@@ -58,13 +56,13 @@ class NegativeSampler:
 
     @property
     def n_dissimilar(self) -> int:
-        """Dissimilar pairs to draw from: unordered ones; with sources, the ordered ones starting at a source."""
-        if self._sources is None:
+        """Dissimilar pairs to draw from: unordered ones; with anchors, the ordered ones starting at an anchor."""
+        if self._anchors is None:
             return self.n_samples * (self.n_samples - 1) // 2 - self.n_similar
         return self._n_first * (self.n_samples - 1) - self.n_similar
 
     def degree(self) -> np.ndarray:
-        """Number of similar partners of each sample (of each source, with sources; 0 for the others)."""
+        """Number of similar partners of each sample (of each anchor, with anchors; 0 for the others)."""
         return np.bincount(self._keys // self.n_samples, minlength=self.n_samples)
 
     def _slots(self, keys: np.ndarray) -> np.ndarray:
@@ -85,15 +83,15 @@ class NegativeSampler:
         return found
 
     def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """``size`` dissimilar pairs ``(i, j)``, i != j, each (unordered; with sources, ordered) pair equally likely."""
+        """``size`` dissimilar pairs ``(i, j)``, i != j, each (unordered; with anchors, ordered) pair equally likely."""
         out_i, out_j, have = [np.empty(0, np.int64)], [np.empty(0, np.int64)], 0
         # Oversample by the expected rejection rate (self and similar pairs) so one round almost always suffices.
         reject = min(0.99, (self._n_first + len(self._keys)) / (self._n_first * self.n_samples))
         while have < size:
             draw = int((size - have) / (1 - reject) * 1.05) + 16
             i = rng.integers(0, self._n_first, draw, dtype=np.int64)
-            if self._sources is not None:
-                i = self._sources[i]
+            if self._anchors is not None:
+                i = self._anchors[i]
             j = rng.integers(0, self.n_samples, draw, dtype=np.int64)
             ok = (i != j) & ~self.is_similar(i, j)
             out_i.append(i[ok])

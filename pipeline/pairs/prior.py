@@ -74,8 +74,9 @@ def prior_pairs(
             ok = rows[:, None] < members[None, :]
             differing = np.zeros(ok.shape, dtype=np.int64)
             for column, spec in adjacent.items():
-                d = circular_difference(values[column][rows][:, None], values[column][members][None, :],
-                                        spec.get("period"))
+                d = circular_difference(
+                    values[column][rows][:, None], values[column][members][None, :], spec.get("period")
+                )
                 ok &= d <= spec["step"] + _TOLERANCE
                 differing += d > _TOLERANCE
             if max_differing is not None:

@@ -166,18 +166,26 @@ def pair_shard_table(found: np.ndarray, mutual: bool) -> tuple[pa.Table, dict]:
     return table, figures
 
 
-def write_pair_shard(location: Location, shard: int, *parts: np.ndarray, mutual: bool = False,
-                     row_group_size: int = 65536) -> tuple[dict, dict]:
+def write_pair_shard(
+    location: Location, shard: int, *parts: np.ndarray, mutual: bool = False, row_group_size: int = 65536
+) -> tuple[dict, dict]:
     """Write shard ``shard`` of a pair set from the rows routed to it (``parts``, from any number of producers);
     its manifest entry and figures (``pair_shard_table``)."""
     table, figures = pair_shard_table(np.concatenate([np.empty(0, ROW), *parts]), mutual)
-    entry, = write_shards(location, [table], table.num_rows, "the pair set", row_group_size=row_group_size,
-                          name_of=lambda *_: f"part-{shard:05d}.parquet")
+    (entry,) = write_shards(
+        location,
+        [table],
+        table.num_rows,
+        "the pair set",
+        row_group_size=row_group_size,
+        name_of=lambda *_: f"part-{shard:05d}.parquet",
+    )
     return entry, figures
 
 
-def pair_manifest(written: list[tuple[dict, dict]], n_samples: int, provenance: dict,
-                  extra: dict | None = None) -> dict:
+def pair_manifest(
+    written: list[tuple[dict, dict]], n_samples: int, provenance: dict, extra: dict | None = None
+) -> dict:
     """The manifest of a pair set from its shards' entries and figures, in shard order."""
     similar = sum(f["similar_pairs"] for _, f in written)
     by_source = np.sum([f["by_source"] for _, f in written], axis=0).tolist() if written else [0] * len(SOURCES)
@@ -202,8 +210,15 @@ def pair_manifest(written: list[tuple[dict, dict]], n_samples: int, provenance: 
     }
 
 
-def write_pair_shards(directory: str | Path | Location, found: np.ndarray, n_samples: int, num_shards: int,
-                      provenance: dict, mutual: bool = False, extra: dict | None = None) -> dict:
+def write_pair_shards(
+    directory: str | Path | Location,
+    found: np.ndarray,
+    n_samples: int,
+    num_shards: int,
+    provenance: dict,
+    mutual: bool = False,
+    extra: dict | None = None,
+) -> dict:
     """A whole pair set from ``found`` rows in one process (the pair stage does the same per shard in Ray tasks);
     the manifest, also written to ``directory``."""
     location = Location.of(directory)
@@ -247,8 +262,10 @@ class PairSet(ShardedTable):
                         out[2][row:end] = index[codes.indices.to_numpy(zero_copy_only=False)]
                     row = end
         if row != total:
-            raise StageError(f"{self.directory}: the pair shards hold {row} rows, the manifest says {total}; "
-                             "delete the folder and re-run the pair stage")
+            raise StageError(
+                f"{self.directory}: the pair shards hold {row} rows, the manifest says {total}; "
+                "delete the folder and re-run the pair stage"
+            )
         return tuple(out)
 
     def read(self) -> tuple[np.ndarray, np.ndarray]:

@@ -53,8 +53,13 @@ PART_BYTES = 1 << 30
 
 def pairs_key(cfg: PairsConfig, store: SampleStore) -> str:
     # index_parts only changes how the work is split, not the pairs (exactly so for flat and ivf).
-    return content_hash({"pairs": cfg.model_dump(exclude={"index_parts"}), "samples": store.manifest["sha256"],
-                         "schema": SCHEMA_VERSION})
+    return content_hash(
+        {
+            "pairs": cfg.model_dump(exclude={"index_parts"}),
+            "samples": store.manifest["sha256"],
+            "schema": SCHEMA_VERSION,
+        }
+    )
 
 
 def check_pairs_config(cfg: PairsConfig, store: SampleStore) -> None:
@@ -68,13 +73,17 @@ def check_pairs_config(cfg: PairsConfig, store: SampleStore) -> None:
     held = store.manifest["splits"].get("validation", 0)
     if "knn" in cfg.sources and cfg.k >= n:
         after = f" after {held} held out for validation (evaluate.validation)" if held else ""
-        raise DataError(f"pairs.k={cfg.k} needs more than k training samples, and there are {n} in {source}{after}; "
-                        f"lower pairs.k below {n} or use more samples")
+        raise DataError(
+            f"pairs.k={cfg.k} needs more than k training samples, and there are {n} in {source}{after}; "
+            f"lower pairs.k below {n} or use more samples"
+        )
     if cfg.prior is not None:  # the configuration pairs the rule with its source
         missing = sorted(set(cfg.prior.columns) - set(store.metadata_columns))
         if missing:
-            raise DataError(f"pairs.prior names column(s) {missing} missing from {source}; its metadata columns "
-                            f"are {store.metadata_columns or 'none'}; fix the rule or add the columns")
+            raise DataError(
+                f"pairs.prior names column(s) {missing} missing from {source}; its metadata columns "
+                f"are {store.metadata_columns or 'none'}; fix the rule or add the columns"
+            )
 
 
 def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: str | Path | Location) -> PairSet:
@@ -91,8 +100,13 @@ def build_pairs(cfg: PairsConfig, store: SampleStore, workdir: str | Path | Loca
             return pair_set
         with directory.build(f"the pair set {directory}") as out:
             manifest = write_pair_set(cfg, store, out)
-    log.info("Pair set %s: %d similar pairs in %d shards; %d dissimilar pairs left implicit", directory,
-             manifest["similar_pairs"], cfg.num_shards, manifest["dissimilar_pairs_implicit"])
+    log.info(
+        "Pair set %s: %d similar pairs in %d shards; %d dissimilar pairs left implicit",
+        directory,
+        manifest["similar_pairs"],
+        cfg.num_shards,
+        manifest["dissimilar_pairs_implicit"],
+    )
     return PairSet.open(directory)
 
 
@@ -113,16 +127,20 @@ def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: str | Path |
     if any("copies" in PAIR_SOURCES[name].traits for name in cfg.sources):
         groups = _origin_groups.remote(store)
     sources = pair_sources(cfg.sources)
-    producers: list = [_store_rows.options(num_returns=cfg.num_shards + 1).remote(store, cfg, source)
-                       for source in sources if not source.per_shard]
+    producers: list = [
+        _store_rows.options(num_returns=cfg.num_shards + 1).remote(store, cfg, source)
+        for source in sources
+        if not source.per_shard
+    ]
     knn_info: dict = {}
     exact = None
     if "knn" in cfg.sources:
         queries, knn_info, exact = _search(cfg, store, files, groups, cpus)
         producers += queries
     elif any(source.per_shard for source in sources):  # no kNN graph: each query shard emits its own rows
-        producers += [_shard_rows.options(num_returns=cfg.num_shards + 1).remote(path.name, store, cfg, groups)
-                      for path in files]
+        producers += [
+            _shard_rows.options(num_returns=cfg.num_shards + 1).remote(path.name, store, cfg, groups) for path in files
+        ]
     figures = gather([p[-1] for p in producers], "Finding similar pairs", unit="shard")
     emitted: dict[str, int] = {}
     for f in figures:
@@ -130,14 +148,28 @@ def write_pair_set(cfg: PairsConfig, store: SampleStore, directory: str | Path |
             emitted[name] = emitted.get(name, 0) + count
     log.info("Directed similar pairs by source: %s", emitted)
     if exact is not None:
-        found = [np.concatenate(a) for a in zip(*(f["recall_found"] for f in figures if "recall_found" in f))]
-        hits, knn_info["recall_queries"] = recall_at_k(tuple(found), gather([exact], "Exact search (recall)")[0])
+        found_ids, found_neighbours = (
+            np.concatenate(a) for a in zip(*(f["recall_found"] for f in figures if "recall_found" in f))
+        )
+        exact_found = gather([exact], "Exact search (recall)")[0]
+        hits, knn_info["recall_queries"] = recall_at_k((found_ids, found_neighbours), exact_found)
         knn_info["recall_at_k"] = hits / (knn_info["recall_queries"] * cfg.k)
-        log.info("Recall@%d of the %s graph against exact search: %.4f (%d queries)", cfg.k, cfg.index,
-                 knn_info["recall_at_k"], knn_info["recall_queries"])
+        log.info(
+            "Recall@%d of the %s graph against exact search: %.4f (%d queries)",
+            cfg.k,
+            cfg.index,
+            knn_info["recall_at_k"],
+            knn_info["recall_queries"],
+        )
     write = ray.remote(write_pair_shard)
-    written = gather([write.remote(directory, s, *[p[s] for p in producers], mutual=cfg.symmetrize == "mutual")
-                      for s in range(cfg.num_shards)], "Writing pair shards", unit="shard")
+    written = gather(
+        [
+            write.remote(directory, s, *[p[s] for p in producers], mutual=cfg.symmetrize == "mutual")
+            for s in range(cfg.num_shards)
+        ],
+        "Writing pair shards",
+        unit="shard",
+    )
     if cfg.symmetrize == "mutual" and knn_info:
         knn_info["mutual_edges"] = sum(f["mutual_edges"] for _, f in written)
     provenance = {"config": cfg.model_dump(), "samples_sha256": store.manifest["sha256"]}
@@ -161,9 +193,12 @@ def _search(cfg: PairsConfig, store: SampleStore, files: list[Path], groups, cpu
     # A lost part is started again (it reloads its shards) and its pending searches are retried. A part runs
     # whichever of its searches has its input: in submission order it would wait for another part to finish a
     # shard while its own queue holds searches that are ready (measured: one CPU of two busy at 10M rows).
-    actors = [part.options(num_cpus=1, max_restarts=3, max_task_retries=3, allow_out_of_order_execution=True).remote(
-                  backend, trained, dimension, list(chunk), store, max(1, cpus // parts))
-              for chunk in np.array_split(np.array(names, dtype=object), parts)]
+    actors = [
+        part.options(num_cpus=1, max_restarts=3, max_task_retries=3, allow_out_of_order_execution=True).remote(
+            backend, trained, dimension, list(chunk), store, max(1, cpus // parts)
+        )
+        for chunk in np.array_split(np.array(names, dtype=object), parts)
+    ]
     recall_ids = None if backend.exact else training_rows(n, min(cfg.recall_queries, n))
     exact = None if recall_ids is None else _exact_nearest.remote(names, store, recall_ids, cfg.k)
     result = QueryShardResult(cfg.k, cfg.sources, cfg.num_shards, recall_ids)
@@ -171,12 +206,13 @@ def _search(cfg: PairsConfig, store: SampleStore, files: list[Path], groups, cpu
     for number, name in enumerate(names):
         # Each shard starts at another part: the first part routes the queries (IVF) and the last emits the rows,
         # so these extra costs are shared evenly.
-        chain = actors[number % parts:] + actors[: number % parts]
+        chain = actors[number % parts :] + actors[: number % parts]
         found = None
         for actor in chain[:-1]:
             found = actor.search.remote(name, cfg.k, found)
-        outputs.append(chain[-1].search.options(num_returns=cfg.num_shards + 1).remote(
-            name, cfg.k, found, result, groups))
+        outputs.append(
+            chain[-1].search.options(num_returns=cfg.num_shards + 1).remote(name, cfg.k, found, result, groups)
+        )
     return outputs, {"index": cfg.index, "options": backend.options, "k": cfg.k, "index_parts": parts}, exact
 
 
@@ -189,11 +225,11 @@ def _train_index(backend: IndexBackend, store: SampleStore, size: int, threads: 
     store = store.here()
     n = store.manifest["splits"]["train"]
     wanted = training_rows(n, size)
-    sample = []
+    rows = []
     for path in store.files_of("train"):
         ids, features = read_training_rows(path, store.directory)
-        sample.append(features[np.isin(ids, wanted)])
-    sample = np.concatenate(sample)
+        rows.append(features[np.isin(ids, wanted)])
+    sample = np.concatenate(rows)
     return faiss.serialize_index(backend.trained(sample.shape[1], sample))
 
 

@@ -8,8 +8,11 @@ fetches features by id; ``allocator.py`` keeps a worker's freed memory.
 from pipeline.lazy import lazy_exports
 
 __all__ = ["TrainResult", "train", "train_loop_per_worker"]
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "TrainResult": "pipeline.train.stage",
-    "train": "pipeline.train.stage",
-    "train_loop_per_worker": "pipeline.train.worker",
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "TrainResult": "pipeline.train.stage",
+        "train": "pipeline.train.stage",
+        "train_loop_per_worker": "pipeline.train.worker",
+    },
+)

@@ -79,7 +79,7 @@ class ShareSampling:
     @classmethod
     def from_share(cls, share: PairShare) -> ShareSampling:
         n = len(share.owned)
-        sampler = NegativeSampler(n, share.left, share.right, sources=np.flatnonzero(share.owned))
+        sampler = NegativeSampler(n, share.left, share.right, anchors=np.flatnonzero(share.owned))
         touches = np.bincount(share.left, minlength=n) + np.bincount(share.right, minlength=n)
         return cls(
             sampler=sampler,
@@ -91,7 +91,11 @@ class ShareSampling:
 
 
 def per_pair_step(
-    left: np.ndarray, right: np.ndarray, sampling: ShareSampling, ratio: float, rng: np.random.Generator,
+    left: np.ndarray,
+    right: np.ndarray,
+    sampling: ShareSampling,
+    ratio: float,
+    rng: np.random.Generator,
     similar_weight: np.ndarray | float = 1.0,
 ) -> StepPairs:
     neg_i, neg_j = sampling.sampler.sample(round(len(left) * ratio), rng)
@@ -99,8 +103,12 @@ def per_pair_step(
     samples, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
     n = len(a)
     label = np.concatenate([np.zeros(len(left), np.int8), np.ones(len(neg_i), np.int8)])
-    weight = np.concatenate([np.broadcast_to(sampling.similar_scale * similar_weight / n, len(left)),
-                             np.full(len(neg_i), sampling.dissimilar_scale / n)])
+    weight = np.concatenate(
+        [
+            np.broadcast_to(sampling.similar_scale * similar_weight / n, len(left)),
+            np.full(len(neg_i), sampling.dissimilar_scale / n),
+        ]
+    )
     return StepPairs(samples, inverse[:n], inverse[n:], label, weight)
 
 
@@ -129,8 +137,9 @@ def in_batch_step(
         left=np.concatenate([inverse[:n_sim], u]),
         right=np.concatenate([inverse[n_sim:], v]),
         label=np.concatenate([np.zeros(n_sim, np.int8), np.ones(len(u), np.int8)]),
-        weight=np.concatenate([(1 - share) * sampling.similar_scale * sim_weight,
-                               share * sampling.dissimilar_scale * dis_weight]),
+        weight=np.concatenate(
+            [(1 - share) * sampling.similar_scale * sim_weight, share * sampling.dissimilar_scale * dis_weight]
+        ),
     )
 
 

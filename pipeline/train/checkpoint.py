@@ -88,8 +88,12 @@ def trained_model(state: dict[str, Any], evaluate: EvaluateConfig) -> torch.nn.M
     model = build_encoder(**state["encoder"])
     best = state.get("best")
     if evaluate.select == "best" and best is not None:
-        log.info("Returning the model of epoch %d, the best by validation %s (%.4f)", best["epoch"],
-                 f"trustworthiness_{evaluate.trustworthiness_k[0]}", best["score"])
+        log.info(
+            "Returning the model of epoch %d, the best by validation %s (%.4f)",
+            best["epoch"],
+            f"trustworthiness_{evaluate.trustworthiness_k[0]}",
+            best["score"],
+        )
         model.load_state_dict(best["weights"])
     else:  # the raw weights only resume training when there is a weight average
         model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])

@@ -34,8 +34,15 @@ from pipeline.train.features import DeviceFeatures, StreamedFeatures, prefetched
 # Sums reduced across workers each epoch; the reported metrics are ratios of these. "loss" is the step's
 # weighted loss summed over steps; the per-kind losses and distances are summed over pairs.
 SUMS = (
-    "loss", "similar_loss", "dissimilar_loss", "similar_distance", "dissimilar_distance",
-    "pairs", "similar", "dissimilar", "encoded",
+    "loss",
+    "similar_loss",
+    "dissimilar_loss",
+    "similar_distance",
+    "dissimilar_distance",
+    "pairs",
+    "similar",
+    "dissimilar",
+    "encoded",
 )
 
 
@@ -63,8 +70,12 @@ def ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: floa
 
 
 def optimizer_step(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, criterion: PairLoss, x: torch.Tensor,
-    pairs: StepPairs, precision: str = "auto",
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    criterion: PairLoss,
+    x: torch.Tensor,
+    pairs: StepPairs,
+    precision: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Encode ``x`` (the features of ``pairs.samples``) once, minimise the step's weighted loss by one optimizer
     step; returns (loss, per-pair loss, per-pair distance, labels) for the epoch's sums."""
@@ -76,16 +87,17 @@ def optimizer_step(
     return loss, per_pair, distance, y
 
 
-def source_weight_table(weights: dict[str, float], share: PairShare) -> np.ndarray | None:
-    """Per index into ``SOURCES``, the weight of a similar pair from that source divided by the mean weight over
-    every similar pair of the set (``batches.py``); None without ``weights``."""
+def pair_weights(weights: dict[str, float], share: PairShare) -> np.ndarray | None:
+    """Per similar pair of the share, the weight of its pair source divided by the mean weight over every similar
+    pair of the set (``batches.py``); None without ``weights`` (every pair weighs 1)."""
     if not weights:
         return None
     if share.source is None or share.pairs_by_source is None:
         raise StageError("train.source_weights needs each pair's source: read the share with_source=True")
     raw = np.array([weights.get(name, 1.0) for name in SOURCES])
     counts = np.array([share.pairs_by_source.get(name, 0) for name in SOURCES], np.float64)
-    return raw / (counts @ raw / counts.sum())
+    table: np.ndarray = raw / (counts @ raw / counts.sum())
+    return table[share.source]
 
 
 def input_noise(std: float, seed: int, epoch: int, rank: int, device: torch.device):
@@ -108,8 +120,17 @@ def step_sums(loss, per_pair, distance, y, n_encoded: int) -> torch.Tensor:
     """This step's contribution to ``SUMS``, kept on the device (no host sync per step)."""
     sim = (y == 0).to(per_pair.dtype)
     dis = 1 - sim
-    values = [loss, (per_pair * sim).sum(), (per_pair * dis).sum(), (distance * sim).sum(),
-              (distance * dis).sum(), sim.new_tensor(len(y)), sim.sum(), dis.sum(), sim.new_tensor(n_encoded)]
+    values = [
+        loss,
+        (per_pair * sim).sum(),
+        (per_pair * dis).sum(),
+        (distance * sim).sum(),
+        (distance * dis).sum(),
+        sim.new_tensor(len(y)),
+        sim.sum(),
+        dis.sum(),
+        sim.new_tensor(n_encoded),
+    ]
     return torch.stack([v.detach().to(torch.float64) for v in values])
 
 
@@ -141,8 +162,14 @@ class TrainingCore:
     """
 
     def __init__(
-        self, cfg: TrainConfig, model: torch.nn.Module, features: DeviceFeatures | StreamedFeatures,
-        share: PairShare, seed: int, device: torch.device, rank: int = 0,
+        self,
+        cfg: TrainConfig,
+        model: torch.nn.Module,
+        features: DeviceFeatures | StreamedFeatures,
+        share: PairShare,
+        seed: int,
+        device: torch.device,
+        rank: int = 0,
     ) -> None:
         self.cfg, self.model, self.features = cfg, model, features
         self.seed, self.device, self.rank = seed, device, rank
@@ -152,19 +179,21 @@ class TrainingCore:
             raise StageError("train.local_steps > 1 averages the weights itself: build the model without DDP")
         self.sampling = ShareSampling.from_share(share)
         self.left, self.right = share.left, share.right
-        self.source, self.source_weight = share.source, source_weight_table(cfg.source_weights, share)
+        self.pair_weight = pair_weights(cfg.source_weights, share)
         self.per_rank = share.per_epoch
         if self.per_rank == 0:
-            raise StageError("a training worker got no similar pairs; lower train.num_workers or raise "
-                             "pairs.num_shards")
+            raise StageError(
+                "a training worker got no similar pairs; lower train.num_workers or raise pairs.num_shards"
+            )
         self.steps = max(1, math.ceil(self.per_rank / cfg.batch_size))
         self.prefetch = cfg.prefetch if cfg.prefetch != "auto" else (2 if device.type == "cuda" else 0)
         self.optimizer = make_optimizer(model.parameters(), cfg)
         self.criterion = build_loss(cfg.loss, cfg.loss_options, **cfg.model_dump())
         if self.local_steps:
             self.average_weights()  # one start for all (the workers seed alike; this makes sure)
-        self.ema = ({k: v.detach().clone() for k, v in self.module.state_dict().items()}
-                    if cfg.ema_decay is not None else None)
+        self.ema = (
+            {k: v.detach().clone() for k, v in self.module.state_dict().items()} if cfg.ema_decay is not None else None
+        )
 
     def average_weights(self, with_ema: bool = False) -> None:
         """Local SGD's synchronisation: the weights (and the weight average) <- their mean over the workers."""
@@ -180,9 +209,10 @@ class TrainingCore:
 
         def prepare(step: int):
             pos = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            weight = 1.0 if self.source_weight is None else self.source_weight[self.source[pos]]
-            pairs = step_pairs(cfg.mode, self.left[pos], self.right[pos], self.sampling,
-                               cfg.negatives_per_positive, rng, weight)
+            weight = 1.0 if self.pair_weight is None else self.pair_weight[pos]
+            pairs = step_pairs(
+                cfg.mode, self.left[pos], self.right[pos], self.sampling, cfg.negatives_per_positive, rng, weight
+            )
             return pairs, features.fetch(pairs.samples)
 
         noise = input_noise(cfg.input_noise, self.seed, epoch, self.rank, self.device)
@@ -196,7 +226,7 @@ class TrainingCore:
             terms = optimizer_step(self.model, self.optimizer, self.criterion, x, pairs, cfg.precision)
             if self.local_steps and (step + 1) % self.local_steps == 0 and step + 1 < self.steps:
                 self.average_weights()
-            if self.ema is not None:
+            if self.ema is not None and cfg.ema_decay is not None:
                 ema_update(self.ema, self.module, cfg.ema_decay)
             sums += step_sums(*terms, len(pairs.samples))
         if self.local_steps:

@@ -54,16 +54,18 @@ def train_run_name(job: JobConfig, store: SampleStore, pairs: PairSet) -> str:
             # never change the result.
             "train": job.train.model_dump(exclude={"features", "prefetch", "max_failures"}),
             # Which samples are scored during training, how often, and which epoch is returned.
-            "validation": job.evaluate.model_dump(include={"validation", "validation_every", "validation_samples",
-                                                           "trustworthiness_k", "knn_k"}),
+            "validation": job.evaluate.model_dump(
+                include={"validation", "validation_every", "validation_samples", "trustworthiness_k", "knn_k"}
+            ),
             "seed": job.seed,
         }
     )
     return f"{job.name}-{key}"
 
 
-def train(job: JobConfig, store: SampleStore, pairs: PairSet, workdir: str | Path | Location,
-          tracker: Tracker | None = None) -> TrainResult:
+def train(
+    job: JobConfig, store: SampleStore, pairs: PairSet, workdir: str | Path | Location, tracker: Tracker | None = None
+) -> TrainResult:
     """Fit ``job``'s encoder on ``pairs``; workers log each epoch through ``tracker`` (a copy of it) when given.
 
     Checkpoints go to ``workdir/checkpoints/<job>-<key>`` (a local folder or object storage). Runs of the same
@@ -77,8 +79,9 @@ def train(job: JobConfig, store: SampleStore, pairs: PairSet, workdir: str | Pat
         return _train(job, store, pairs, run_dir, tracker)
 
 
-def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Location,
-           tracker: Tracker | None) -> TrainResult:
+def _train(
+    job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Location, tracker: Tracker | None
+) -> TrainResult:
     cfg, name = job.train, run_dir.name
     finished = checkpoint.finished(run_dir, cfg.epochs)
     if finished is not None:  # a re-run: nothing to train, so no Ray Train start (~20 s) either
@@ -86,13 +89,18 @@ def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Location
         log.info("Resuming from the checkpoint after epoch %d: training finished (%s)", cfg.epochs, path)
         if tracker is not None:
             tracker.log_epoch({"resumed_from_epoch": cfg.epochs}, cfg.epochs)
-        return TrainResult(model=checkpoint.trained_model(state, job.evaluate), history=list(state["history"]),
-                           checkpoint_path=path)
+        return TrainResult(
+            model=checkpoint.trained_model(state, job.evaluate), history=list(state["history"]), checkpoint_path=path
+        )
     use_gpu = resolve_use_gpu(cfg.use_gpu)
     resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
     log.info(
         "Training %s on %d %s worker(s) for %d epochs; checkpoints in %s",
-        job.encoder.name, cfg.num_workers, "GPU" if use_gpu else "CPU", cfg.epochs, run_dir,
+        job.encoder.name,
+        cfg.num_workers,
+        "GPU" if use_gpu else "CPU",
+        cfg.epochs,
+        run_dir,
     )
     trainer = TorchTrainer(
         train_loop_per_worker,
@@ -120,14 +128,18 @@ def _train(job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Location
         if isinstance(cause, DrlimError):
             raise cause from None
         if cause is not None and is_no_space(cause):
-            raise no_space(getattr(cause, "filename", None) or run_dir, f"training outputs under {run_dir}") from None
+            written = getattr(cause, "filename", None) or str(run_dir)
+            raise no_space(written, f"training outputs under {run_dir}") from None
         raise
     if result.checkpoint is None:
         raise StageError(f"training {name} finished without a checkpoint; see the worker logs above")
     state = checkpoint.load(result.checkpoint)
     checkpoint.mark_finished(run_dir, result.checkpoint, cfg.epochs)
-    return TrainResult(model=checkpoint.trained_model(state, job.evaluate), history=list(state["history"]),
-                       checkpoint_path=result.checkpoint.path)
+    return TrainResult(
+        model=checkpoint.trained_model(state, job.evaluate),
+        history=list(state["history"]),
+        checkpoint_path=result.checkpoint.path,
+    )
 
 
 class PermanentWorkerError(Exception):
@@ -148,15 +160,22 @@ class StopOnPermanentErrors(UserCallback):
     """
 
     def after_exception(self, run_context: Any, worker_exceptions: dict[int, Exception]) -> None:
-        causes = {rank: getattr(error, "_base_exc", error)  # Ray Train wraps the worker's error with its traceback
-                  for rank, error in worker_exceptions.items()}
+        causes = {
+            rank: getattr(error, "_base_exc", error)  # Ray Train wraps the worker's error with its traceback
+            for rank, error in worker_exceptions.items()
+        }
         for cause in causes.values():
             if is_permanent(cause):
                 raise PermanentWorkerError(cause)
         log_to_console()  # the controller is a Ray process of its own
         for rank, cause in sorted(causes.items()):
-            log.warning("Training worker %d failed (%s: %s); Ray Train restarts the workers from the last "
-                        "checkpoint, up to train.max_failures times", rank, type(cause).__name__, first_line(cause))
+            log.warning(
+                "Training worker %d failed (%s: %s); Ray Train restarts the workers from the last "
+                "checkpoint, up to train.max_failures times",
+                rank,
+                type(cause).__name__,
+                first_line(cause),
+            )
 
 
 def permanent_cause(error: BaseException) -> BaseException | None:

@@ -80,9 +80,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     probe = ValidationProbe.for_store(store, job.evaluate) if rank == 0 else None
     if rank == 0:
         where = "streamed by id" if isinstance(features, StreamedFeatures) else "on the device"
-        log.info("Worker 0 of %d: %d of %d similar pairs, both directions (every worker takes %d per epoch); "
-                 "features (%.1f MiB) %s", world, len(share.left), 2 * share.similar_pairs, core.per_rank,
-                 features.nbytes / 2**20, where)
+        log.info(
+            "Worker 0 of %d: %d of %d similar pairs, both directions (every worker takes %d per epoch); "
+            "features (%.1f MiB) %s",
+            world,
+            len(share.left),
+            2 * share.similar_pairs,
+            core.per_rank,
+            features.nbytes / 2**20,
+            where,
+        )
 
     start_epoch, history, best = 0, [], None
     state = checkpoint.latest()
@@ -103,18 +110,26 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if probe is not None and probe.due(epoch + 1, cfg.epochs):
             validation = probe.score(core.module, core.trained_weights())
             if best is None or validation[probe.key] > best["score"]:
-                best = {"epoch": epoch + 1, "score": validation[probe.key],
-                        "weights": {k: v.detach().cpu().clone() for k, v in core.trained_weights().items()}}
+                best = {
+                    "epoch": epoch + 1,
+                    "score": validation[probe.key],
+                    "weights": {k: v.detach().cpu().clone() for k, v in core.trained_weights().items()},
+                }
         history.append({**metrics, **{f"val_{k}": v for k, v in validation.items()}})
         if rank == 0:
             log.info(
                 "epoch %d/%d  loss %.4f  D(similar) %.3f  D(dissimilar) %.3f  %.0f pairs/s%s",
-                epoch + 1, cfg.epochs, metrics["loss"], metrics["similar_distance"],
-                metrics["dissimilar_distance"], metrics["pairs_per_second"],
+                epoch + 1,
+                cfg.epochs,
+                metrics["loss"],
+                metrics["similar_distance"],
+                metrics["dissimilar_distance"],
+                metrics["pairs_per_second"],
                 "".join(f"  val {k} {v:.4f}" for k, v in validation.items()),
             )
-            checkpoint.report(metrics, {**core.state(), "epoch": epoch + 1, "history": history, "encoder": spec,
-                                        "best": best})
+            checkpoint.report(
+                metrics, {**core.state(), "epoch": epoch + 1, "history": history, "encoder": spec, "best": best}
+            )
             # After the checkpoint: an epoch lost to a worker failure is retrained, not logged twice.
             if tracker is not None:
                 tracker.log_epoch(metrics, epoch + 1)

@@ -26,8 +26,9 @@ def test_encoder_options_are_validated_and_applied():
 
 
 def test_mlp_takes_any_input_shape_and_the_papers_norb_net_has_20_hidden_units():
-    model = build_encoder("mlp", output_dim=3, options={"hidden": 20, "layers": 1, "activation": "tanh"},
-                          input_shape=(1, 96, 96))
+    model = build_encoder(
+        "mlp", output_dim=3, options={"hidden": 20, "layers": 1, "activation": "tanh"}, input_shape=(1, 96, 96)
+    )
     assert model(torch.rand(4, 1, 96, 96)).shape == (4, 3)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(96 * 96, 20), (20, 3)]
@@ -39,7 +40,9 @@ def test_mlp_takes_any_input_shape_and_the_papers_norb_net_has_20_hidden_units()
 def test_an_encoder_refuses_samples_of_a_shape_it_cannot_take():
     model = build_encoder("lenet", output_dim=2, input_shape=(1, 28, 28))
     assert model(torch.rand(3, 1, 28, 28)).shape == (3, 2)  # the shape it takes
-    with pytest.raises(ValueError, match=r"takes samples of shape \(1, 28, 28\), the data has \(64,\); choose encoder.name: mlp"):
+    with pytest.raises(
+        ValueError, match=r"takes samples of shape \(1, 28, 28\), the data has \(64,\); choose encoder.name: mlp"
+    ):
         build_encoder("lenet", output_dim=2, input_shape=(64,))
 
 

@@ -70,8 +70,10 @@ def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
             continue
         logical.append(current + line)
         current = ""
-    return [(text.split(None, 1)[0].upper(), text.split(None, 1)[1] if " " in text.strip() else "")
-            for text in (t.strip() for t in logical)]
+    return [
+        (text.split(None, 1)[0].upper(), text.split(None, 1)[1] if " " in text.strip() else "")
+        for text in (t.strip() for t in logical)
+    ]
 
 
 def dockerfile_args(path: Path) -> dict[str, str]:
@@ -90,8 +92,10 @@ def base_image_ray_version() -> str:
 
 
 def ray_cluster_specs() -> list[tuple[str, dict]]:
-    return [("RayCluster", only_document(RAYCLUSTER)["spec"]),
-            ("RayJob.rayClusterSpec", only_document(RAYJOB)["spec"]["rayClusterSpec"])]
+    return [
+        ("RayCluster", only_document(RAYCLUSTER)["spec"]),
+        ("RayJob.rayClusterSpec", only_document(RAYJOB)["spec"]["rayClusterSpec"]),
+    ]
 
 
 def pod_specs(spec: dict) -> list[tuple[str, dict]]:
@@ -105,6 +109,7 @@ def ray_container(pod: dict) -> dict:
 
 
 # ---- (a) everything parses ------------------------------------------------------------------------------------
+
 
 def test_the_yaml_files_are_found():
     names = {rel(p) for p in YAML_FILES}
@@ -122,6 +127,7 @@ def test_yaml_parses(path):
 
 # ---- (b) the shipped jobs are valid -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", JOB_FILES, ids=rel)
 def test_job_validates(path):
     from pipeline.config import load_job
@@ -131,6 +137,7 @@ def test_job_validates(path):
 
 
 # ---- (c) KubeRay manifests ------------------------------------------------------------------------------------
+
 
 def test_k8s_kinds_and_api_version():
     for path, kind in ((RAYCLUSTER, "RayCluster"), (RAYJOB, "RayJob")):
@@ -151,11 +158,13 @@ def test_rayjob_runtime_env_ships_the_image_project_dir():
     runtime_env = yaml.safe_load(only_document(RAYJOB)["spec"]["runtimeEnvYAML"])
     assert isinstance(runtime_env, dict)
     env_vars = runtime_env["env_vars"]
-    assert env_vars and all(isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()), \
+    assert env_vars and all(isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()), (
         "runtime_env env_vars must map names to strings"
+    )
     workdirs = [rest for instruction, rest in dockerfile_instructions(DOCKERFILE) if instruction == "WORKDIR"]
-    assert runtime_env["working_dir"] == workdirs[-1], \
+    assert runtime_env["working_dir"] == workdirs[-1], (
         "the RayJob must ship the project folder of the image (the Dockerfile's WORKDIR) as working_dir"
+    )
 
 
 def test_rayjob_entrypoint_runs_the_cli_on_a_job_of_this_repo():
@@ -177,8 +186,9 @@ def test_rayjob_entrypoint_runs_the_cli_on_a_job_of_this_repo():
         for where, spec in ray_cluster_specs():
             for group, pod in pod_specs(spec):
                 mounts = [m["mountPath"] for m in ray_container(pod).get("volumeMounts", [])]
-                assert any(PurePosixPath(path).is_relative_to(m) for m in mounts), \
+                assert any(PurePosixPath(path).is_relative_to(m) for m in mounts), (
                     f"{where} {group}: {path} is on no mounted volume, so not every node sees it"
+                )
 
 
 def test_shared_volume_is_one_read_write_many_claim_on_every_pod():
@@ -186,17 +196,22 @@ def test_shared_volume_is_one_read_write_many_claim_on_every_pod():
     assert pvc["kind"] == "PersistentVolumeClaim" and "ReadWriteMany" in pvc["spec"]["accessModes"]
     for where, spec in ray_cluster_specs():
         for group, pod in pod_specs(spec):
-            claims = {v["name"]: v["persistentVolumeClaim"]["claimName"]
-                      for v in pod.get("volumes", []) if "persistentVolumeClaim" in v}
+            claims = {
+                v["name"]: v["persistentVolumeClaim"]["claimName"]
+                for v in pod.get("volumes", [])
+                if "persistentVolumeClaim" in v
+            }
             mounted = {m["name"] for m in ray_container(pod).get("volumeMounts", [])}
-            assert pvc["metadata"]["name"] in {claims[n] for n in mounted if n in claims}, \
+            assert pvc["metadata"]["name"] in {claims[n] for n in mounted if n in claims}, (
                 f"{where} {group} does not mount the PVC {pvc['metadata']['name']}"
+            )
 
 
 def test_k8s_clusters_autoscale_a_gpu_group_with_token_auth():
     for where, spec in ray_cluster_specs():
         assert spec["enableInTreeAutoscaling"] is True, where
         assert spec["authOptions"]["mode"] == "token", f"{where}: Ray token authentication must be on"
+
         def gpus(group: dict) -> int:
             return int(ray_container(group["template"]["spec"])["resources"]["limits"].get("nvidia.com/gpu", 0))
 
@@ -237,6 +252,7 @@ def test_images_and_ray_version_match_the_documented_image():
 
 # ---- (d) Ray cluster launcher ---------------------------------------------------------------------------------
 
+
 def test_cluster_launcher_config_passes_rays_schema():
     from ray.autoscaler._private.util import prepare_config, validate_config
 
@@ -257,12 +273,15 @@ def test_cluster_launcher_image_and_start_commands_are_consistent():
     run_options = " ".join(config["docker"]["run_options"])
     assert "--env RAY_AUTH_MODE=token" in run_options
     token_path = re.search(r"--env RAY_AUTH_TOKEN_PATH=(\S+)", run_options).group(1)
-    assert str(PurePosixPath(token_path).parent) in config["file_mounts"], \
+    assert str(PurePosixPath(token_path).parent) in config["file_mounts"], (
         "the token file must come from a file mount that every node gets"
+    )
     shared = re.search(r"-v (\S+):(\S+)", run_options)
     assert shared.group(1) == shared.group(2)
-    assert any(f" {shared.group(1)})" in c or c.rstrip().endswith(f" {shared.group(1)}")
-               for c in config["initialization_commands"]), "the shared volume must be mounted on each host"
+    assert any(
+        f" {shared.group(1)})" in c or c.rstrip().endswith(f" {shared.group(1)}")
+        for c in config["initialization_commands"]
+    ), "the shared volume must be mounted on each host"
 
 
 def test_cluster_launcher_gpu_workers_autoscale_from_zero():
@@ -275,6 +294,7 @@ def test_cluster_launcher_gpu_workers_autoscale_from_zero():
 
 
 # ---- (e) nothing public -----------------------------------------------------------------------------------------
+
 
 def test_no_kubernetes_service_is_public():
     for path in (INFRA / "k8s").rglob("*.y*ml"):
@@ -329,16 +349,21 @@ def test_basic_auth_ini_holds_no_secret_and_keeps_users_on_a_volume():
     assert section["authorization_function"] == "mlflow.server.auth:authenticate_request_basic_auth"
     db = section["database_uri"]
     assert db.startswith("sqlite:////")
-    volumes = [v.split(":")[1] for v in yaml.safe_load(COMPOSE.read_text())["services"]["mlflow"]["volumes"]
-               if not v.startswith(".")]
-    assert any(PurePosixPath(db.removeprefix("sqlite:///")).is_relative_to(v) for v in volumes), \
+    volumes = [
+        v.split(":")[1]
+        for v in yaml.safe_load(COMPOSE.read_text())["services"]["mlflow"]["volumes"]
+        if not v.startswith(".")
+    ]
+    assert any(PurePosixPath(db.removeprefix("sqlite:///")).is_relative_to(v) for v in volumes), (
         "the user database must live on a named volume, or users vanish with the container"
+    )
 
 
 def test_env_example_defines_every_variable_the_compose_file_uses_with_placeholders():
     used = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
-    example = dict(line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
-                   if line.strip() and not line.startswith("#"))
+    example = dict(
+        line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if line.strip() and not line.startswith("#")
+    )
     assert used <= set(example), f".env.example lacks {sorted(used - set(example))}"
     for name, value in example.items():
         if any(word in name for word in ("PASSWORD", "SECRET")):
@@ -352,6 +377,7 @@ def test_real_env_file_is_git_ignored():
 
 
 # ---- (f) the drlim image --------------------------------------------------------------------------------------
+
 
 def copy_sources() -> list[str]:
     sources = []
@@ -388,8 +414,10 @@ def test_dockerfile_torch_pin_satisfies_pyproject():
     from packaging.requirements import Requirement
 
     args = dockerfile_args(DOCKERFILE)
-    deps = {Requirement(d).name: Requirement(d) for d in
-            tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]}
+    deps = {
+        Requirement(d).name: Requirement(d)
+        for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
     assert deps["torch"].specifier.contains(args["TORCH_VERSION"])
     assert deps["torchvision"].specifier.contains(args["TORCHVISION_VERSION"])
     assert args["TORCH_INDEX_URL"].endswith("/whl/cpu"), "the default (cpu) image must get CPU-only torch"

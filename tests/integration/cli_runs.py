@@ -20,12 +20,18 @@ from tests.conftest import REPO, mnist_root
 
 EPOCHS = 4
 MNIST_SMALL = [
-    "run", str(REPO / "jobs" / "mnist_4_9.yaml"),
-    "--set", "data.train_per_digit=500",  # epochs of ~1 s: time to interrupt a run between checkpoints
-    "--set", "data.test_per_digit=30",
-    "--set", f"train.epochs={EPOCHS}",
-    "--set", "evaluate.thumbnails=20",
-    "--set", "tracking.registered_model=drlim-test",
+    "run",
+    str(REPO / "jobs" / "mnist_4_9.yaml"),
+    "--set",
+    "data.train_per_digit=500",  # epochs of ~1 s: time to interrupt a run between checkpoints
+    "--set",
+    "data.test_per_digit=30",
+    "--set",
+    f"train.epochs={EPOCHS}",
+    "--set",
+    "evaluate.thumbnails=20",
+    "--set",
+    "tracking.registered_model=drlim-test",
 ]
 
 
@@ -80,8 +86,15 @@ def require_tools(env: dict[str, str], *names: str) -> None:
 
 def start_drlim(workdir: Path, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
     """``drlim ARGS`` in its own session: the test can signal it and sweep up every Ray process it started."""
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], cwd=workdir, env=env or cli_env(),
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=workdir,
+        env=env or cli_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 600) -> str:
@@ -107,8 +120,11 @@ def alive_in_session(sid: int) -> list[str]:
     """Live (not zombie) processes of session ``sid``, as "pid command"."""
     table = subprocess.run(["ps", "-eo", "pid=,sid=,stat=,comm="], capture_output=True, text=True, check=True).stdout
     rows = [line.split(None, 3) for line in table.splitlines()]
-    return [f"{pid} {comm}" for pid, s, stat, comm in (r for r in rows if len(r) == 4)
-            if int(s) == sid and not stat.startswith("Z")]
+    return [
+        f"{pid} {comm}"
+        for pid, s, stat, comm in (r for r in rows if len(r) == 4)
+        if int(s) == sid and not stat.startswith("Z")
+    ]
 
 
 def latest_checkpoint_epoch(workdir: Path) -> int:
@@ -116,10 +132,8 @@ def latest_checkpoint_epoch(workdir: Path) -> int:
     resumes from), 0 when there is none yet."""
     epochs = [0]
     for snapshot in (workdir / "checkpoints").glob("*/checkpoint_manager_snapshot.json"):
-        try:
+        with contextlib.suppress(ValueError, KeyError, TypeError):  # being written, or no checkpoint yet
             epochs.append(int(json.loads(snapshot.read_text())["latest_checkpoint_result"]["metrics"]["epoch"]))
-        except (ValueError, KeyError, TypeError):  # being written, or no checkpoint yet
-            pass
     return max(epochs)
 
 
@@ -172,9 +186,25 @@ class LiveOutput:
 def start_mlflow_server(state: Path, port: int) -> subprocess.Popen:
     """A real ``mlflow server`` on 127.0.0.1:PORT (sqlite + local artifacts under ``state``), once healthy."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{state / 'mlflow.db'}", "--artifacts-destination", str(state / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{state / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(state / "artifacts"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -14,10 +14,25 @@ pytestmark = pytest.mark.integration
 
 def test_airplane_job_reports_the_cylinder_metrics_and_draws_it(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", str(REPO / "jobs" / "norb_airplane.yaml"),
-         "--set", "train.epochs=1", "--set", "train.num_workers=1", "--set", "evaluate.thumbnails=5",
-         "--set", "tracking.registered_model=drlim-airplane-test"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "run",
+            str(REPO / "jobs" / "norb_airplane.yaml"),
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "train.num_workers=1",
+            "--set",
+            "evaluate.thumbnails=5",
+            "--set",
+            "tracking.registered_model=drlim-airplane-test",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-5000:]
     assert "(13446 similar pairs)" in proc.stdout  # the hand-counted rule on the 18 x 9 x 6 grid

@@ -21,11 +21,14 @@ pytestmark = [
 ]
 
 
-
 def _drlim(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", *args],
-        cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=600,
+        cwd=workdir,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"drlim {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr[-5000:]}")
@@ -73,11 +76,11 @@ def test_registered_model_loads_by_alias_in_a_new_process_and_embeds(mnist_run):
         f"""
         import mlflow, numpy as np
         from pipeline.data.mnist import load_mnist, select_digits
-        mlflow.set_tracking_uri("sqlite:///{workdir / 'mlflow.db'}")
+        mlflow.set_tracking_uri("sqlite:///{workdir / "mlflow.db"}")
         model = mlflow.pyfunc.load_model("models:/drlim-test@champion")
         images, labels = load_mnist("{mnist_root()}", train=False, download=False)
         idx = select_digits(labels, [4, 9], 30)
-        np.save("{workdir / 'client.npy'}", model.predict((images[idx, None] / 255.0).astype(np.float32)))
+        np.save("{workdir / "client.npy"}", model.predict((images[idx, None] / 255.0).astype(np.float32)))
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, env=cli_env(), timeout=300)
@@ -93,9 +96,22 @@ def test_embed_command_reads_uint8_images(mnist_run):
     np.save(workdir / "images.npy", images)
     env_uri = f"sqlite:///{workdir / 'mlflow.db'}"
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "embed", "--model", "models:/drlim-test@champion",
-         "--input", "images.npy", "--output", "out.parquet"],
-        cwd=workdir, env={**cli_env(), "MLFLOW_TRACKING_URI": env_uri}, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "embed",
+            "--model",
+            "models:/drlim-test@champion",
+            "--input",
+            "images.npy",
+            "--output",
+            "out.parquet",
+        ],
+        cwd=workdir,
+        env={**cli_env(), "MLFLOW_TRACKING_URI": env_uri},
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -123,8 +139,16 @@ def test_bad_job_fails_before_work_with_a_clear_message(tmp_path):
 
 
 def test_missing_data_root_names_the_path(tmp_path):
-    proc = _drlim(tmp_path, "pairs", str(REPO / "jobs" / "mnist_4_9.yaml"), "--data-root", str(tmp_path / "nowhere"),
-                  "--set", "data.download=false", check=False)
+    proc = _drlim(
+        tmp_path,
+        "pairs",
+        str(REPO / "jobs" / "mnist_4_9.yaml"),
+        "--data-root",
+        str(tmp_path / "nowhere"),
+        "--set",
+        "data.download=false",
+        check=False,
+    )
     assert proc.returncode == 2
     assert str(tmp_path / "nowhere" / "MNIST" / "raw") in proc.stderr and "--data-root" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -134,7 +158,11 @@ def test_unreachable_tracking_server_fails_before_any_work(tmp_path):
     env = {**cli_env(), "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # discard port: nothing listens
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "run", str(REPO / "jobs" / "mnist_4_9.yaml")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "MLflow tracking server http://127.0.0.1:9 is not reachable" in proc.stderr

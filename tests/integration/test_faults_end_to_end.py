@@ -27,7 +27,8 @@ def _version(output: str) -> int:
 
 
 def test_a_full_disk_is_one_line_without_a_restart_and_the_rerun_with_room_reuses_the_finished_stages(
-        small_filesystem: Path):
+    small_filesystem: Path,
+):
     # 2.5 MB hold the MLflow store, the sample store and the pair set (~1.3 MB); the training features' memory map
     # (3 MB) does not fit: that is where a worker used to die of SIGBUS and Ray Train restarted it twice.
     subprocess.run(["mount", "-o", "remount,size=2560k", str(small_filesystem)], check=True)

@@ -21,8 +21,14 @@ pytestmark = [
     pytest.mark.skipif(mnist_root() is None, reason="real MNIST not found (set DRLIM_DATA_ROOT)"),
 ]
 
-ARGS = ["pairs", str(REPO / "jobs" / "mnist_4_9.yaml"), "--set", "data.train_per_digit=400",
-        "--set", "data.test_per_digit=20"]
+ARGS = [
+    "pairs",
+    str(REPO / "jobs" / "mnist_4_9.yaml"),
+    "--set",
+    "data.train_per_digit=400",
+    "--set",
+    "data.test_per_digit=20",
+]
 
 
 def _command(workdir: Path) -> tuple[list[str], dict[str, str]]:
@@ -38,8 +44,9 @@ def test_killed_pair_stage_then_rerun_equals_an_uninterrupted_run(tmp_path):
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     command, env = _command(killed)
     # Own session, so that killing it also kills the local Ray instance it started.
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     deadline = time.monotonic() + 180
     for line in proc.stdout:
         if "NN graph of" in line or time.monotonic() > deadline:

@@ -29,8 +29,15 @@ pytestmark = [
 ]
 
 PER_DIGIT, TEST_PER_DIGIT = 300, 50
-JOB = [str(REPO / "jobs" / "mnist_4_9.yaml"), "--set", f"data.train_per_digit={PER_DIGIT}",
-       "--set", f"data.test_per_digit={TEST_PER_DIGIT}", "--set", "pairs.num_shards=4"]
+JOB = [
+    str(REPO / "jobs" / "mnist_4_9.yaml"),
+    "--set",
+    f"data.train_per_digit={PER_DIGIT}",
+    "--set",
+    f"data.test_per_digit={TEST_PER_DIGIT}",
+    "--set",
+    "pairs.num_shards=4",
+]
 
 
 def _upload_mnist(s3: pafs.S3FileSystem, prefix: str) -> None:
@@ -42,8 +49,12 @@ def _upload_mnist(s3: pafs.S3FileSystem, prefix: str) -> None:
         chosen = select_digits(labels, [4, 9], PER_DIGIT if train else TEST_PER_DIGIT)
         x = (images[chosen] / 255.0).astype(np.float32).reshape(len(chosen), -1)
         for number, rows in enumerate(np.array_split(np.arange(len(chosen)), parts)):
-            table = pa.table({"features": pa.FixedSizeListArray.from_arrays(pa.array(x[rows].ravel()), 784),
-                              "label": labels[chosen][rows]})
+            table = pa.table(
+                {
+                    "features": pa.FixedSizeListArray.from_arrays(pa.array(x[rows].ravel()), 784),
+                    "label": labels[chosen][rows],
+                }
+            )
             pq.write_table(table, f"{prefix}/{'train' if train else 'test'}/part-{number}.parquet", filesystem=s3)
 
 
@@ -55,8 +66,11 @@ def two_node_cluster(s3_server, tmp_path):
     from ray.cluster_utils import Cluster
 
     def node(number: int) -> dict:
-        return {"num_cpus": 1, "object_store_memory": 200 << 20,
-                "env_vars": {CACHE_ENV: str(tmp_path / f"node-{number}")}}
+        return {
+            "num_cpus": 1,
+            "object_store_memory": 200 << 20,
+            "env_vars": {CACHE_ENV: str(tmp_path / f"node-{number}")},
+        }
 
     cluster = Cluster(initialize_head=True, head_node_args={**node(1), "include_dashboard": False})
     cluster.add_node(**node(2))
@@ -66,25 +80,39 @@ def two_node_cluster(s3_server, tmp_path):
 
 
 def _pairs(workdir, *args: str, **env: str) -> dict:
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "pairs", *JOB, *args, "--workdir", str(workdir)],
-                          env=cli_env(**env), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "pairs", *JOB, *args, "--workdir", str(workdir)],
+        env=cli_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     assert "Traceback" not in done.stderr
     (manifest,) = (workdir / "pairs").glob("*/manifest.json")
     return json.loads(manifest.read_text())
 
 
-def test_parquet_folders_on_s3_through_a_two_node_cluster_give_the_local_pairs(s3_server, two_node_cluster,
-                                                                              tmp_path):
+def test_parquet_folders_on_s3_through_a_two_node_cluster_give_the_local_pairs(s3_server, two_node_cluster, tmp_path):
     s3 = pafs.S3FileSystem(**s3_server)
     _upload_mnist(s3, "drlim/mnist49")
     options = json.dumps(s3_server)
     remote = _pairs(
         tmp_path / "remote",
-        "--set", "data.source=parquet", "--set", "data.path=s3://drlim/mnist49/train",
-        "--set", "data.test_path=s3://drlim/mnist49/test", "--set", f"data.storage_options={options}",
-        "--set", "data.feature_shape=[1, 28, 28]", "--set", "pairs.index_parts=2",
-        RAY_ADDRESS=two_node_cluster, DRLIM_INLINE_BYTES="0",  # the store written by Ray tasks, not the driver
+        "--set",
+        "data.source=parquet",
+        "--set",
+        "data.path=s3://drlim/mnist49/train",
+        "--set",
+        "data.test_path=s3://drlim/mnist49/test",
+        "--set",
+        f"data.storage_options={options}",
+        "--set",
+        "data.feature_shape=[1, 28, 28]",
+        "--set",
+        "pairs.index_parts=2",
+        RAY_ADDRESS=two_node_cluster,
+        DRLIM_INLINE_BYTES="0",  # the store written by Ray tasks, not the driver
     )
     local = _pairs(tmp_path / "local")
     assert remote["knn"]["index_parts"] == 2 and local["knn"]["index_parts"] == 1
@@ -94,18 +122,37 @@ def test_parquet_folders_on_s3_through_a_two_node_cluster_give_the_local_pairs(s
     assert remote["similar_pairs"] > 2 * PER_DIGIT * 5 // 2  # 5-NN of 600 samples, symmetrised
 
 
-def test_a_workdir_on_s3_holds_stores_and_checkpoints_each_node_reads_its_own_copy(s3_server, two_node_cluster,
-                                                                                  tmp_path):
+def test_a_workdir_on_s3_holds_stores_and_checkpoints_each_node_reads_its_own_copy(
+    s3_server, two_node_cluster, tmp_path
+):
     host = s3_server["endpoint_override"].split("://", 1)[1]
     workdir = f"s3://drlim/work?endpoint_override={host}&scheme=http&region=us-east-1"
-    job = [str(REPO / "jobs" / "mnist_4_9.yaml"), "--set", "data.train_per_digit=100", "--set",
-           "data.test_per_digit=20", "--set", "train.epochs=2", "--set", "evaluate.thumbnails=5",
-           "--set", "pairs.index=ivf", "--set", "pairs.index_parts=2", "--set", "tracking.registered_model=drlim-s3"]
+    job = [
+        str(REPO / "jobs" / "mnist_4_9.yaml"),
+        "--set",
+        "data.train_per_digit=100",
+        "--set",
+        "data.test_per_digit=20",
+        "--set",
+        "train.epochs=2",
+        "--set",
+        "evaluate.thumbnails=5",
+        "--set",
+        "pairs.index=ivf",
+        "--set",
+        "pairs.index_parts=2",
+        "--set",
+        "tracking.registered_model=drlim-s3",
+    ]
 
     def run(driver_cache: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", *job, "--workdir", workdir],
-                              env=cli_env(RAY_ADDRESS=two_node_cluster, **{CACHE_ENV: str(tmp_path / driver_cache)}),
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "run", *job, "--workdir", workdir],
+            env=cli_env(RAY_ADDRESS=two_node_cluster, **{CACHE_ENV: str(tmp_path / driver_cache)}),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
         assert "Traceback" not in done.stderr
         return done.stdout + done.stderr

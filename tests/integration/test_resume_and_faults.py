@@ -38,8 +38,11 @@ pytestmark = [
 def _train_worker_pids(session: int) -> list[int]:
     table = subprocess.run(["ps", "-eo", "pid=,sid=,args="], capture_output=True, text=True).stdout
     rows = [line.split(None, 2) for line in table.splitlines()]
-    return [int(pid) for pid, sid, args in (r for r in rows if len(r) == 3)
-            if int(sid) == session and args.startswith("ray::RayTrainWorker")]
+    return [
+        int(pid)
+        for pid, sid, args in (r for r in rows if len(r) == 3)
+        if int(sid) == session and args.startswith("ray::RayTrainWorker")
+    ]
 
 
 def _runs(workdir: Path) -> tuple:
@@ -73,8 +76,9 @@ def test_a_killed_worker_restarts_and_an_interrupted_run_continues_the_loss_curv
     assert again.returncode == 0, out[-6000:]
     assert "models:/drlim-test@champion (version 1" in out  # registered
     assert "Reusing sample store" in out and "Reusing pair set" in out  # the finished stages, not built again
-    resumed = [int(line.rsplit(" ", 1)[1]) for line in out.splitlines()
-               if "Resuming from the checkpoint after epoch" in line]
+    resumed = [
+        int(line.rsplit(" ", 1)[1]) for line in out.splitlines() if "Resuming from the checkpoint after epoch" in line
+    ]
     assert len(resumed) == 1 and restarted_from <= resumed[0] < EPOCHS, out[-6000:]  # not from 0, not done
 
     # The restored model, optimizer and per-epoch sampler seeds make the curve the uninterrupted one. An epoch

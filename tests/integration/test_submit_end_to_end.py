@@ -21,12 +21,18 @@ pytestmark = [
 ]
 
 SMALL = [
-    "--set", "data.train_per_digit=100",
-    "--set", "data.test_per_digit=30",
-    "--set", "train.epochs=1",
-    "--set", "train.num_workers=1",
-    "--set", "evaluate.thumbnails=10",
-    "--set", "tracking.registered_model=drlim-submitted",
+    "--set",
+    "data.train_per_digit=100",
+    "--set",
+    "data.test_per_digit=30",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "train.num_workers=1",
+    "--set",
+    "evaluate.thumbnails=10",
+    "--set",
+    "tracking.registered_model=drlim-submitted",
 ]
 
 
@@ -42,16 +48,20 @@ def servers(tmp_path_factory):
     ray_port, dashboard, client, agent, mlflow_port = free_ports(5)
     env = cli_env(
         DRLIM_LOCAL_DIR=str(state),
-        RAY_PORT=str(ray_port), RAY_DASHBOARD_PORT=str(dashboard), RAY_CLIENT_PORT=str(client),
-        RAY_EXTRA_ARGS=f"--dashboard-agent-listen-port {agent}", RAY_OBJECT_STORE_MB="200",
+        RAY_PORT=str(ray_port),
+        RAY_DASHBOARD_PORT=str(dashboard),
+        RAY_CLIENT_PORT=str(client),
+        RAY_EXTRA_ARGS=f"--dashboard-agent-listen-port {agent}",
+        RAY_OBJECT_STORE_MB="200",
         RAY_TEMP_DIR=tempfile.mkdtemp(prefix="drlim-ray-", dir="/tmp"),  # socket paths must stay short
         MLFLOW_PORT=str(mlflow_port),
     )
     require_tools(env, "ray", "mlflow")
     sids = {}
     try:
-        started = subprocess.run(["bash", str(REPO / "infra/local/start.sh")], env=env, capture_output=True,
-                                 text=True, timeout=180)
+        started = subprocess.run(
+            ["bash", str(REPO / "infra/local/start.sh")], env=env, capture_output=True, text=True, timeout=180
+        )
         sids = {s: (state / f"{s}.sid").read_text() for s in ("ray", "mlflow") if (state / f"{s}.sid").exists()}
         assert started.returncode == 0, started.stderr + (state / "ray.log").read_text()
         assert f"export RAY_API_SERVER_ADDRESS=http://127.0.0.1:{dashboard}" in started.stdout
@@ -65,8 +75,9 @@ def servers(tmp_path_factory):
 
 
 def _drlim(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def _listening(port: int) -> list[str]:
@@ -94,8 +105,18 @@ def test_submitted_job_registers_a_model_that_a_client_loads(servers, tmp_path):
     # The pip layer itself is Ray's (30-50 s here, and it asks the package index); what we ship in it is checked
     # in tests/pipeline/test_submit.py.
     job = REPO / "jobs" / "mnist_4_9.yaml"
-    proc = _drlim(servers, "submit", str(job), "--no-deps", "--workdir", str(tmp_path / "work"),
-                  "--data-root", str(mnist_root()), *SMALL, cwd=tmp_path)
+    proc = _drlim(
+        servers,
+        "submit",
+        str(job),
+        "--no-deps",
+        "--workdir",
+        str(tmp_path / "work"),
+        "--data-root",
+        str(mnist_root()),
+        *SMALL,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "models:/drlim-submitted@champion (version 1" in proc.stdout  # the job's own output, streamed
     job_id = proc.stdout.strip().splitlines()[-1].removeprefix("job: ").strip()
@@ -104,8 +125,9 @@ def test_submitted_job_registers_a_model_that_a_client_loads(servers, tmp_path):
 
     # A separate client process, knowing only the tracking server, loads the model by alias and embeds images.
     client = _client_script(mnist_root())
-    loaded = subprocess.run([sys.executable, "-c", client], cwd=tmp_path, env=servers, capture_output=True,
-                            text=True, timeout=300)
+    loaded = subprocess.run(
+        [sys.executable, "-c", client], cwd=tmp_path, env=servers, capture_output=True, text=True, timeout=300
+    )
     assert loaded.returncode == 0, loaded.stderr[-4000:]
     n, dim, finite, spread = loaded.stdout.split()
     assert (n, dim, finite) == ("16", "2", "True") and float(spread) > 0
@@ -124,9 +146,19 @@ def _client_script(data_root: Path) -> str:
 
 def test_failing_job_exits_non_zero_with_its_error(servers, tmp_path):
     missing = tmp_path / "no-data-here"
-    proc = _drlim(servers, "submit", str(REPO / "jobs" / "mnist_4_9.yaml"), "--no-deps",
-                  "--workdir", str(tmp_path / "work"),
-                  "--data-root", str(missing), "--set", "data.download=false", cwd=tmp_path)
+    proc = _drlim(
+        servers,
+        "submit",
+        str(REPO / "jobs" / "mnist_4_9.yaml"),
+        "--no-deps",
+        "--workdir",
+        str(tmp_path / "work"),
+        "--data-root",
+        str(missing),
+        "--set",
+        "data.download=false",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "failed" in proc.stderr and str(missing) in proc.stderr  # Ray's message carries the job's last logs
 
@@ -135,8 +167,16 @@ def test_unreachable_cluster_is_a_clear_error(servers, tmp_path):
     closed = socket.socket()  # bound, never listening: connections are refused
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
-    proc = _drlim(servers, "submit", str(REPO / "jobs" / "mnist_4_9.yaml"), "--workdir", str(tmp_path),
-                  "--address", f"http://127.0.0.1:{port}", cwd=tmp_path)
+    proc = _drlim(
+        servers,
+        "submit",
+        str(REPO / "jobs" / "mnist_4_9.yaml"),
+        "--workdir",
+        str(tmp_path),
+        "--address",
+        f"http://127.0.0.1:{port}",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     closed.close()
     assert f"cannot use the Ray Jobs API at http://127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr

@@ -24,13 +24,20 @@ pytestmark = [
 
 EPOCHS = 3
 ARGS = [
-    "run", str(REPO / "jobs" / "mnist_4_9.yaml"),
-    "--set", "data.train_per_digit=300",
-    "--set", "data.test_per_digit=30",
-    "--set", f"train.epochs={EPOCHS}",
-    "--set", "train.num_workers=1",
-    "--set", "evaluate.thumbnails=0",
-    "--set", "tracking.registered_model=drlim-outage",
+    "run",
+    str(REPO / "jobs" / "mnist_4_9.yaml"),
+    "--set",
+    "data.train_per_digit=300",
+    "--set",
+    "data.test_per_digit=30",
+    "--set",
+    f"train.epochs={EPOCHS}",
+    "--set",
+    "train.num_workers=1",
+    "--set",
+    "evaluate.thumbnails=0",
+    "--set",
+    "tracking.registered_model=drlim-outage",
 ]
 
 
@@ -39,8 +46,11 @@ def test_server_lost_mid_run_keeps_the_model_and_a_rerun_logs_it(tmp_path):
     state, workdir = tmp_path / "server", tmp_path / "work"
     workdir.mkdir()
     # A client that gives up quickly (MLflow's default retries a lost server for minutes).
-    env = cli_env(MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}", MLFLOW_HTTP_REQUEST_MAX_RETRIES="1",
-                  MLFLOW_HTTP_REQUEST_TIMEOUT="5")
+    env = cli_env(
+        MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}",
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="1",
+        MLFLOW_HTTP_REQUEST_TIMEOUT="5",
+    )
     server = start_mlflow_server(state, port)
     try:
         run = start_drlim(workdir, ARGS, env)
@@ -48,10 +58,12 @@ def test_server_lost_mid_run_keeps_the_model_and_a_rerun_logs_it(tmp_path):
         kill_session(server.pid)  # the server dies during training
         out = finish(run)
         assert run.returncode == 2, out[-4000:]
-        error = out[out.index("drlim: error:"):]
+        error = out[out.index("drlim: error:") :]
         assert "training finished but logging to MLflow" in error and f"127.0.0.1:{port}" in error
         assert f"safe in the checkpoint {workdir / 'checkpoints'}" in error and "re-run the same command" in error
-        assert not any(line.startswith("Traceback") for line in out.splitlines())  # none of ours (Ray's actors prefix theirs)
+        assert not any(
+            line.startswith("Traceback") for line in out.splitlines()
+        )  # none of ours (Ray's actors prefix theirs)
 
         server = start_mlflow_server(state, port)  # back, with the same store
         again = start_drlim(workdir, ARGS, env)

@@ -25,14 +25,16 @@ def _vectors(path, n: int, seed: int) -> None:
     centres = rng.normal(size=(3, 8)) * 3
     labels = np.arange(n) % 3
     x = (centres[labels] + rng.normal(size=(n, 8))).astype(np.float32)
-    pq.write_table(pa.table({"features": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 8),
-                             "label": labels}), path)
+    pq.write_table(
+        pa.table({"features": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 8), "label": labels}), path
+    )
 
 
 def test_a_small_search_registers_the_trial_with_the_best_validation_score(tmp_path, s3_server):
     _vectors(tmp_path / "train.parquet", 200, seed=0)
     _vectors(tmp_path / "test.parquet", 60, seed=1)
-    (tmp_path / "job.yaml").write_text(textwrap.dedent("""
+    (tmp_path / "job.yaml").write_text(
+        textwrap.dedent("""
         name: tiny
         data: {source: parquet, path: train.parquet, test_path: test.parquet}
         encoder: {name: mlp, options: {hidden: 8}}
@@ -40,13 +42,30 @@ def test_a_small_search_registers_the_trial_with_the_best_validation_score(tmp_p
         pairs: {num_shards: 2}
         evaluate: {validation: 40, thumbnails: 0}
         tracking: {registered_model: tiny-tuned}
-    """))
+    """)
+    )
     host = s3_server["endpoint_override"].split("://", 1)[1]
     workdir = f"s3://drlim/tune?endpoint_override={host}&scheme=http&region=us-east-1"
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "tune", "job.yaml", "--data-root", str(tmp_path), "--workdir", workdir,
-         "--search", "train.loss=[neg, infonce]", "--concurrent", "2"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "tune",
+            "job.yaml",
+            "--data-root",
+            str(tmp_path),
+            "--workdir",
+            workdir,
+            "--search",
+            "train.loss=[neg, infonce]",
+            "--concurrent",
+            "2",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
         env=cli_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}", DRLIM_CACHE=str(tmp_path / "cache")),
     )
     out = proc.stdout + proc.stderr

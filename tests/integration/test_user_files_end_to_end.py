@@ -19,23 +19,31 @@ pytestmark = pytest.mark.integration
 def views(n_azimuth: int, elevations: list[float], lightings: int, seed: int) -> pa.Table:
     """Vectors that vary smoothly with (azimuth, elevation) plus a lighting offset: a toy airplane."""
     rng = np.random.default_rng(seed)
-    az, el, light = np.meshgrid(np.arange(n_azimuth) * 360.0 / n_azimuth, elevations, np.arange(lightings),
-                                indexing="ij")
+    az, el, light = np.meshgrid(
+        np.arange(n_azimuth) * 360.0 / n_azimuth, elevations, np.arange(lightings), indexing="ij"
+    )
     az, el, light = az.ravel(), el.ravel(), light.ravel()
     basis = np.random.default_rng(0).normal(size=(5, 32))
     code = np.stack([np.cos(np.radians(az)), np.sin(np.radians(az)), el / 10, light / 4, np.ones_like(az)], 1)
     x = (code @ basis + 0.01 * rng.normal(size=(len(az), 32))).astype(np.float32)
-    return pa.table({"features": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 32),
-                     "azimuth": az, "elevation": el, "lighting": light.astype(np.int64)})
+    return pa.table(
+        {
+            "features": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 32),
+            "azimuth": az,
+            "elevation": el,
+            "lighting": light.astype(np.int64),
+        }
+    )
 
 
 def test_parquet_job_with_a_metadata_rule_and_an_mlp(tmp_path):
     pq.write_table(views(18, [0, 5, 10, 15], 3, seed=1), tmp_path / "train.parquet")
     pq.write_table(views(18, [2.5, 12.5], 1, seed=2), tmp_path / "test.parquet")
     job = tmp_path / "views.yaml"
-    job.write_text(textwrap.dedent(f"""
+    job.write_text(
+        textwrap.dedent(f"""
         name: views
-        data: {{source: parquet, path: {tmp_path / 'train.parquet'}, test_path: {tmp_path / 'test.parquet'},
+        data: {{source: parquet, path: {tmp_path / "train.parquet"}, test_path: {tmp_path / "test.parquet"},
                 label_column: null}}
         pairs:
           sources: [knn, prior]
@@ -50,9 +58,15 @@ def test_parquet_job_with_a_metadata_rule_and_an_mlp(tmp_path):
         train: {{epochs: 2, num_workers: 1, batch_size: 32}}
         evaluate: {{thumbnails: 0}}
         tracking: {{registered_model: drlim-views}}
-    """))
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(job)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    """)
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run", str(job)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-5000:]
 
     [pairs_dir] = (tmp_path / "pairs").iterdir()

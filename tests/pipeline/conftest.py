@@ -55,7 +55,7 @@ def write_mnist(root: Path, per_split: int = 40, seed: int = 0) -> Path:
     folder = raw_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     for name in RAW_FILES:
-        data = (rng.integers(0, 256, (per_split, 28, 28)) if "images" in name else np.arange(per_split) % 10)
+        data = rng.integers(0, 256, (per_split, 28, 28)) if "images" in name else np.arange(per_split) % 10
         (folder / name).write_bytes(idx_bytes(np.asarray(data, dtype=np.uint8)))
     return folder
 
@@ -63,5 +63,11 @@ def write_mnist(root: Path, per_split: int = 40, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def sample_files() -> SimpleNamespace:
     """The builders above, for test modules (which cannot import one another)."""
-    return SimpleNamespace(feature_list=feature_list, write_parquet=write_parquet, vectors=vectors,
-                           write_vectors=write_vectors, idx_bytes=idx_bytes, write_mnist=write_mnist)
+    return SimpleNamespace(
+        feature_list=feature_list,
+        write_parquet=write_parquet,
+        vectors=vectors,
+        write_vectors=write_vectors,
+        idx_bytes=idx_bytes,
+        write_mnist=write_mnist,
+    )

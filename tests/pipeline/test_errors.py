@@ -17,8 +17,10 @@ from pipeline.errors import (
 def test_no_space_names_the_filesystem_what_was_written_the_shortfall_and_the_fix(small_filesystem):
     error = no_space(small_filesystem / "samples" / "abc" / "shard.parquet", "the sample store", 5 * 2**20)
     assert isinstance(error, NoSpaceError)
-    assert str(error) == (f"no space left on {small_filesystem} while writing the sample store (needs ~3.0 MB "
-                          f"more, 2.0 MB free); free space or move --workdir; finished stages are kept")
+    assert str(error) == (
+        f"no space left on {small_filesystem} while writing the sample store (needs ~3.0 MB "
+        f"more, 2.0 MB free); free space or move --workdir; finished stages are kept"
+    )
     assert "(needs ~12 MB more, 0.5 MB free)" in str(no_space(small_filesystem, "x", 12.5 * 2**20, 2**19))
     assert "needs" not in str(no_space(small_filesystem, "x"))  # unknown need: only what is free
     assert mount_point(small_filesystem / "not" / "yet") == small_filesystem

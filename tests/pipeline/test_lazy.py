@@ -41,25 +41,28 @@ def test_packages_import_nothing_heavy_until_a_name_is_used():
 
 
 def test_help_validate_and_a_run_of_a_bad_job_import_nothing_heavy():
-    code = ("import contextlib, io\nfrom pipeline.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
-            "    assert main(['validate', 'jobs/mnist_4_9.yaml']) == 0\n"
-            "    assert main(['run', 'jobs/mnist_4_9.yaml', '--set', 'train.margn=2']) == 2\n"
-            "    assert main(['tune', 'jobs/mnist_4_9.yaml', '--search', 'train.margin=[1,2]', '--set', 'x=1']) == 2\n"
-            "    try:\n        main(['--help'])\n    except SystemExit:\n        pass")
+    code = (
+        "import contextlib, io\nfrom pipeline.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "    assert main(['validate', 'jobs/mnist_4_9.yaml']) == 0\n"
+        "    assert main(['run', 'jobs/mnist_4_9.yaml', '--set', 'train.margn=2']) == 2\n"
+        "    assert main(['tune', 'jobs/mnist_4_9.yaml', '--search', 'train.margin=[1,2]', '--set', 'x=1']) == 2\n"
+        "    try:\n        main(['--help'])\n    except SystemExit:\n        pass"
+    )
     assert _fresh_modules(code) == []
 
 
 def test_a_run_and_its_training_workers_leave_torchvision_until_an_image_model_or_rotation_needs_it():
     # torchvision costs every process ~1.5 s: the CLI of each run, each Ray Train worker and controller.
-    probe = ("import sys, pipeline.orchestration.run, pipeline.train.worker\n"
-             "print('torchvision' in sys.modules)")
+    probe = "import sys, pipeline.orchestration.run, pipeline.train.worker\nprint('torchvision' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
 
 
 def test_the_pair_stage_driver_imports_neither_torch_nor_mlflow():
     # torch alone is ~650 MB of resident memory: drlim pairs keeps its driver under 1 GiB at any data size.
-    code = ("import pipeline.cli, pipeline.orchestration.run\nfrom pipeline.data.stage import write_store\n"
-            "from pipeline.pairs.stage import write_pair_set")
+    code = (
+        "import pipeline.cli, pipeline.orchestration.run\nfrom pipeline.data.stage import write_store\n"
+        "from pipeline.pairs.stage import write_pair_set"
+    )
     assert not {"torch", "mlflow"} & set(_fresh_modules(code))

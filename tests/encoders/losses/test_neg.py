@@ -13,8 +13,9 @@ def _closed_form(distance: float, label: int, rho: float, zbar: float, dof: floa
 
 
 @pytest.mark.parametrize("distance", [0.0, 0.5, 1.0, 2.0, 7.0])
-@pytest.mark.parametrize(("rho", "zbar", "dof"), [(1.0, 1.0, 1.0), (4.0, 1.0, 1.0), (1.0, 30.0, 1.0), (1.0, 1.0, 0.5),
-                                                 (2.0, 3.0, 0.3)])
+@pytest.mark.parametrize(
+    ("rho", "zbar", "dof"), [(1.0, 1.0, 1.0), (4.0, 1.0, 1.0), (1.0, 30.0, 1.0), (1.0, 1.0, 0.5), (2.0, 3.0, 0.3)]
+)
 def test_neg_matches_closed_form(distance, rho, zbar, dof):
     loss = build_loss("neg", {"exaggeration": rho, "normalization": zbar, "dof": dof})
     z1, z2 = pair_at(distance)
@@ -36,7 +37,9 @@ def test_far_pairs_and_a_large_normalisation_stay_finite_and_exact():
     # xi / (xi + 1) would round to 0 here; the softplus form keeps the value (log(1 + D^2) + log Zbar).
     z1, z2 = pair_at(1e4)
     z1.requires_grad_(True)
-    per_pair, _ = build_loss("neg", {"normalization": 1e30}).terms(z1.repeat(2, 1), z2.repeat(2, 1), torch.tensor([0, 1]))
+    per_pair, _ = build_loss("neg", {"normalization": 1e30}).terms(
+        z1.repeat(2, 1), z2.repeat(2, 1), torch.tensor([0, 1])
+    )
     assert per_pair[0].item() == pytest.approx(math.log1p(1e8) + math.log(1e30), rel=1e-5)
     assert 0 < per_pair[1].item() < 1e-30
     per_pair.sum().backward()

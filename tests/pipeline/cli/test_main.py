@@ -34,12 +34,18 @@ def test_validate_prints_the_resolved_job_with_overrides(capsys):
     assert job["train"]["epochs"] == 3 and job["data"]["digits"] == [4, 9]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["validate", "nope.yaml"], "drlim: error: job file nope.yaml does not exist; the shipped jobs are in jobs/"),
-    (["validate", JOB, "--set", "train.epoch=3"], "did you mean 'train.epochs'?"),
-    (["models", "promote", "m", "1", "--alias", "v2"], "alias 'v2' is reserved by MLflow"),
-    (["embed", "--model", "models:/m@champion", "--input", "missing.npy"], "missing.npy does not exist; --input takes"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["validate", "nope.yaml"], "drlim: error: job file nope.yaml does not exist; the shipped jobs are in jobs/"),
+        (["validate", JOB, "--set", "train.epoch=3"], "did you mean 'train.epochs'?"),
+        (["models", "promote", "m", "1", "--alias", "v2"], "alias 'v2' is reserved by MLflow"),
+        (
+            ["embed", "--model", "models:/m@champion", "--input", "missing.npy"],
+            "missing.npy does not exist; --input takes",
+        ),
+    ],
+)
 def test_user_errors_are_one_message_and_exit_2(args, message, capsys, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)

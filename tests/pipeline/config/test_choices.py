@@ -21,8 +21,11 @@ def test_every_choice_loads_and_its_class_takes_exactly_its_options(kind):
             continue  # a function (a transform), or a class with no options of its own
         keyword_only = [p.name for p in inspect.signature(target).parameters.values() if p.kind is p.KEYWORD_ONLY]
         assert keyword_only == list(choice.options), f"{kind} {choice.name}"
-        defaults = [p for p in inspect.signature(target).parameters.values() if p.name in choice.options
-                    and p.default is not p.empty]
+        defaults = [
+            p
+            for p in inspect.signature(target).parameters.values()
+            if p.name in choice.options and p.default is not p.empty
+        ]
         assert not defaults, f"{kind} {choice.name}: the defaults are the registry's, not the class's"
 
 
@@ -43,8 +46,11 @@ def test_options_are_checked_and_defaults_filled_in():
     assert INDEXES.options("ivf", {"nprobe": 4}) == {"nlist": None, "nprobe": 4, "train_size": None}
     with pytest.raises(ValueError, match=r"unknown index 'lsh'; choose one of \['flat', 'hnsw', 'ivf'\]"):
         INDEXES.options("lsh")
-    with pytest.raises(ValueError, match=r"index 'hnsw' has no option 'nprobe'; valid options: "
-                                         r"\['m', 'ef_construction', 'ef_search'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"index 'hnsw' has no option 'nprobe'; valid options: "
+        r"\['m', 'ef_construction', 'ef_search'\]",
+    ):
         INDEXES.options("hnsw", {"nprobe": 4})
     with pytest.raises(ValueError, match=r"index 'flat' has no options 'm', 'k'; valid options: none"):
         INDEXES.options("flat", {"m": 8, "k": 2})
@@ -64,4 +70,7 @@ def test_a_setting_comes_from_its_field_and_goes_only_to_a_choice_that_takes_it(
     assert LOSSES.build("contrastive", None, settings={"margin": 2.5, "lr": 1}).margin == 2.5
     assert LOSSES.build("contrastive").margin == 1.0
     assert vars(LOSSES.build("neg", {"normalization": 4}, settings={"margin": 2.5})) == {
-        "exaggeration": 1.0, "normalization": 4, "dof": 1.0}
+        "exaggeration": 1.0,
+        "normalization": 4,
+        "dof": 1.0,
+    }

@@ -1,4 +1,3 @@
-
 import pytest
 
 from pipeline.config import EvaluateConfig, JobConfig, TrainConfig, load_job
@@ -71,18 +70,28 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         ("pairs:\n  k: 10\ndata:\n  train_per_digit: 4\n  digits: [1, 2]\n", "pairs.k", "lower pairs.k"),
         ("pairs:\n  sources: [knn, transform]\n", "pairs.sources", "data.transforms is empty"),
         ("pairs:\n  sources: [transform_knn]\n", "pairs.sources", "list knn too"),
-        ("pairs:\n  sources: [knn, rules]\n", "pairs.sources", "choose one of ['knn', 'prior', 'transform', 'transform_knn']"),
+        (
+            "pairs:\n  sources: [knn, rules]\n",
+            "pairs.sources",
+            "choose one of ['knn', 'prior', 'transform', 'transform_knn']",
+        ),
         ("pairs:\n  index: ivf\n  index_options: {nprobes: 4}\n", "pairs.index_options", "valid options"),
         ("pairs:\n  index: annoy\n", "pairs.index", "choose one of ['flat', 'hnsw', 'ivf']"),
         ("data:\n  transforms: {shift: [3]}\n", "data.transforms", "choose one of ['rotate', 'shift_x', 'shift_y']"),
         ("train:\n  loss: triplet\n", "train.loss", "choose one of ['contrastive', 'infonce', 'neg']"),
-        ("train:\n  loss: neg\n  loss_options: {z: 1}\n", "train.loss_options",
-         "loss 'neg' has no option 'z'; valid options: ['exaggeration', 'normalization', 'dof']"),
+        (
+            "train:\n  loss: neg\n  loss_options: {z: 1}\n",
+            "train.loss_options",
+            "loss 'neg' has no option 'z'; valid options: ['exaggeration', 'normalization', 'dof']",
+        ),
         ("train:\n  loss: infonce\n  loss_options: {exaggeration: 0}\n", "train.loss_options", "positive number"),
         ("train:\n  loss_options: {margin: 2}\n", "train.loss_options", "margin is train.margin"),
         ("train:\n  source_weights: {transform: 0}\n", "train.source_weights", "positive numbers"),
-        ("train:\n  source_weights: {copies: 2}\n", "train.source_weights",
-         "choose one of ['knn', 'prior', 'transform', 'transform_knn']"),
+        (
+            "train:\n  source_weights: {copies: 2}\n",
+            "train.source_weights",
+            "choose one of ['knn', 'prior', 'transform', 'transform_knn']",
+        ),
         ("train:\n  source_weights: {transform: 2}\n", "train.source_weights", "add them to pairs.sources"),
     ],
 )
@@ -93,8 +102,9 @@ def test_bad_values_name_key_and_problem(tmp_path, text, key, words):
 
 def test_loss_and_its_options(tmp_path):
     assert load_job().train.loss == "contrastive" and load_job().train.loss_options == {}
-    job = load_job(_write(tmp_path, "train:\n  loss: neg\n"),
-                   ["train.loss_options={normalization: 50, exaggeration: 2}"])
+    job = load_job(
+        _write(tmp_path, "train:\n  loss: neg\n"), ["train.loss_options={normalization: 50, exaggeration: 2}"]
+    )
     assert job.train.loss == "neg" and job.train.loss_options == {"normalization": 50.0, "exaggeration": 2.0}
     message = _error(tmp_path, "train:\n  loss: tsne\n  loss_options: {exaggeration: 4}\n")
     assert "train.loss: unknown loss 'tsne'" in message and "loss_options" not in message

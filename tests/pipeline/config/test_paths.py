@@ -3,8 +3,16 @@ import pytest
 from pipeline.config.paths import climbs_out, resolve_data_path
 
 
-@pytest.mark.parametrize(("value", "climbs"), [("a.parquet", False), ("sub/../a.parquet", False),
-                                                ("../a.parquet", True), ("a/../../b", True), ("/abs/../x", False)])
+@pytest.mark.parametrize(
+    ("value", "climbs"),
+    [
+        ("a.parquet", False),
+        ("sub/../a.parquet", False),
+        ("../a.parquet", True),
+        ("a/../../b", True),
+        ("/abs/../x", False),
+    ],
+)
 def test_climbs_out_only_for_relative_paths_that_leave_the_root(value, climbs):
     assert climbs_out(value) is climbs
 

@@ -12,13 +12,15 @@ from pipeline.errors import DataError
 def vectors_table(n=12, d=6, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.random((n, d), dtype=np.float32)
-    return pa.table({
-        "features": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), d),
-        "label": pa.array(np.arange(n) % 3),
-        "azimuth": pa.array(np.arange(n) * 20.0),
-        "object": pa.array(["plane"] * n),
-        "nested": pa.array([{"a": 1}] * n),
-    }), x
+    return pa.table(
+        {
+            "features": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), d),
+            "label": pa.array(np.arange(n) % 3),
+            "azimuth": pa.array(np.arange(n) * 20.0),
+            "object": pa.array(["plane"] * n),
+            "nested": pa.array([{"a": 1}] * n),
+        }
+    ), x
 
 
 def test_parquet_features_labels_and_metadata(tmp_path):
@@ -49,8 +51,10 @@ def _bad_inputs(tmp_path):
     pq.write_table(pa.table({"features": pa.array([[1.0, 2.0], [3.0]])}), tmp_path / "ragged.parquet")
     pq.write_table(pa.table({"features": pa.array(["a", "b"])}), tmp_path / "strings.parquet")
     pq.write_table(pa.table({"features": pa.array([[1.0, np.nan], [3.0, 4.0]])}), tmp_path / "nan.parquet")
-    pq.write_table(pa.table({"features": pa.array([[1.0], [2.0]]), "label": pa.array([0.5, 1.0])}),
-                   tmp_path / "float_labels.parquet")
+    pq.write_table(
+        pa.table({"features": pa.array([[1.0], [2.0]]), "label": pa.array([0.5, 1.0])}),
+        tmp_path / "float_labels.parquet",
+    )
     (tmp_path / "broken.npy").write_bytes(b"\x93NUMPY garbage")
     np.savez(tmp_path / "s.npz", x=np.zeros((4, 3)), y=np.zeros(5, dtype=int))
     np.save(tmp_path / "flat.npy", np.zeros(7))

@@ -20,14 +20,18 @@ def _samples():
 
 
 def _write(root, name, rows, images, labels, azimuth):
-    return write_parquet(root / name, images[rows].reshape(len(rows), -1), label=labels[rows],
-                         azimuth=azimuth[rows] if name.endswith(("0.parquet", "one.parquet")) else
-                         azimuth[rows].astype(np.float64))
+    return write_parquet(
+        root / name,
+        images[rows].reshape(len(rows), -1),
+        label=labels[rows],
+        azimuth=azimuth[rows] if name.endswith(("0.parquet", "one.parquet")) else azimuth[rows].astype(np.float64),
+    )
 
 
 def _cfg(path, **extra):
-    return DataConfig(source="parquet", path=path, feature_shape=[1, SIDE, SIDE],
-                      transforms={"shift_x": [-2, 2]}, **extra)
+    return DataConfig(
+        source="parquet", path=path, feature_shape=[1, SIDE, SIDE], transforms={"shift_x": [-2, 2]}, **extra
+    )
 
 
 def _rows(store, split):
@@ -67,8 +71,12 @@ def test_ray_tasks_write_the_same_shards_as_the_driver(tmp_path, ray_local, monk
     assert tasks.manifest["sha256"] == here.manifest["sha256"]
     assert [s["file"] for s in tasks.manifest["shards"]] == [s["file"] for s in here.manifest["shards"]]
     # a bad part is found by its task and named, one line, not Ray's traceback
-    write_parquet(tmp_path / "parts" / "part-9.parquet", np.zeros((2, SIDE * SIDE + 1), np.float32),
-                  label=np.arange(2), azimuth=np.arange(2))
+    write_parquet(
+        tmp_path / "parts" / "part-9.parquet",
+        np.zeros((2, SIDE * SIDE + 1), np.float32),
+        label=np.arange(2),
+        azimuth=np.arange(2),
+    )
     with pytest.raises(DataError) as info:
         ingest(_cfg("parts"), tmp_path, tmp_path / "tasks", validation=4)
     assert str(info.value).startswith(f"{tmp_path / 'parts' / 'part-9.parquet'}: data.feature_shape")
@@ -78,8 +86,15 @@ def test_ray_tasks_write_the_same_shards_as_the_driver(tmp_path, ray_local, monk
 def test_parts_that_disagree_are_named(tmp_path):
     images, labels, azimuth = _samples()
     _write(tmp_path / "parts", "part-0.parquet", np.arange(5), images, labels, azimuth)
-    write_parquet(tmp_path / "parts" / "part-1.parquet", images[:3].reshape(3, -1), label=labels[:3],
-                  azimuth=pa.array(["a", "b", "c"]))
-    with pytest.raises(DataError, match=r"metadata column 'azimuth' holds numbers in one file and text in another "
-                                        r"\(.*part-1.parquet\)"):
+    write_parquet(
+        tmp_path / "parts" / "part-1.parquet",
+        images[:3].reshape(3, -1),
+        label=labels[:3],
+        azimuth=pa.array(["a", "b", "c"]),
+    )
+    with pytest.raises(
+        DataError,
+        match=r"metadata column 'azimuth' holds numbers in one file and text in another "
+        r"\(.*part-1.parquet\)",
+    ):
         ingest(_cfg("parts"), tmp_path, tmp_path / "work")

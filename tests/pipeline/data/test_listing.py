@@ -23,8 +23,10 @@ def _folder(root):
 def test_a_file_a_folder_and_a_glob_name_their_files_in_path_order(tmp_path):
     _folder(tmp_path)
     folder = list_source("set", "data.path", tmp_path)
-    assert [f.name for f in folder] == [str(tmp_path / "set" / p) for p in
-                                        ("nested/part-9.parquet", "part-0.parquet", "part-1.parquet", "part-2.parquet")]
+    assert [f.name for f in folder] == [
+        str(tmp_path / "set" / p)
+        for p in ("nested/part-9.parquet", "part-0.parquet", "part-1.parquet", "part-2.parquet")
+    ]
     glob = list_source(str(tmp_path / "set" / "part-[01].parquet"), "data.path", tmp_path)
     assert [f.name for f in glob] == [str(tmp_path / "set" / f"part-{i}.parquet") for i in (0, 1)]
     one = list_source("set/part-2.parquet", "data.path", tmp_path)
@@ -34,11 +36,14 @@ def test_a_file_a_folder_and_a_glob_name_their_files_in_path_order(tmp_path):
     assert fingerprint(list_source("set", "data.path", tmp_path)) != before  # a rewritten part changes the key
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("nope", "data.path: {root}/nope does not exist (relative paths are read from the data root {root})"),
-    ("empty", "data.path: no .parquet/.npy/.npz files in {root}/empty"),
-    ("set/*.csv", "data.path: no .parquet/.npy/.npz files in {root}/set/*.csv"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("nope", "data.path: {root}/nope does not exist (relative paths are read from the data root {root})"),
+        ("empty", "data.path: no .parquet/.npy/.npz files in {root}/empty"),
+        ("set/*.csv", "data.path: no .parquet/.npy/.npz files in {root}/set/*.csv"),
+    ],
+)
 def test_a_source_with_nothing_to_read_is_one_clear_error(tmp_path, value, message):
     _folder(tmp_path)
     (tmp_path / "empty").mkdir()
@@ -51,8 +56,11 @@ def test_a_folder_on_a_real_s3_server_lists_and_reads_like_a_local_one(s3_server
     s3 = pafs.S3FileSystem(**s3_server)
     x = vectors(5, seed=3)
     for i in range(2):
-        pq.write_table(pa.table({"features": feature_list(x + i), "label": np.arange(5)}),
-                       f"drlim/listing/part-{i}.parquet", filesystem=s3)
+        pq.write_table(
+            pa.table({"features": feature_list(x + i), "label": np.arange(5)}),
+            f"drlim/listing/part-{i}.parquet",
+            filesystem=s3,
+        )
     files = list_source("s3://drlim/listing", "data.path", None, s3_server)
     assert [f.name for f in files] == ["s3://drlim/listing/part-0.parquet", "s3://drlim/listing/part-1.parquet"]
     np.testing.assert_array_equal(read_samples(files[1], "features", "label", None).features, x + 1)

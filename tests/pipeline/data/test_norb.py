@@ -20,8 +20,19 @@ def small_norb(tmp_path):
     n = 8  # 4 airplane views of instance 4, 2 of instance 6, 2 trucks
     images = np.arange(n * 2 * 96 * 96, dtype=np.int64).reshape(n, 2, 96, 96) % 251
     category = np.array([2, 2, 2, 2, 2, 2, 3, 3], dtype=np.int32)
-    info = np.array([[4, 0, 0, 0], [4, 8, 34, 5], [4, 2, 10, 1], [4, 4, 18, 3],
-                     [6, 0, 0, 0], [6, 1, 2, 2], [4, 0, 0, 0], [4, 1, 2, 0]], dtype=np.int32)
+    info = np.array(
+        [
+            [4, 0, 0, 0],
+            [4, 8, 34, 5],
+            [4, 2, 10, 1],
+            [4, 4, 18, 3],
+            [6, 0, 0, 0],
+            [6, 1, 2, 2],
+            [4, 0, 0, 0],
+            [4, 1, 2, 0],
+        ],
+        dtype=np.int32,
+    )
     write_matrix(folder / NORB_FILES["dat"], images.astype(np.uint8))
     write_matrix(folder / NORB_FILES["cat"], category)
     write_matrix(folder / NORB_FILES["info"], info)

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from pipeline.data.formats import FileSamples, read_samples
 from pipeline.errors import DataError
 
-FUZZ = settings(max_examples=200, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 SUFFIXES = [".parquet", ".npy", ".npz"]
 MAGICS = [b"", b"PAR1", b"\x93NUMPY\x01\x00", b"\x93NUMPY\x02\x00", b"PK\x03\x04", b"PK\x05\x06"]
 DTYPES = ["float32", "float64", "uint8", "int64", "bool", "str"]
@@ -31,8 +32,10 @@ def folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def valid_files(folder, sample_files) -> dict[str, bytes]:
     """The bytes of one small valid file per suffix (features, labels and a metadata column)."""
-    return {suffix: sample_files.write_vectors(folder / f"valid{suffix}", n=8, d=5, azimuth=np.arange(8.0))
-            .read_bytes() for suffix in SUFFIXES}
+    return {
+        suffix: sample_files.write_vectors(folder / f"valid{suffix}", n=8, d=5, azimuth=np.arange(8.0)).read_bytes()
+        for suffix in SUFFIXES
+    }
 
 
 def read(path: Path) -> FileSamples | DataError:
@@ -48,8 +51,12 @@ def read(path: Path) -> FileSamples | DataError:
 
 
 @FUZZ
-@given(suffix=st.sampled_from(SUFFIXES), magic=st.sampled_from(MAGICS), body=st.binary(max_size=600),
-       footer=st.sampled_from([b"", b"PAR1"]))
+@given(
+    suffix=st.sampled_from(SUFFIXES),
+    magic=st.sampled_from(MAGICS),
+    body=st.binary(max_size=600),
+    footer=st.sampled_from([b"", b"PAR1"]),
+)
 def test_arbitrary_bytes_are_samples_or_a_data_error(folder, suffix, magic, body, footer):
     path = folder / f"bytes{suffix}"
     path.write_bytes(magic + body + footer)
@@ -66,8 +73,9 @@ def test_truncated_files_are_a_data_error(folder, valid_files, suffix, where):
 
 
 @FUZZ
-@given(suffix=st.sampled_from(SUFFIXES), where=st.floats(0, 1, exclude_max=True),
-       junk=st.binary(min_size=1, max_size=16))
+@given(
+    suffix=st.sampled_from(SUFFIXES), where=st.floats(0, 1, exclude_max=True), junk=st.binary(min_size=1, max_size=16)
+)
 def test_files_with_overwritten_bytes_are_samples_or_a_data_error(folder, valid_files, suffix, where, junk):
     data = bytearray(valid_files[suffix])
     start = int(where * len(data))
@@ -107,8 +115,7 @@ def write_array(path: Path, x: np.ndarray) -> list[int] | None:
     else:
         flat = x.reshape(n, math.prod(x.shape[1:]))
         kind = {"U": pa.string(), "b": pa.bool_()}.get(x.dtype.kind) or pa.from_numpy_dtype(x.dtype)
-        pq.write_table(pa.table({"features": pa.array(list(flat), type=pa.list_(kind)), "label": np.arange(n)}),
-                       path)
+        pq.write_table(pa.table({"features": pa.array(list(flat), type=pa.list_(kind)), "label": np.arange(n)}), path)
         return list(x.shape[1:]) if x.ndim > 2 and 0 not in x.shape[1:] else None
     return None
 

@@ -11,13 +11,17 @@ from pipeline.errors import NoSpaceError, StageError
 
 def test_store_is_sharded_reads_across_shards_and_detects_a_corrupt_one(tmp_path):
     rng = np.random.default_rng(0)
-    train = PartSamples(rng.random((25, 3), dtype=np.float32), np.arange(25) % 2, np.arange(25),
-                        {"angle": np.arange(25) * 10.0})
+    train = PartSamples(
+        rng.random((25, 3), dtype=np.float32), np.arange(25) % 2, np.arange(25), {"angle": np.arange(25) * 10.0}
+    )
     test = PartSamples(rng.random((7, 3), dtype=np.float32), np.zeros(7), np.arange(7), {"angle": np.zeros(7)})
     store = store_arrays(tmp_path, {"train": train, "test": test}, rows_per_shard=10)
     assert [(s["file"], s["rows"]) for s in store.manifest["shards"]] == [
-        ("part-000000000000.parquet", 10), ("part-000000000010.parquet", 10), ("part-000000000020.parquet", 5),
-        ("part-000000000025.parquet", 7)]  # each part's rows cut where its ids run on, each shard named by its first
+        ("part-000000000000.parquet", 10),
+        ("part-000000000010.parquet", 10),
+        ("part-000000000020.parquet", 5),
+        ("part-000000000025.parquet", 7),
+    ]  # each part's rows cut where its ids run on, each shard named by its first
     ids, x, y = store.split("train")  # rows 0..24 span three shards
     np.testing.assert_array_equal(ids, np.arange(25))
     np.testing.assert_array_equal(x, train.features)
@@ -41,11 +45,16 @@ def test_metadata_types_are_unified_across_parts_or_refused_with_the_column_name
     train = PartSamples(x, np.zeros(2), np.arange(2), {"elevation": np.array([0, 5])})
     test = PartSamples(x, np.zeros(2), np.arange(2), {"elevation": np.array([2.5, 7.5])})
     store = store_arrays(tmp_path / "a", {"train": train, "test": test})
-    assert [*store.metadata("train", ["elevation"])["elevation"], *store.metadata("test", ["elevation"])[
-        "elevation"]] == [0.0, 5.0, 2.5, 7.5]
+    assert [
+        *store.metadata("train", ["elevation"])["elevation"],
+        *store.metadata("test", ["elevation"])["elevation"],
+    ] == [0.0, 5.0, 2.5, 7.5]
     text = PartSamples(x, np.zeros(2), np.arange(2), {"elevation": np.array(["low", "high"])})
-    with pytest.raises(DataError, match="metadata column 'elevation' holds numbers in one file and text in another "
-                                        r"\(the test arrays\)"):
+    with pytest.raises(
+        DataError,
+        match="metadata column 'elevation' holds numbers in one file and text in another "
+        r"\(the test arrays\)",
+    ):
         store_arrays(tmp_path / "b", {"train": train, "test": text})
 
 
@@ -73,8 +82,7 @@ def test_feature_matrix_is_a_memory_map_of_the_split_made_once_and_remade_when_s
 
 def test_a_store_that_will_not_fit_is_refused_after_its_first_shard(small_filesystem):
     # 4 shards of 0.8 MB of incompressible features on 2 MB: the first shows that the other three cannot fit.
-    train = PartSamples(np.random.default_rng(0).random((200, 4096), dtype=np.float32), np.zeros(200),
-                        np.arange(200))
+    train = PartSamples(np.random.default_rng(0).random((200, 4096), dtype=np.float32), np.zeros(200), np.arange(200))
     with pytest.raises(NoSpaceError, match="while writing the sample store .needs ~"):
         store_arrays(small_filesystem, {"train": train}, rows_per_shard=50)
     # Location.build's to remove (a stage writes into a temporary folder)
@@ -88,7 +96,9 @@ def test_a_feature_map_that_does_not_fit_is_refused_before_any_page_is_written(s
     store = store_arrays(small_filesystem, {"train": train})
     with pytest.raises(NoSpaceError) as info:
         store.feature_matrix("train")
-    assert str(info.value).startswith(f"no space left on {small_filesystem} while writing the train features for "
-                                      f"training (features-train.npy) (needs ~")
+    assert str(info.value).startswith(
+        f"no space left on {small_filesystem} while writing the train features for "
+        f"training (features-train.npy) (needs ~"
+    )
     assert not (small_filesystem / "features-train.npy").exists()
     assert [p.name for p in small_filesystem.iterdir() if p.name.startswith(".")] == []  # nothing half-written

@@ -53,8 +53,14 @@ def test_copies_are_tagged_and_ordered_like_the_spec():
 def test_store_keeps_origin_and_transform_of_every_copy(tmp_path):
     cfg = DataConfig(transforms={"shift_x": [-3, 3]})
     labels, source_index = np.array([4, 9]), np.array([10, 20])
-    store = store_arrays(tmp_path, {"train": PartSamples(IMAGES, labels, source_index),
-                                    "test": PartSamples(IMAGES[:1], labels[:1], source_index[:1])}, cfg)
+    store = store_arrays(
+        tmp_path,
+        {
+            "train": PartSamples(IMAGES, labels, source_index),
+            "test": PartSamples(IMAGES[:1], labels[:1], source_index[:1]),
+        },
+        cfg,
+    )
 
     ids, x, y = store.split("train")
     origin, transform = store.origins("train")

@@ -30,8 +30,14 @@ def model(tmp_path_factory):
     with torch.no_grad():
         signature = infer_signature(example, net(torch.from_numpy(example)).numpy())
     path = tmp_path_factory.mktemp("model") / "mlp"
-    mlflow.pytorch.save_model(net, str(path), signature=signature, input_example=example, serialization_format="pt2",
-                              pip_requirements=mlflow.pytorch.get_default_pip_requirements())
+    mlflow.pytorch.save_model(
+        net,
+        str(path),
+        signature=signature,
+        input_example=example,
+        serialization_format="pt2",
+        pip_requirements=mlflow.pytorch.get_default_pip_requirements(),
+    )
 
     def predict(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -122,9 +128,11 @@ def test_a_shape_the_model_cannot_take_is_one_line_naming_the_file_and_shapes(tm
     with pytest.raises(DataError) as info:
         embed(tracker, model.uri, str(path), tmp_path / "out", use_ray=False)
     message = str(info.value)
-    assert message == (f"{path}: each sample has 5 values (shape [5]), but {model.uri} takes [1, 2, 3] (6 values); "
-                       f"give features of that size (a Parquet list column or an (n, ...) array), or the model "
-                       f"trained on these")
+    assert message == (
+        f"{path}: each sample has 5 values (shape [5]), but {model.uri} takes [1, 2, 3] (6 values); "
+        f"give features of that size (a Parquet list column or an (n, ...) array), or the model "
+        f"trained on these"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -189,8 +197,11 @@ def test_a_folder_on_object_storage_embeds_like_a_local_one(tmp_path, model, tra
 
     s3 = pafs.S3FileSystem(**s3_server)
     x = np.random.default_rng(5).random((7, 6), dtype=np.float32)
-    pq.write_table(pa.table({"features": pa.FixedSizeListArray.from_arrays(pa.array(x[:4].ravel()), 6)}),
-                   "drlim/embed/a.parquet", filesystem=s3)
+    pq.write_table(
+        pa.table({"features": pa.FixedSizeListArray.from_arrays(pa.array(x[:4].ravel()), 6)}),
+        "drlim/embed/a.parquet",
+        filesystem=s3,
+    )
     buffer = io.BytesIO()
     np.savez(buffer, features=x[4:].reshape(3, 2, 3), label=np.array([7, 8, 9]))
     with s3.open_output_stream("drlim/embed/b.npz") as out:  # read through zipfile over a seekable S3 file
@@ -204,7 +215,8 @@ def test_a_folder_on_object_storage_embeds_like_a_local_one(tmp_path, model, tra
 
 
 def test_ray_data_actors_embed_like_the_process_and_report_a_files_error_in_one_line(
-        tmp_path, model, tracker, sample_files, ray_local):
+    tmp_path, model, tracker, sample_files, ray_local
+):
     x, labels = _parts(tmp_path / "parts", [6, 5, 7], sample_files)
     done = embed(tracker, model.uri, str(tmp_path / "parts"), tmp_path / "out", use_ray=True)
     assert (done.rows, done.actors) == (18, 2)

@@ -11,8 +11,10 @@ from pipeline.evaluate.scoring import HeldOut, check_evaluate_config, score
 
 def _store(tmp_path, train: int, validation: int, test: int) -> SampleStore:
     rng = np.random.default_rng(0)
-    splits = {name: PartSamples(rng.random((n, 4), dtype=np.float32), np.arange(n) % 3, np.arange(n))
-              for name, n in (("train", train + validation), ("test", test))}
+    splits = {
+        name: PartSamples(rng.random((n, 4), dtype=np.float32), np.arange(n) % 3, np.arange(n))
+        for name, n in (("train", train + validation), ("test", test))
+    }
     return store_arrays(tmp_path / "store", splits, validation=validation)
 
 
@@ -23,8 +25,9 @@ def test_a_small_validation_split_scores_what_it_can_and_the_test_split_must_tak
     held = HeldOut.load(store, "validation")
     metrics = score(held, held.features[:, :2], cfg)
     assert set(metrics) == {"trustworthiness_5", "knn_accuracy_5"}  # trust@12 needs more than 24
-    with pytest.raises(DataError, match="need more than 10 samples in the validation split, and it has 8; raise "
-                                        "evaluate.validation"):
+    with pytest.raises(
+        DataError, match="need more than 10 samples in the validation split, and it has 8; raise evaluate.validation"
+    ):
         check_evaluate_config(cfg, _store(tmp_path / "tiny", train=40, validation=8, test=30))
     with pytest.raises(DataError, match="need more than 24 samples in the test split, and it has 20"):
         check_evaluate_config(cfg, _store(tmp_path / "small", train=40, validation=18, test=20))

@@ -16,8 +16,7 @@ def test_evaluate_scores_originals_measures_invariance_on_copies_and_writes_ever
     cfg = DataConfig(transforms={"shift_x": [-3, 3]})
     store = store_arrays(tmp_path / "store", {"test": PartSamples(images, labels, np.arange(30))}, cfg)
     torch.manual_seed(0)
-    result = evaluate(build_encoder("lenet", 2), store,
-                      EvaluateConfig(thumbnails=5), tmp_path / "out", title="t")
+    result = evaluate(build_encoder("lenet", 2), store, EvaluateConfig(thumbnails=5), tmp_path / "out", title="t")
 
     assert set(result.metrics) == {"trustworthiness_5", "trustworthiness_12", "knn_accuracy_5", "invariance_ratio"}
     assert 0 < result.metrics["invariance_ratio"] < 2

@@ -58,8 +58,10 @@ def test_the_rest_of_a_stage_is_refused_when_its_first_shard_shows_it_will_not_f
     check_room(small_filesystem, 0, 0, 400, "the pair set")  # nothing to go by
     with pytest.raises(NoSpaceError) as info:
         check_room(small_filesystem, mb, 100, 400, "the pair set")  # 3 MB more
-    assert str(info.value) == (f"no space left on {small_filesystem} while writing the pair set (needs ~1.0 MB more, "
-                               f"2.0 MB free); free space or move --workdir; finished stages are kept")
+    assert str(info.value) == (
+        f"no space left on {small_filesystem} while writing the pair set (needs ~1.0 MB more, "
+        f"2.0 MB free); free space or move --workdir; finished stages are kept"
+    )
 
 
 def test_runs_take_turns_at_a_lock_and_the_later_one_says_it_waits(tmp_path, caplog):
@@ -75,7 +77,10 @@ def test_runs_take_turns_at_a_lock_and_the_later_one_says_it_waits(tmp_path, cap
     thread = threading.Thread(target=first)
     thread.start()
     holding.wait()
-    with caplog.at_level(logging.INFO, logger="pipeline.infrastructure.atomic"), exclusive(tmp_path, "pairs-abc", "second waits"):
+    with (
+        caplog.at_level(logging.INFO, logger="pipeline.infrastructure.atomic"),
+        exclusive(tmp_path, "pairs-abc", "second waits"),
+    ):
         order.append("second in")
     thread.join()
     assert order == ["first done", "second in"]

@@ -39,7 +39,7 @@ def test_a_local_path_and_a_uri_are_one_type(tmp_path, remote):
     child = remote.child("pairs", "k")
     assert child.base == f"{remote.base}/pairs/k" and child.uri.endswith("?" + remote.uri.split("?", 1)[1])
     with pytest.raises(ValueError, match="is not a local folder"):
-        remote.path
+        _ = remote.path
 
 
 def test_a_local_output_is_built_aside_and_renamed_into_place_only_when_finished(tmp_path):
@@ -52,8 +52,7 @@ def test_a_local_output_is_built_aside_and_renamed_into_place_only_when_finished
         assert out != final and out.path.parent == tmp_path
         shards = _publish(out)
     assert Output.open(final).manifest["shards"] == shards
-    assert sorted(p.name for p in final.path.iterdir()) == ["manifest.json", "part-00000.parquet",
-                                                            "part-00001.parquet"]
+    assert sorted(p.name for p in final.path.iterdir()) == ["manifest.json", "part-00000.parquet", "part-00001.parquet"]
 
 
 def test_a_local_output_is_read_in_place_and_checked_when_asked(tmp_path):
@@ -67,8 +66,9 @@ def test_a_local_output_is_read_in_place_and_checked_when_asked(tmp_path):
     assert info.value.files == ["part-00001.parquet"]
 
 
-def test_a_remote_output_is_written_through_the_writers_node_and_copied_once_to_another(remote, tmp_path,
-                                                                                        monkeypatch, caplog):
+def test_a_remote_output_is_written_through_the_writers_node_and_copied_once_to_another(
+    remote, tmp_path, monkeypatch, caplog
+):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "node-a"))
     with remote.build("a test output") as out:
         assert out == remote  # object storage has no rename: the manifest, written last, marks it finished
@@ -89,8 +89,9 @@ def test_a_remote_output_is_written_through_the_writers_node_and_copied_once_to_
     assert caplog.text.count("shards downloaded") == 1 and "(2 of 2 shards downloaded)" in caplog.text
     assert copy.is_relative_to(tmp_path / "node-b")
     assert json.loads((copy / "manifest.json").read_text()) == {"shards": shards}
-    assert {p.name: p.read_bytes() for p in copy.glob("*.parquet")} == \
-        {p.name: p.read_bytes() for p in written.glob("*.parquet")}
+    assert {p.name: p.read_bytes() for p in copy.glob("*.parquet")} == {
+        p.name: p.read_bytes() for p in written.glob("*.parquet")
+    }
 
 
 def test_an_unfinished_or_corrupt_remote_output_is_one_line_that_says_what_to_do(remote, tmp_path, monkeypatch):
@@ -103,8 +104,11 @@ def test_an_unfinished_or_corrupt_remote_output_is_one_line_that_says_what_to_do
     with filesystem.open_output_stream(f"{path}/part-00001.parquet") as out:
         out.write(b"not the shard that was written")
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "node-b"))
-    with pytest.raises(StageError, match=rf"\['part-00001.parquet'\] differ from their checksums .* delete "
-                                         rf"{re.escape(remote.base)} and re-run"):
+    with pytest.raises(
+        StageError,
+        match=rf"\['part-00001.parquet'\] differ from their checksums .* delete "
+        rf"{re.escape(remote.base)} and re-run",
+    ):
         remote.node_copy()
     assert not (remote.node_dir / "manifest.json").exists()  # a copy without its manifest: never used as finished
 

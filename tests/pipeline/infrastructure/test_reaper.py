@@ -27,8 +27,12 @@ def test_a_killed_driver_takes_its_descendants_with_it_and_only_them():
     try:
         child_pid = int(driver.stdout.readline())
         [child] = [p for p in descendants(driver.pid) if p[0] == child_pid]
-        watcher = subprocess.Popen([sys.executable, "-m", "pipeline.infrastructure.reaper", str(driver.pid)], cwd=REPO,
-                                   stdout=subprocess.PIPE, text=True)
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.infrastructure.reaper", str(driver.pid)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert watcher.stdout.readline() == "watching\n"  # it has seen the child: a kill now is covered
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait()

@@ -65,8 +65,11 @@ def test_of_what_ray_forwards_only_this_projects_log_lines_reach_the_terminal(mo
         record = logging.LogRecord(logger, logging.WARNING, __file__, 1, message, None, None)
         return logging.Formatter(LOG_FORMAT).format(record)
 
-    shown = [ours("pipeline.train.worker", "epoch 1/4  loss 0.0491"), ours("pipeline.train.stage", "worker 1 failed"),
-             ours("encoders.lenet", "built")]
+    shown = [
+        ours("pipeline.train.worker", "epoch 1/4  loss 0.0491"),
+        ours("pipeline.train.stage", "worker 1 failed"),
+        ours("encoders.lenet", "built"),
+    ]
     hidden = [  # seen on a terminal here: a cleaner thread's traceback with two local instances, Ray's chatter
         "Traceback (most recent call last):",
         "ConnectionError: Found multiple active Ray instances: {'192.0.2.2:42769', '192.0.2.2:43227'}.",

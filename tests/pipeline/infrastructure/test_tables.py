@@ -30,8 +30,11 @@ def location(request, tmp_path, monkeypatch) -> Location:
 
 
 def test_one_reader_opens_a_finished_output_and_refuses_what_it_cannot_trust(location):
-    with pytest.raises(StageError, match=rf"no test output at {location.base} \(missing manifest.json\); run the "
-                                         r"test stage"):
+    with pytest.raises(
+        StageError,
+        match=rf"no test output at {location.base} \(missing manifest.json\); run the "
+        r"test stage",
+    ):
         Output.open(location)
     shards = _publish(location)
     found = Output.open(location)
@@ -53,7 +56,9 @@ def test_an_output_with_a_corrupt_shard_is_not_reused_but_rebuilt(location, tmp_
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "node-b"))  # another node: the copy is fetched and checked
     with caplog.at_level(logging.WARNING, logger="pipeline.infrastructure.tables"):
         assert reusable(Output, location) is None
-    assert "Test output" in caplog.text and "has missing or corrupt shards ['part-00000.parquet']; rebuilding it" \
-        in caplog.text
+    assert (
+        "Test output" in caplog.text
+        and "has missing or corrupt shards ['part-00000.parquet']; rebuilding it" in caplog.text
+    )
     with pytest.raises(StageError, match="no pair set at .*; run the pair stage"):
         PairSet.open(location.child("nothing"))

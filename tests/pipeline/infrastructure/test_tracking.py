@@ -38,7 +38,11 @@ def test_pairs_are_logged_as_counts_and_the_manifest(run, tmp_path):
     manifest = {"similar_pairs": 12, "dissimilar_pairs_implicit": 33, "knn": {"recall_at_k": 0.97}}
     run.log_pairs(manifest, n_samples=10)
     assert {k: v for k, v in _metrics(run).items() if k.startswith("pairs/")} == {
-        "pairs/similar": 12, "pairs/dissimilar_implicit": 33, "pairs/n_samples": 10, "pairs/knn_recall": 0.97}
+        "pairs/similar": 12,
+        "pairs/dissimilar_implicit": 33,
+        "pairs/n_samples": 10,
+        "pairs/knn_recall": 0.97,
+    }
     client = MlflowClient(run.uri)
     assert "pairs/manifest.json" in [f.path for f in client.list_artifacts(run.run_id, "pairs")]
 
@@ -62,8 +66,9 @@ def test_epoch_logging_is_best_effort(caplog):
 def test_evaluation_metrics_and_files(run, tmp_path):
     (tmp_path / "embeddings.parquet").write_bytes(b"x")
     (tmp_path / "map.png").write_bytes(b"x")
-    run.log_evaluation({"trustworthiness_5": 0.9}, {"embeddings": tmp_path / "embeddings.parquet",
-                                                    "map": tmp_path / "map.png"})
+    run.log_evaluation(
+        {"trustworthiness_5": 0.9}, {"embeddings": tmp_path / "embeddings.parquet", "map": tmp_path / "map.png"}
+    )
     assert _metrics(run)["test/trustworthiness_5"] == 0.9
     client = MlflowClient(run.uri)
     assert [f.path for f in client.list_artifacts(run.run_id, "plots")] == ["plots/map.png"]
@@ -97,8 +102,9 @@ def test_the_model_is_registered_under_the_alias_promoted_and_loaded(run):
 def test_required_logging_turns_any_failure_into_one_error_that_says_how_to_recover(run):
     with pytest.raises(TrackingError) as info, run.required("training finished", "The model is safe in X"):
         raise ConnectionError("server went away\nlong details")
-    assert str(info.value) == (f"training finished but logging to MLflow ({run.uri}) failed: server went away. "
-                               f"The model is safe in X")
+    assert str(info.value) == (
+        f"training finished but logging to MLflow ({run.uri}) failed: server went away. The model is safe in X"
+    )
 
 
 def test_an_unreachable_server_is_refused_before_any_work(tmp_path):
@@ -115,11 +121,15 @@ def test_two_runs_starting_at_once_in_a_fresh_workdir_both_get_the_local_store(t
     # Without the lock one of the two fails in MLflow's table creation (alembic: "Online migration expected to
     # match one row"), every time here.
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code = ("import sys; from pipeline.infrastructure.tracking import Tracker\n"
-            "tracker = Tracker(sys.argv[1]); tracker.check_server(); tracker.start_run('drlim', 'x', {})\n"
-            "tracker.end_run('FINISHED')")
-    runs = [subprocess.Popen([sys.executable, "-c", code, uri], cwd=REPO, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    code = (
+        "import sys; from pipeline.infrastructure.tracking import Tracker\n"
+        "tracker = Tracker(sys.argv[1]); tracker.check_server(); tracker.start_run('drlim', 'x', {})\n"
+        "tracker.end_run('FINISHED')"
+    )
+    runs = [
+        subprocess.Popen([sys.executable, "-c", code, uri], cwd=REPO, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     errors = [run.communicate(timeout=300)[1] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
     assert MlflowClient(uri).search_experiments()  # the store works: its default experiment is there

@@ -8,17 +8,28 @@ from pipeline.orchestration.report import EXPERIMENTS, JOBS_DIR, _sections, _tab
 
 
 def test_every_experiment_is_a_shipped_job():
-    assert [e.job for e in EXPERIMENTS] == ["mnist_4_9", "mnist_translated_knn", "mnist_translated_invariant",
-                                           "norb_airplane", "mnist_all"]
+    assert [e.job for e in EXPERIMENTS] == [
+        "mnist_4_9",
+        "mnist_translated_knn",
+        "mnist_translated_invariant",
+        "norb_airplane",
+        "mnist_all",
+    ]
     assert all((JOBS_DIR / f"{e.job}.yaml").is_file() for e in EXPERIMENTS)
 
 
 def test_baselines_are_scored_with_the_pipelines_metrics_and_tabulated():
     rng = np.random.default_rng(0)
     n = 60
-    data = HeldOut("test", np.arange(3 * n), rng.random((3 * n, 1, 6, 6), dtype=np.float32),
-                   np.tile(np.arange(n) % 2, 3), np.tile(np.arange(n), 3),
-                   np.array([None] * n + ["shift_x=1"] * n + ["shift_x=-1"] * n, dtype=object), {})
+    data = HeldOut(
+        "test",
+        np.arange(3 * n),
+        rng.random((3 * n, 1, 6, 6), dtype=np.float32),
+        np.tile(np.arange(n) % 2, 3),
+        np.tile(np.arange(n), 3),
+        np.array([None] * n + ["shift_x=1"] * n + ["shift_x=-1"] * n, dtype=object),
+        {},
+    )
     fitted = baselines(data, dim=2)
     assert list(fitted) == ["PCA", "Isomap (k=12)", "LLE (k=12)"]
     assert [inductive for _, _, inductive in fitted.values()] == [True, False, False]
@@ -46,10 +57,14 @@ def test_an_unknown_experiment_is_refused_naming_the_shipped_ones(tmp_path):
 
 
 def test_a_section_states_the_training_settings_of_its_job_file():
-    job = JobConfig(train=TrainConfig(loss="neg", loss_options={"dof": 0.5}, epochs=7, input_noise=0.2),
-                    encoder=EncoderConfig(name="mlp", options={"hidden": 32}))
-    assert training_summary(job) == ("loss `neg` (dof 0.5), encoder `mlp` (hidden 32), 7 epochs of 64 similar pairs "
-                                     "per step and worker (batch mode, 2 workers), input noise 0.2")
+    job = JobConfig(
+        train=TrainConfig(loss="neg", loss_options={"dof": 0.5}, epochs=7, input_noise=0.2),
+        encoder=EncoderConfig(name="mlp", options={"hidden": 32}),
+    )
+    assert training_summary(job) == (
+        "loss `neg` (dof 0.5), encoder `mlp` (hidden 32), 7 epochs of 64 similar pairs "
+        "per step and worker (batch mode, 2 workers), input noise 0.2"
+    )
     assert training_summary(JobConfig()).startswith("loss `contrastive` (margin 1.0), encoder `lenet`, 30 epochs")
     local = JobConfig(train=TrainConfig(local_steps=16))
     assert "(batch mode, 2 workers, weights averaged every 16 steps)" in training_summary(local)

@@ -59,12 +59,24 @@ class RecordingTracker(Tracker):
 def _job(sample_files, root):
     sample_files.write_vectors(root / "train.parquet", n=120, d=6, seed=0)
     sample_files.write_vectors(root / "test.parquet", n=30, d=6, seed=1)
-    return load_job(None, [
-        "name=tiny", "data.source=parquet", "data.path=train.parquet", "data.test_path=test.parquet",
-        "encoder.name=mlp", "encoder.options={hidden: 8}", "train.num_workers=1", "train.epochs=2",
-        "train.batch_size=16", "pairs.num_shards=2", "evaluate.thumbnails=0", "evaluate.validation=30",
-        "tracking.registered_model=tiny",
-    ])
+    return load_job(
+        None,
+        [
+            "name=tiny",
+            "data.source=parquet",
+            "data.path=train.parquet",
+            "data.test_path=test.parquet",
+            "encoder.name=mlp",
+            "encoder.options={hidden: 8}",
+            "train.num_workers=1",
+            "train.epochs=2",
+            "train.batch_size=16",
+            "pairs.num_shards=2",
+            "evaluate.thumbnails=0",
+            "evaluate.validation=30",
+            "tracking.registered_model=tiny",
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +91,16 @@ def finished(ray_local, sample_files, tmp_path_factory):
 def test_a_run_logs_pairs_epochs_evaluation_and_model_in_order_then_closes(finished):
     _, _, tracker, summary = finished
     names = [name for name, _ in tracker.calls]
-    assert names == ["check_server", "start_run", "log_pairs", "log_missing_epochs", "log_evaluation", "log_model",
-                     "log_metrics", "end_run"]
+    assert names == [
+        "check_server",
+        "start_run",
+        "log_pairs",
+        "log_missing_epochs",
+        "log_evaluation",
+        "log_model",
+        "log_metrics",
+        "end_run",
+    ]
     calls = dict(tracker.calls)
     assert calls["start_run"] == ("drlim", "tiny", 2)
     assert calls["log_pairs"] == (summary.pairs.manifest["similar_pairs"], 90)  # 30 held out for validation
@@ -101,8 +121,10 @@ def test_a_tracking_failure_after_training_names_the_checkpoint_and_marks_the_ru
     with pytest.raises(TrackingError) as info:
         run_job(job, runtime, tracker=tracker)  # the same job: training resumes from its finished checkpoint
     message = str(info.value)
-    assert message.startswith("training finished but logging to MLflow (recording://) failed: log_model refused. "
-                              "The trained model is safe in the checkpoint ")
+    assert message.startswith(
+        "training finished but logging to MLflow (recording://) failed: log_model refused. "
+        "The trained model is safe in the checkpoint "
+    )
     assert str(runtime.workdir.child("checkpoints")) in message and "re-run the same command" in message
     assert tracker.calls[-1] == ("end_run", "FAILED")
 
@@ -119,7 +141,10 @@ def test_too_few_held_out_samples_for_the_metrics_are_refused_before_training(ra
     job = _job(sample_files, tmp_path)
     sample_files.write_vectors(tmp_path / "test.parquet", n=20, d=6, seed=1)
     runtime = Runtime(workdir=Location.of(tmp_path / "work"), data_root=tmp_path, tracking_uri="recording://")
-    with pytest.raises(DataError, match=r"evaluate.trustworthiness_k=\[5, 12\] and evaluate.knn_k=5 need more than "
-                                        r"24 samples in the test split, and it has 20; add held-out samples"):
+    with pytest.raises(
+        DataError,
+        match=r"evaluate.trustworthiness_k=\[5, 12\] and evaluate.knn_k=5 need more than "
+        r"24 samples in the test split, and it has 20; add held-out samples",
+    ):
         run_job(job, runtime, tracker=RecordingTracker())
     assert not (tmp_path / "work" / "checkpoints").exists()

@@ -35,8 +35,19 @@ def test_the_address_comes_from_the_flag_then_the_environment_then_the_local_hea
 
 def test_the_entry_point_runs_the_job_with_its_overrides_quoted():
     line = entrypoint("jobs/mnist_4_9.yaml", ["data.digits=[1, 7]"], "/mnt/w", "/mnt/data")
-    assert shlex.split(line) == ["python", "-m", "jobs.entry", "run", "jobs/mnist_4_9.yaml", "--workdir", "/mnt/w",
-                                 "--data-root", "/mnt/data", "--set", "data.digits=[1, 7]"]
+    assert shlex.split(line) == [
+        "python",
+        "-m",
+        "jobs.entry",
+        "run",
+        "jobs/mnist_4_9.yaml",
+        "--workdir",
+        "/mnt/w",
+        "--data-root",
+        "/mnt/data",
+        "--set",
+        "data.digits=[1, 7]",
+    ]
 
 
 def test_the_runtime_env_ships_the_project_its_requirements_and_the_tracking_variables(monkeypatch):
@@ -76,5 +87,7 @@ def test_no_cluster_at_the_address_is_one_error_that_says_how_to_start_one():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    with pytest.raises(SubmitError, match=f"cannot use the Ray Jobs API at http://127.0.0.1:{port}: .*infra/local/start.sh"):
+    with pytest.raises(
+        SubmitError, match=f"cannot use the Ray Jobs API at http://127.0.0.1:{port}: .*infra/local/start.sh"
+    ):
         client(f"http://127.0.0.1:{port}")

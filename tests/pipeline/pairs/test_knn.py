@@ -50,8 +50,9 @@ def test_exact_duplicates_never_pair_with_themselves():
 
 def store_of(x: np.ndarray, directory, rows_per_shard: int = 64) -> SampleStore:
     """``x`` as the training split of a sample store in shards of ``rows_per_shard``."""
-    return store_arrays(directory, {"train": PartSamples(x, np.zeros(len(x)), np.arange(len(x)))},
-                        rows_per_shard=rows_per_shard)
+    return store_arrays(
+        directory, {"train": PartSamples(x, np.zeros(len(x)), np.arange(len(x)))}, rows_per_shard=rows_per_shard
+    )
 
 
 def graph_in_parts(store: SampleStore, parts: int, k: int, backend=None) -> np.ndarray:

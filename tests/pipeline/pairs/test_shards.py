@@ -22,22 +22,35 @@ def unordered(left, right):
 
 
 def test_a_shard_drops_self_and_duplicates_and_records_the_first_source():
-    found = np.concatenate([both_ways(np.array([3, 1, 2, 2]), np.array([1, 3, 2, 0]), "transform"),
-                            rows(np.array([1, 0]), np.array([3, 2]), "knn")])
+    found = np.concatenate(
+        [
+            both_ways(np.array([3, 1, 2, 2]), np.array([1, 3, 2, 0]), "transform"),
+            rows(np.array([1, 0]), np.array([3, 2]), "knn"),
+        ]
+    )
     table, figures = pair_shard_table(found, mutual=False)
-    got = list(zip(table.column("left").to_pylist(), table.column("right").to_pylist(),
-                   table.column("source").to_pylist()))
+    got = list(
+        zip(table.column("left").to_pylist(), table.column("right").to_pylist(), table.column("source").to_pylist())
+    )
     assert got == [(0, 2, "knn"), (1, 3, "knn"), (2, 0, "transform"), (3, 1, "transform")]
     assert figures["similar_pairs"] == 2 and figures["by_source"] == [2, 0, 0, 0]  # counted on left < right
 
 
 def test_mutual_keeps_the_knn_edges_found_from_both_ends_and_other_sources_as_they_are():
     # 0 -> 1 and 1 -> 0 (mutual), 0 -> 2 only (one-sided), 3 ~ 4 a transform pair
-    found = np.concatenate([both_ways(np.array([0, 1, 0]), np.array([1, 0, 2]), "knn"),
-                            both_ways(np.array([3]), np.array([4]), "transform")])
+    found = np.concatenate(
+        [
+            both_ways(np.array([0, 1, 0]), np.array([1, 0, 2]), "knn"),
+            both_ways(np.array([3]), np.array([4]), "transform"),
+        ]
+    )
     table, figures = pair_shard_table(found, mutual=True)
     assert list(zip(table.column("left").to_pylist(), table.column("right").to_pylist())) == [
-        (0, 1), (1, 0), (3, 4), (4, 3)]
+        (0, 1),
+        (1, 0),
+        (3, 4),
+        (4, 3),
+    ]
     assert figures["mutual_edges"] == 2  # directed: 0 -> 1 and 1 -> 0
     union, _ = pair_shard_table(found, mutual=False)
     assert union.num_rows == 6
@@ -60,8 +73,9 @@ def test_shard_of_depends_only_on_left_and_balances():
 def pair_set(tmp_path):
     rng = np.random.default_rng(3)
     left, right = rng.integers(0, 50, 400), rng.integers(0, 50, 400)
-    manifest = write_pair_shards(tmp_path, both_ways(left, right, "knn"), n_samples=50, num_shards=4,
-                                 provenance={"test": True})
+    manifest = write_pair_shards(
+        tmp_path, both_ways(left, right, "knn"), n_samples=50, num_shards=4, provenance={"test": True}
+    )
     return PairSet.open(tmp_path), manifest, unordered(left, right)
 
 
@@ -132,8 +146,9 @@ def test_a_share_read_with_its_sources_gives_each_pair_the_source_that_found_it(
     rng = np.random.default_rng(3)
     left, right = rng.integers(0, 30, 40), rng.integers(0, 30, 40)
     keep = left != right
-    found = np.concatenate([both_ways(left[keep][:20], right[keep][:20], "knn"),
-                            both_ways(left[keep][20:], right[keep][20:], "transform")])
+    found = np.concatenate(
+        [both_ways(left[keep][:20], right[keep][:20], "knn"), both_ways(left[keep][20:], right[keep][20:], "transform")]
+    )
     write_pair_shards(tmp_path, found, 30, num_shards=2, provenance={})
     pair_set = PairSet.open(tmp_path)
     first = {}  # each unordered pair keeps the first source in SOURCES that found it, as the shards do

@@ -39,13 +39,28 @@ def _rank(rank: int, port: int, pairs: str, out: str) -> None:
     cfg = TrainConfig(num_workers=2, batch_size=8, epochs=2, local_steps=3, ema_decay=0.9, input_noise=0.1)
     matrix = np.random.default_rng(1).random((N, 8), dtype=np.float32)
     model = build_encoder("mlp", 2, {"hidden": 16}, input_shape=(8,))
-    core = TrainingCore(cfg, model, DeviceFeatures(matrix, torch.device("cpu")),
-                        PairSet.open(pairs).read_share(rank, 2), seed=0, device=torch.device("cpu"), rank=rank)
+    core = TrainingCore(
+        cfg,
+        model,
+        DeviceFeatures(matrix, torch.device("cpu")),
+        PairSet.open(pairs).read_share(rank, 2),
+        seed=0,
+        device=torch.device("cpu"),
+        rank=rank,
+    )
     start = {k: v.clone() for k, v in core.module.state_dict().items()}
     for epoch in (0, 1):
         core.run_epoch(epoch)
-    torch.save({"tensors": tensors, "start": start, "weights": core.module.state_dict(),
-                "ema": core.trained_weights(), "steps": core.steps}, out)
+    torch.save(
+        {
+            "tensors": tensors,
+            "start": start,
+            "weights": core.module.state_dict(),
+            "ema": core.trained_weights(),
+            "steps": core.steps,
+        },
+        out,
+    )
     dist.destroy_process_group()
 
 
@@ -63,8 +78,10 @@ def directory(tmp_path_factory):
 @pytest.fixture(scope="module")
 def two_ranks(directory):
     port, spawn = _free_port(), multiprocessing.get_context("spawn")
-    workers = [spawn.Process(target=_rank, args=(r, port, str(directory / "pairs"), str(directory / f"{r}.pt")))
-               for r in range(2)]
+    workers = [
+        spawn.Process(target=_rank, args=(r, port, str(directory / "pairs"), str(directory / f"{r}.pt")))
+        for r in range(2)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -104,5 +121,11 @@ def test_local_steps_refuse_a_model_wrapped_for_ddp(directory):
     cfg = TrainConfig(num_workers=2, local_steps=4)
     model = Wrapped(build_encoder("mlp", 2, {"hidden": 4}, input_shape=(8,)))
     with pytest.raises(StageError, match="local_steps"):
-        TrainingCore(cfg, model, DeviceFeatures(np.zeros((N, 8), np.float32), torch.device("cpu")),
-                     PairSet.open(directory / "pairs").read_share(0, 2), 0, torch.device("cpu"))
+        TrainingCore(
+            cfg,
+            model,
+            DeviceFeatures(np.zeros((N, 8), np.float32), torch.device("cpu")),
+            PairSet.open(directory / "pairs").read_share(0, 2),
+            0,
+            torch.device("cpu"),
+        )

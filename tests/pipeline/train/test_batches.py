@@ -64,8 +64,9 @@ def test_in_batch_step_scores_every_non_similar_pair_among_the_samples(graph):
     assert step.weight[~dis].sum() == pytest.approx(0.5) and step.weight[dis].sum() == pytest.approx(0.5)
     # Importance weights 1 / (d_u d_v): a pair of high-degree samples weighs less than a pair of low-degree ones.
     degree = np.bincount(share.left, minlength=N)
-    np.testing.assert_allclose(step.weight[dis] * degree[a[dis]] * degree[b[dis]],
-                               step.weight[dis][0] * degree[a[dis][0]] * degree[b[dis][0]])
+    np.testing.assert_allclose(
+        step.weight[dis] * degree[a[dis]] * degree[b[dis]], step.weight[dis][0] * degree[a[dis][0]] * degree[b[dis][0]]
+    )
 
 
 @pytest.mark.parametrize("world", [2, 3])
@@ -246,7 +247,9 @@ def test_one_worker_share_is_every_pair_both_ways(pair_set):
     share = pair_set.read_share(0, 1)
     left, right = pair_set.read()
     assert share.owned.all() and share.pairs_per_rank == [2 * len(left)]
-    unordered = np.unique(np.stack([np.minimum(share.left, share.right), np.maximum(share.left, share.right)], 1), axis=0)
+    unordered = np.unique(
+        np.stack([np.minimum(share.left, share.right), np.maximum(share.left, share.right)], 1), axis=0
+    )
     lo, hi = unordered[:, 0], unordered[:, 1]
     order = np.lexsort((right, left))
     np.testing.assert_array_equal(lo, left[order])

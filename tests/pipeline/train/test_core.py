@@ -14,7 +14,7 @@ from pipeline.train.core import (
     epoch_metrics,
     input_noise,
     learning_rate,
-    source_weight_table,
+    pair_weights,
 )
 from pipeline.train.features import DeviceFeatures, StreamedFeatures
 
@@ -122,21 +122,37 @@ def test_source_weights_are_normalised_to_mean_one_over_the_whole_pair_set(tmp_p
     rng = np.random.default_rng(2)
     left = rng.integers(0, N, 120)
     right = (left + rng.integers(1, N, 120)) % N
-    write_pair_shards(tmp_path, np.concatenate([both_ways(left[:90], right[:90], "knn"),
-                                                both_ways(left[90:], right[90:], "transform")]), N, 2, {})
+    write_pair_shards(
+        tmp_path,
+        np.concatenate([both_ways(left[:90], right[:90], "knn"), both_ways(left[90:], right[90:], "transform")]),
+        N,
+        2,
+        {},
+    )
     whole = PairSet.open(tmp_path).read_share(0, 1, with_source=True)
-    table = source_weight_table({"transform": 4.0}, whole)
-    assert table[SOURCES.index("transform")] == pytest.approx(4 * table[SOURCES.index("knn")])
-    assert table[whole.source].mean() == pytest.approx(1.0)  # the similar half keeps its total weight
-    assert source_weight_table({}, whole) is None
+    weights = pair_weights({"transform": 4.0}, whole)
+    transform, knn = whole.source == SOURCES.index("transform"), whole.source == SOURCES.index("knn")
+    assert transform.any() and knn.any()
+    assert weights[transform] == pytest.approx(4 * weights[knn][0]) and np.ptp(weights[knn]) == 0
+    assert weights.mean() == pytest.approx(1.0)  # the similar half keeps its total weight
+    assert pair_weights({}, whole) is None
     with pytest.raises(StageError, match="with_source"):
-        source_weight_table({"transform": 4.0}, PairSet.open(tmp_path).read_share(0, 1))
+        pair_weights({"transform": 4.0}, PairSet.open(tmp_path).read_share(0, 1))
 
 
 def test_source_weights_of_one_train_exactly_as_none(share, tmp_path):
     plain = _core(share, "neg", mode="batch")
-    write_pair_shards(tmp_path, both_ways(share.left[share.left < share.right], share.right[share.left < share.right],
-                                          "knn"), N, 2, {})
-    sourced = _core(PairSet.open(tmp_path).read_share(0, 1, with_source=True), "neg", mode="batch",
-                    source_weights={"knn": 1.0, "transform": 1.0})
+    write_pair_shards(
+        tmp_path,
+        both_ways(share.left[share.left < share.right], share.right[share.left < share.right], "knn"),
+        N,
+        2,
+        {},
+    )
+    sourced = _core(
+        PairSet.open(tmp_path).read_share(0, 1, with_source=True),
+        "neg",
+        mode="batch",
+        source_weights={"knn": 1.0, "transform": 1.0},
+    )
     assert torch.equal(plain.run_epoch(0)[0], sourced.run_epoch(0)[0])

@@ -12,8 +12,13 @@ from pipeline.data import ingest
 from pipeline.pairs import build_pairs
 from pipeline.train import train
 
-OVERRIDES = ["data.train_per_digit=60", "data.test_per_digit=10", "train.num_workers=1", "train.epochs=2",
-             "train.batch_size=32"]
+OVERRIDES = [
+    "data.train_per_digit=60",
+    "data.test_per_digit=10",
+    "train.num_workers=1",
+    "train.epochs=2",
+    "train.batch_size=32",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +34,20 @@ def stores(ray_local, tmp_path_factory):
 
 
 @pytest.mark.parametrize("local_steps", [1, 3])  # DDP, and local SGD (the weights averaged every 3 steps)
-def test_two_workers_train_report_every_epoch_and_a_finished_run_resumes_without_training(stores, tmp_path,
-                                                                                          local_steps):
+def test_two_workers_train_report_every_epoch_and_a_finished_run_resumes_without_training(
+    stores, tmp_path, local_steps
+):
     _, store, pairs, _ = stores
-    job = load_job(None, [*OVERRIDES, "train.num_workers=2", "train.features=stream", "train.prefetch=2",
-                          f"train.local_steps={local_steps}"])
+    job = load_job(
+        None,
+        [
+            *OVERRIDES,
+            "train.num_workers=2",
+            "train.features=stream",
+            "train.prefetch=2",
+            f"train.local_steps={local_steps}",
+        ],
+    )
     trained = train(job, store, pairs, tmp_path)
     assert [h["epoch"] for h in trained.history] == [1, 2]
     assert trained.history[1]["loss"] < trained.history[0]["loss"]
@@ -65,8 +79,9 @@ def test_a_finished_run_is_found_by_our_own_record_and_anything_unclear_is_left_
     assert checkpoint.finished(Location.of(tmp_path / "never-ran"), epochs=2) is None
 
 
-def test_a_worker_error_a_restart_cannot_cure_ends_the_run_at_once_with_its_own_message(stores, small_filesystem,
-                                                                                        tmp_path):
+def test_a_worker_error_a_restart_cannot_cure_ends_the_run_at_once_with_its_own_message(
+    stores, small_filesystem, tmp_path
+):
     import shutil
 
     from pipeline.data.store import SampleStore

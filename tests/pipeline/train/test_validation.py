@@ -12,8 +12,9 @@ def _held(n: int = 60) -> HeldOut:
     ids = np.arange(n)
     origin = np.concatenate([ids[: n // 2], ids[: n // 2]])  # each original once more as a copy
     transform = np.array([None] * (n // 2) + ["shift_x=3"] * (n // 2), dtype=object)
-    return HeldOut("validation", np.arange(n), rng.random((n, 6), dtype=np.float32), np.arange(n) % 3,
-                   origin, transform, {})
+    return HeldOut(
+        "validation", np.arange(n), rng.random((n, 6), dtype=np.float32), np.arange(n) % 3, origin, transform, {}
+    )
 
 
 def test_a_subsample_keeps_originals_with_their_copies():
@@ -27,8 +28,9 @@ def test_the_probe_scores_when_due_with_the_given_weights():
     cfg = EvaluateConfig(validation_every=3, trustworthiness_k=[5], knn_k=3)
     probe = ValidationProbe(_held(), cfg)
     assert [e for e in range(1, 11) if probe.due(e, 10)] == [3, 6, 9, 10]
-    assert [e for e in range(1, 6) if ValidationProbe(_held(), cfg.model_copy(update={"validation_every": 0}))
-            .due(e, 5)] == [5]
+    assert [
+        e for e in range(1, 6) if ValidationProbe(_held(), cfg.model_copy(update={"validation_every": 0})).due(e, 5)
+    ] == [5]
     torch.manual_seed(0)
     model = build_encoder("mlp", 2, {"hidden": 8}, input_shape=(6,))
     other = build_encoder("mlp", 2, {"hidden": 8}, input_shape=(6,)).state_dict()  # other random weights
