@@ -41,17 +41,16 @@ def register_model(workdir: Path, hidden: int, layers: int):
     """An MLP encoder registered as models:/embed-bench@champion in ``workdir``'s sqlite store."""
     import torch
 
-    from encoders.mlp import MLPEncoder
+    from encoders import build_encoder
     from pipeline.infrastructure.tracking import Tracker
 
     tracker = Tracker(f"sqlite:///{workdir / 'mlflow.db'}", workdir / "mlartifacts")
     tracker.check_server()
-    tracker.start_run("embed-bench", "model", {"hidden": hidden, "layers": layers})
-    torch.manual_seed(0)
-    model = MLPEncoder(SHAPE, output_dim=2, hidden=hidden, layers=layers)
-    example = np.random.default_rng(0).random((8, *SHAPE), dtype=np.float32)
-    _, uri = tracker.log_model(model, example, "embed-bench", "champion")
-    tracker.end_run("FINISHED")
+    with tracker.run("embed-bench", "model", {"hidden": hidden, "layers": layers}):
+        torch.manual_seed(0)
+        model = build_encoder("mlp", 2, {"hidden": hidden, "layers": layers}, input_shape=SHAPE)
+        example = np.random.default_rng(0).random((8, *SHAPE), dtype=np.float32)
+        _, uri = tracker.log_model(model, example, "embed-bench", "champion")
     return tracker, uri
 
 

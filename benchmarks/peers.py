@@ -273,7 +273,7 @@ def main() -> None:
     import ray
 
     try:
-        rows = [run_drlim(job, store, pairs, runtime.workdir, held_out)]
+        rows = [run_drlim(job, store, pairs, runtime.workspace, held_out)]
     finally:
         ray.shutdown()  # CNE gets the CPUs to itself, as DrLIM's workers had them
     budget = args.budget_seconds or rows[0].seconds
