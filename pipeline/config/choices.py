@@ -139,13 +139,15 @@ TRANSFORMS = Choices(
 # How similar pairs are found (pairs.sources). The order is the pair shards' (their source column's dictionary) and
 # the precedence when several find one pair: the earlier name is recorded. Traits: "extends_knn" = made from the
 # kNN edges (needs the knn source; before symmetrisation, so not with symmetrize: mutual), "copies" = pairs
-# transformed copies (needs data.transforms), "rule" = the metadata rule pairs.prior.
+# transformed copies (needs data.transforms), "rule" = the metadata rule pairs.prior, "labels" = pairs labelled
+# samples (needs labels). New sources go at the end: the order is on disk.
 PAIR_SOURCES = Choices(
     "pair source",
     Choice("knn", "pipeline.pairs.pair_sources:KnnPairs"),
     Choice("prior", "pipeline.pairs.prior:PriorPairs", traits=frozenset({"rule"})),
     Choice("transform", "pipeline.pairs.copies:TransformPairs", traits=frozenset({"copies"})),
     Choice("transform_knn", "pipeline.pairs.copies:TransformKnnPairs", traits=frozenset({"copies", "extends_knn"})),
+    Choice("label", "pipeline.pairs.labels:LabelPairs", traits=frozenset({"labels"})),
 )
 
 # FAISS indexes of the kNN graph (pairs.index, pairs.index_options).

@@ -145,7 +145,8 @@ class PairsConfig(Section):
     sources: list[str] = Field(
         default_factory=lambda: ["knn"],
         description="knn: k nearest neighbours; transform: copies of one origin; transform_knn: a sample with "
-        "the copies of its neighbours' origins (needs data.transforms); prior: the metadata rule pairs.prior",
+        "the copies of its neighbours' origins (needs data.transforms); prior: the metadata rule pairs.prior; "
+        "label: each labelled sample with pairs.k others of its label (prior knowledge from labels)",
     )
     prior: PriorRule | None = Field(None, description="metadata rule for the 'prior' source")
     k: int = Field(5, ge=1, description="neighbours per sample (self excluded)")

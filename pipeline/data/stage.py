@@ -9,9 +9,12 @@ for a small source or by one Ray task per part for a large one; the manifest, wr
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pipeline.config import DataConfig
 from pipeline.config.choices import DATA_SOURCES
@@ -42,33 +45,58 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: str | Path | Location, val
     """Build (or reuse) the sample store for ``cfg`` under ``workdir/samples/<key>`` (a local folder or object
     storage); ``validation`` of the training originals (a fraction or a count, ``evaluate.validation``) become the
     validation split."""
-    workdir = Location.of(workdir)
     source = data_source(cfg, data_root)
     parts = source.parts()  # a missing source fails (or downloads) here, before anything is written
-    key = store_key(cfg, validation, source.fingerprint())
-    directory = workdir.child("samples", key)
+    provenance = {
+        "source": cfg.source,
+        "digits": cfg.digits,
+        "path": cfg.path,
+        "test_path": cfg.test_path,
+        "data_root": str(data_root),
+        "transforms": cfg.transforms,
+        "validation": validation,
+    }
+    return _store_of(parts, cfg, validation, source.fingerprint(), Location.of(workdir), provenance)
+
+
+def ingest_arrays(
+    splits: dict[str, PartSamples], cfg: DataConfig, workdir: str | Path | Location, validation: float = 0
+) -> SampleStore:
+    """``ingest`` of arrays in memory ("train", and "test" if given; ``cfg``: their transforms and feature shape),
+    keyed by their content: the same arrays find their store again."""
+    digest = hashlib.sha256()
+    for split, samples in sorted(splits.items()):
+        for array in (samples.features, samples.labels, samples.source_index):
+            digest.update(f"{split} {array.shape} {array.dtype}".encode() + np.ascontiguousarray(array).tobytes())
+    provenance = {"source": "arrays", "transforms": cfg.transforms, "validation": validation}
+    return _store_of(
+        array_parts(splits), cfg, validation, digest.hexdigest(), Location.of(workdir), provenance, inline=True
+    )
+
+
+def _store_of(
+    parts: list[SourcePart],
+    cfg: DataConfig,
+    validation: float,
+    fingerprint: Any,
+    workdir: Location,
+    provenance: dict,
+    inline: bool | None = None,
+) -> SampleStore:
+    """The store of ``parts`` under ``workdir/samples/<key>``, reused when an identical one is there."""
+    directory = workdir.child("samples", store_key(cfg, validation, fingerprint))
     waiting = f"Waiting for another run that is building the sample store {directory}"
-    with exclusive(workdir.workspace, f"samples-{key}", waiting):
+    with exclusive(workdir.workspace, f"samples-{directory.name}", waiting):
         if (store := reusable(SampleStore, directory)) is not None:
             log.info("Reusing sample store %s (%d samples)", directory, store.manifest["rows"])
             return store
-        provenance = {
-            "source": cfg.source,
-            "digits": cfg.digits,
-            "path": cfg.path,
-            "test_path": cfg.test_path,
-            "data_root": str(data_root),
-            "transforms": cfg.transforms,
-            "validation": validation,
-        }
         with directory.build(f"the sample store {directory}") as out:
-            manifest = write_store(parts, cfg, validation, out, provenance)
-    copies = sum(len(v) for v in cfg.transforms.values())
+            manifest = write_store(parts, cfg, validation, out, provenance, inline)
     log.info(
         "Sample store %s: %s samples (%d transformed copies of each original)",
         directory,
         ", ".join(f"{n} {name}" for name, n in manifest["splits"].items()),
-        copies,
+        sum(len(v) for v in cfg.transforms.values()),
     )
     return SampleStore.open(directory)
 

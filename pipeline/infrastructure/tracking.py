@@ -234,6 +234,18 @@ class Tracker:
                 f"(e.g. models:/drlim-mnist-4-9@champion) and MLFLOW_TRACKING_URI"
             ) from None
 
+    def load_torch_model(self, model_uri: str) -> Any:
+        """A registered or logged model as the torch module it was logged as (a ``torch.export`` graph module);
+        errors say what to check."""
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            return mlflow.pytorch.load_model(model_uri, map_location="cpu")
+        except Exception as exc:
+            raise TrackingError(
+                f"could not load model {model_uri} from {self.uri}: {first_line(exc)}. Check the name and alias "
+                f"(e.g. models:/drlim-mnist-4-9@champion) and MLFLOW_TRACKING_URI"
+            ) from None
+
     def model_input(self, model_uri: str) -> ModelInput:
         """What ``model_uri`` takes, from its signature (its ``MLmodel`` file only: the weights stay where they are),
         and the URI of that very model, so that every process loads the same one even if the alias moves."""

@@ -16,14 +16,16 @@ import logging
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ray.train
 import torch
 
 from encoders.registry import build_encoder
 from pipeline.config import EvaluateConfig
 from pipeline.infrastructure.location import Location
+
+if TYPE_CHECKING:
+    import ray.train
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ FINISHED_FILE = "drlim-finished.json"  # in the run's folder: which checkpoint h
 def report(metrics: dict[str, float], state: dict[str, Any] | None) -> None:
     """Report an epoch to Ray Train (a barrier: every worker calls it once an epoch), with a checkpoint holding
     ``state`` (rank 0) or without one (the other ranks)."""
+    import ray.train
+
     if state is None:
         ray.train.report(metrics, checkpoint=None)
         return
@@ -50,12 +54,16 @@ def load(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
 
 def latest() -> dict[str, Any] | None:
     """In a Ray Train worker: the state of the run's latest checkpoint, or None for a fresh run."""
+    import ray.train
+
     checkpoint = ray.train.get_checkpoint()
     return None if checkpoint is None else load(checkpoint)
 
 
 def at(run_dir: Location, path: str) -> dict[str, Any]:
     """The state of the checkpoint at ``path`` inside ``run_dir``'s filesystem (as Ray Train names it)."""
+    import ray.train
+
     return load(ray.train.Checkpoint(path, run_dir.filesystem()[0]))
 
 

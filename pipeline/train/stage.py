@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
-import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, TrainingFailedError, UserCallback
 from ray.train.torch import TorchTrainer
 
@@ -23,19 +21,14 @@ from pipeline.data.store import SampleStore
 from pipeline.errors import DrlimError, StageError, first_line, is_no_space, is_permanent, no_space
 from pipeline.infrastructure.atomic import content_hash, exclusive
 from pipeline.infrastructure.location import Location
+from pipeline.infrastructure.runtime import init_ray
 from pipeline.infrastructure.tracking import Tracker
 from pipeline.pairs.shards import PairSet
 from pipeline.train import checkpoint
+from pipeline.train.session import TrainResult
 from pipeline.train.worker import log_to_console, train_loop_per_worker
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    model: torch.nn.Module
-    history: list[dict]
-    checkpoint_path: str
 
 
 def resolve_use_gpu(setting: bool | str) -> bool:
@@ -92,6 +85,7 @@ def _train(
         return TrainResult(
             model=checkpoint.trained_model(state, job.evaluate), history=list(state["history"]), checkpoint_path=path
         )
+    init_ray()
     use_gpu = resolve_use_gpu(cfg.use_gpu)
     resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
     log.info(
