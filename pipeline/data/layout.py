@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from pipeline.config import DataConfig, held_out_count
 from pipeline.data.sources import PartSamples, SourcePart
-from pipeline.data.store import ROWS_PER_SHARD, sample_table
+from pipeline.data.store import FLOAT32, ROWS_PER_SHARD, sample_table
 from pipeline.data.transforms import with_copies
 from pipeline.errors import DataError
 
@@ -31,6 +31,8 @@ class PartFacts:
     rows: int
     feature_shape: tuple[int, ...]
     metadata: dict[str, str]  # column -> numpy dtype (``dtype.str``)
+    feature_dtype: str = "float32"
+    divisor: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class StoreLayout:
     blocks: int  # 1 + transformed copies of each original
     feature_shape: tuple[int, ...]
     meta_fields: list[pa.Field]
+    feature_dtype: np.dtype = FLOAT32  # how the features are stored: as every part gives them, else float32
+    divisor: float = 1.0
 
     @property
     def split_rows(self) -> dict[str, int]:
@@ -66,7 +70,11 @@ def part_facts(part: SourcePart, samples: PartSamples, cfg: DataConfig) -> PartF
     if cfg.transforms:
         with_copies("train", samples.features[:1], samples.labels[:1], np.zeros(1), cfg, where=part.name)
     return PartFacts(
-        len(samples), tuple(samples.features.shape[1:]), {k: v.dtype.str for k, v in samples.metadata.items()}
+        len(samples),
+        tuple(samples.features.shape[1:]),
+        {k: v.dtype.str for k, v in samples.metadata.items()},
+        samples.features.dtype.name,
+        samples.divisor,
     )
 
 
@@ -154,7 +162,10 @@ def plan_parts(
     for split in ("train", "validation", "test"):
         layout[split] = (first, counts[split])
         first += blocks * counts[split]
-    return plans, StoreLayout(layout, blocks, shape, metadata_fields(parts, facts))
+    # Features are stored as the parts give them when all agree and no transform computes on them, else float32.
+    kinds = {(f.feature_dtype, f.divisor) for f in facts}
+    dtype, divisor = next(iter(kinds)) if len(kinds) == 1 and blocks == 1 else ("float32", 1.0)
+    return plans, StoreLayout(layout, blocks, shape, metadata_fields(parts, facts), np.dtype(dtype), divisor)
 
 
 def part_tables(
@@ -177,7 +188,7 @@ def part_tables(
             continue
         part = with_copies(
             split,
-            mine.features,
+            mine.features if mine.features.dtype == layout.feature_dtype else mine.as_float(),
             mine.labels,
             plan.first_row + mine.source_index,
             cfg,
@@ -200,6 +211,7 @@ def part_tables(
                 part.source_index,
                 part.metadata,
                 layout.meta_fields,
+                layout.feature_dtype,
             )
         )
     if not tables:

@@ -150,7 +150,13 @@ def write_store(
         )
     shards = sorted((entry for entries in written for entry in entries), key=lambda e: e["file"])
     manifest = store_manifest(
-        shards, layout.split_rows, list(layout.feature_shape), [f.name for f in layout.meta_fields], provenance
+        shards,
+        layout.split_rows,
+        list(layout.feature_shape),
+        [f.name for f in layout.meta_fields],
+        provenance,
+        layout.feature_dtype,
+        layout.divisor,
     )
     write_manifest(location, manifest)
     return manifest

@@ -206,7 +206,7 @@ def _search(
     options = {"num_cpus": 1, "max_restarts": 3, "max_task_retries": 3, "allow_out_of_order_execution": True}
     actors = [
         run.actor(
-            IndexPart, backend, trained, dimension, list(chunk), store, max(1, run.cpus // parts), options=options
+            IndexPart, backend, dimension, list(chunk), store.location, max(1, run.cpus // parts), options=options
         )
         for chunk in np.array_split(np.array(names, dtype=object), parts)
     ]
@@ -220,8 +220,10 @@ def _search(
         chain = actors[number % parts :] + actors[: number % parts]
         found = None
         for actor in chain[:-1]:
-            found = run.call(actor, "search", name, cfg.k, found)
-        outputs.append(run.call(chain[-1], "search", name, cfg.k, found, result, groups, returns=cfg.num_shards + 1))
+            found = run.call(actor, "search", name, cfg.k, trained, found)
+        outputs.append(
+            run.call(chain[-1], "search", name, cfg.k, trained, found, result, groups, returns=cfg.num_shards + 1)
+        )
     return outputs, {"index": cfg.index, "options": backend.options, "k": cfg.k, "index_parts": parts}, exact
 
 
@@ -235,15 +237,14 @@ def _train_index(backend: IndexBackend, store: SampleStore, size: int, threads: 
     wanted = training_rows(n, size)
     rows = []
     for path in store.files_of("train"):
-        ids, features = read_training_rows(path, store.directory)
+        ids, features = read_training_rows(store, path.name)
         rows.append(features[np.isin(ids, wanted)])
     sample = np.concatenate(rows)
     return faiss.serialize_index(backend.trained(sample.shape[1], sample))
 
 
 def _exact_nearest(files: list[str], store: SampleStore, query_ids: np.ndarray, k: int) -> tuple:
-    directory = store.here().directory
-    return exact_nearest([directory / name for name in files], directory, query_ids, k)
+    return exact_nearest(files, store.here(), query_ids, k)
 
 
 def _origin_groups(store: SampleStore) -> Groups:
@@ -251,8 +252,7 @@ def _origin_groups(store: SampleStore) -> Groups:
 
 
 def _shard_rows(file: str, store: SampleStore, cfg: PairsConfig, groups: Groups | None) -> tuple:
-    directory = store.here().directory
-    ids, _ = read_training_rows(directory / file, directory)
+    ids, _ = read_training_rows(store.here(), file)
     found = query_rows(ids, np.empty((len(ids), 0), np.int64), cfg.sources, groups)
     return (*by_shard(found, cfg.num_shards), {"rows_by_source": count_by_source(found)})
 

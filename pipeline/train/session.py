@@ -71,7 +71,7 @@ class TrainingSession:
     ) -> None:
         self.job, self.rank, self.world = job, rank, share.world
         torch.manual_seed(job.seed)
-        self.features = feature_table(store.feature_matrix("train"), device, job.train.features)
+        self.features = feature_table(store.feature_matrix("train"), device, job.train.features, store.feature_divisor)
         self.spec = job.encoder.spec(store.feature_shape)
         self.core = TrainingCore(
             job.train, wrap(build_encoder(**self.spec)), self.features, share, job.seed, device, rank

@@ -56,3 +56,12 @@ def test_a_fit_here_equals_drlim_run_of_its_job(tmp_path, mnist):
     np.testing.assert_allclose(
         estimator.transform(test), embedding[np.argsort(table.column("id").to_numpy())], atol=1e-6
     )
+
+
+def test_a_fit_on_ray_equals_the_fit_here(tmp_path):
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(300, 6)) + 5 * rng.integers(0, 3, 300)[:, None]).astype(np.float32)
+    here = DrLIM(epochs=2, random_state=0, verbose=False).fit(x)
+    on_ray = DrLIM(epochs=2, random_state=0, verbose=False, backend="ray", workdir=str(tmp_path)).fit(x)
+    assert (tmp_path / "checkpoints").is_dir()  # trained by Ray Train, checkpoints in the workdir
+    np.testing.assert_allclose(on_ray.transform(x), here.transform(x), atol=1e-6)

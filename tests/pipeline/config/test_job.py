@@ -73,7 +73,7 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         (
             "pairs:\n  sources: [knn, rules]\n",
             "pairs.sources",
-            "choose one of ['knn', 'prior', 'transform', 'transform_knn']",
+            "choose one of ['knn', 'label', 'prior', 'transform', 'transform_knn']",
         ),
         ("pairs:\n  index: ivf\n  index_options: {nprobes: 4}\n", "pairs.index_options", "valid options"),
         ("pairs:\n  index: annoy\n", "pairs.index", "choose one of ['flat', 'hnsw', 'ivf']"),
@@ -90,7 +90,7 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         (
             "train:\n  source_weights: {copies: 2}\n",
             "train.source_weights",
-            "choose one of ['knn', 'prior', 'transform', 'transform_knn']",
+            "choose one of ['knn', 'label', 'prior', 'transform', 'transform_knn']",
         ),
         ("train:\n  source_weights: {transform: 2}\n", "train.source_weights", "add them to pairs.sources"),
     ],

@@ -68,12 +68,12 @@ def graph_in_parts(store: SampleStore, parts: int, k: int, backend=None) -> np.n
 
         trained = faiss.serialize_index(backend.trained(x.shape[1], x[training_rows(n, size)]))
     chunks = np.array_split(np.array([f.name for f in files], dtype=object), parts)
-    index_parts = [IndexPart(backend, trained, x.shape[1], list(c), store, 1) for c in chunks]
+    index_parts = [IndexPart(backend, x.shape[1], list(c), store.location, 1) for c in chunks]
     graph = []
     for path in files:
         found = None
         for part in index_parts:
-            found = part.search(path.name, k, found)
+            found = part.search(path.name, k, trained, found)
         graph.append(drop_self(found.approximate[1], found.ids, k))
     return np.concatenate(graph)
 
@@ -123,7 +123,7 @@ def test_approximate_indexes_find_most_exact_neighbours(clustered, name, options
 def test_exact_nearest_reads_shard_by_shard_what_brute_force_finds(clustered, tmp_path):
     store = store_of(clustered, tmp_path / "s", rows_per_shard=500)
     queries = training_rows(len(clustered), 300)
-    ids, neighbors = exact_nearest(store.files_of("train"), store.directory, queries, 5)
+    ids, neighbors = exact_nearest([p.name for p in store.files_of("train")], store, queries, 5)
     np.testing.assert_array_equal(ids, queries)
     np.testing.assert_array_equal(neighbors, exact_knn(clustered, 5)[queries])
 
