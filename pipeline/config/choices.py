@@ -126,6 +126,7 @@ DATA_SOURCES = Choices(
     Choice("numpy", "pipeline.data.files:FileSource", traits=frozenset({"files"})),
     Choice("norb", "pipeline.data.norb:NorbSource"),
     Choice("airplane", "pipeline.data.norb:AirplaneSource"),
+    Choice("infimnist", "pipeline.data.infimnist:InfiniteMnistSource"),
 )
 
 # Transformed copies of every sample (data.transforms: name -> parameters). Traits: "whole" = whole pixels only.

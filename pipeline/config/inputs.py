@@ -29,7 +29,8 @@ class DataConfig(Section):
     source: str = Field(
         "mnist",
         description="mnist (digits, *_per_digit, root, download apply), your own parquet/numpy files, "
-        "norb (one airplane from the small NORB files under ROOT/norb) or airplane (its synthetic stand-in)",
+        "norb (one airplane from the small NORB files under ROOT/norb), airplane (its synthetic stand-in) or "
+        "infimnist (data.samples MNIST digits: the training digits, then deformed copies; MNIST's test digits)",
     )
     norb_instance: int = Field(4, ge=0, description="norb: which airplane instance")
     root: str | None = Field(
@@ -56,6 +57,12 @@ class DataConfig(Section):
     feature_shape: list[int] | None = Field(None, description="reshape each sample, e.g. [1, 28, 28]")
     digits: list[int] = Field(default_factory=lambda: [4, 9])
     train_per_digit: int | None = Field(3000, gt=0, description="first N of each digit; null = all")
+    samples: int = Field(
+        1_000_000,
+        gt=0,
+        description="infimnist: training digits to make: MNIST's training "
+        "digits of data.digits, then deformed copies of them, to this count",
+    )
     test_per_digit: int | None = Field(None, gt=0, description="first N of each digit; null = all")
     download: bool = Field(True, description="download MNIST through torchvision when it is missing")
     transforms: dict[str, list[float]] = Field(

@@ -60,7 +60,23 @@ class TrainConfig(Section):
     mode: Literal["per_pair", "batch"] = Field(
         "batch", description="per_pair: the paper's sampled pairs; batch: also score all pairs in a batch"
     )
-    epochs: int = Field(30, ge=1)
+    epochs: int | float = Field(
+        30,
+        gt=0,
+        description="passes over the similar pairs; a fraction trains part of the last pass (e.g. 0.5: half of one)",
+    )
+    steps: int | None = Field(
+        None,
+        ge=1,
+        description="optimizer steps per worker in all, instead of train.epochs "
+        "(an epoch: a worker's share of the similar pairs, train.batch_size at a time)",
+    )
+    checkpoint_every: float = Field(
+        300,
+        ge=0,
+        description="seconds between checkpoints within an epoch (a run "
+        "killed then resumes there, on the same loss curve); 0 = at epochs' ends only",
+    )
     batch_size: int = Field(64, ge=1, description="similar pairs per step and worker")
     negatives_per_positive: float = Field(
         0.25, ge=0, description="per_pair: dissimilar pairs drawn per similar pair; batch: their weight ratio"

@@ -37,7 +37,8 @@ def data_source(cfg: DataConfig, root: Path) -> DataSource:
 
 def store_key(cfg: DataConfig, validation: float, fingerprint: Any) -> str:
     # The key covers what changes the samples; not where they were read from or whether download was allowed.
-    data = cfg.model_dump(exclude={"root", "download", "path", "test_path", "storage_options"})
+    # A field only one source reads (data.samples) is in that source's fingerprint instead.
+    data = cfg.model_dump(exclude={"root", "download", "path", "test_path", "storage_options", "samples"})
     return content_hash({"data": data, "files": fingerprint, "validation": validation, "store": 3})
 
 

@@ -23,7 +23,7 @@ from pipeline.config import JobConfig
 from pipeline.data.store import SampleStore
 from pipeline.pairs.shards import PairSet, PairShare
 from pipeline.train import checkpoint
-from pipeline.train.core import TrainingCore, epoch_metrics
+from pipeline.train.core import EpochState, TrainingCore, epoch_metrics
 from pipeline.train.features import StreamedFeatures, feature_table
 from pipeline.train.validation import ValidationProbe
 
@@ -40,21 +40,26 @@ class TrainResult:
 @dataclass
 class Progress:
     """Where a training stands: the epochs done, each one's metrics (``val_``-prefixed validation scores with
-    them), and the best validation epoch so far with its weights (``evaluate.select: best``)."""
+    them), the best validation epoch so far with its weights (``evaluate.select: best``), and this worker's place
+    within the next epoch when a checkpoint was taken there (``within``)."""
 
     epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     best: dict[str, Any] | None = None
+    within: EpochState | None = None
 
     @classmethod
-    def of(cls, state: dict[str, Any] | None) -> Progress:
-        """The progress a checkpoint's state records (a fresh one without a state)."""
+    def of(cls, state: dict[str, Any] | None, within: dict[str, Any] | None = None) -> Progress:
+        """The progress a checkpoint's state (and this worker's place within an epoch) records; a fresh one
+        without."""
         if state is None:
             return cls()
-        return cls(int(state["epoch"]), list(state["history"]), state.get("best"))
+        place = EpochState(**within) if within is not None else None
+        return cls(int(state["epoch"]), list(state["history"]), state.get("best"), place)
 
 
 EpochDone = Callable[[dict[str, float], dict[str, float], Progress], None]
+WithinSaved = Callable[[Progress, EpochState], None]
 
 
 class TrainingSession:
@@ -90,11 +95,12 @@ class TrainingSession:
                 where,
             )
 
-    def resume(self, state: dict[str, Any] | None) -> Progress:
-        """The progress of ``state`` (a checkpoint's), its weights and optimizer loaded; a fresh start without."""
+    def resume(self, state: dict[str, Any] | None, within: dict[str, Any] | None = None) -> Progress:
+        """The progress of ``state`` (a checkpoint's; ``within``: this worker's place inside an epoch), its weights
+        and optimizer loaded; a fresh start without."""
         if state is not None:
             self.core.load_state(state)
-        return Progress.of(state)
+        return Progress.of(state, within)
 
     def state(self, progress: Progress) -> dict[str, Any]:
         """What a checkpoint holds (``checkpoint.py``): the core's state, the progress and the encoder's spec."""
@@ -106,16 +112,19 @@ class TrainingSession:
             "best": progress.best,
         }
 
-    def fit(self, progress: Progress, epoch_done: EpochDone) -> Progress:
-        """Train the epochs after ``progress``, calling ``epoch_done(metrics, validation, progress)`` after each."""
-        cfg, core, probe = self.job.train, self.core, self.probe
-        for epoch in range(progress.epoch, cfg.epochs):
-            sums, elapsed = core.run_epoch(epoch)
+    def fit(self, progress: Progress, epoch_done: EpochDone, within_saved: WithinSaved | None = None) -> Progress:
+        """Train from ``progress`` to the end, calling ``epoch_done(metrics, validation, progress)`` after each
+        epoch and ``within_saved(progress, place)`` at each checkpoint within one (``train.checkpoint_every``)."""
+        core, probe = self.core, self.probe
+        for epoch in range(progress.epoch, core.epochs):
+            resume, progress.within = progress.within, None
+            save = None if within_saved is None else (lambda place: within_saved(progress, place))
+            sums, elapsed = core.run_epoch(epoch, resume, save, self._progress_line(epoch))
             if self.world > 1:
                 dist.all_reduce(sums)
-            metrics = epoch_metrics(sums.cpu(), core.steps * self.world, elapsed, epoch, core.lr)
+            metrics = epoch_metrics(sums.cpu(), core.steps_in(epoch) * self.world, elapsed, epoch, core.lr)
             validation = {}
-            if probe is not None and probe.due(epoch + 1, cfg.epochs):
+            if probe is not None and probe.due(epoch + 1, core.epochs):
                 validation = probe.score(core.module, core.trained_weights())
                 if progress.best is None or validation[probe.key] > progress.best["score"]:
                     weights = {k: v.detach().cpu().clone() for k, v in core.trained_weights().items()}
@@ -124,6 +133,38 @@ class TrainingSession:
             progress.history.append({**metrics, **{f"val_{k}": v for k, v in validation.items()}})
             epoch_done(metrics, validation, progress)
         return progress
+
+    def _progress_line(self, epoch: int) -> Callable[[int, int, float], None] | None:
+        """Rank 0's line within a long epoch: steps done, pairs per second (this worker's), time left."""
+        if self.rank != 0:
+            return None
+        core = self.core
+
+        def line(step: int, steps: int, seconds: float) -> None:
+            pace = seconds / step
+            left = pace * (steps - step + sum(core.steps_in(e) for e in range(epoch + 1, core.epochs)))
+            log.info(
+                "epoch %d/%d  step %d/%d (%.0f%%)  %.1f ms a step  about %s left",
+                epoch + 1,
+                core.epochs,
+                step,
+                steps,
+                100 * step / steps,
+                1000 * pace,
+                _duration(left),
+            )
+
+        return line
+
+
+def _duration(seconds: float) -> str:
+    return (
+        f"{seconds / 3600:.1f} h"
+        if seconds > 5400
+        else f"{seconds / 60:.0f} min"
+        if seconds > 90
+        else (f"{seconds:.0f} s")
+    )
 
 
 def epoch_line(progress: Progress, epochs: int, metrics: dict[str, float], validation: dict[str, float]) -> str:
@@ -145,7 +186,7 @@ def train_in_process(job: JobConfig, store: SampleStore, pairs: PairSet, threads
     session = TrainingSession(job, store, share, torch.device("cuda" if use_gpu else "cpu"))
     progress = session.fit(
         Progress(),
-        lambda metrics, validation, progress: log.info(epoch_line(progress, job.train.epochs, metrics, validation)),
+        lambda metrics, validation, progress: log.info(epoch_line(progress, session.core.epochs, metrics, validation)),
     )
     model = checkpoint.trained_model(session.state(progress), job.evaluate)
     return TrainResult(model, progress.history, None)

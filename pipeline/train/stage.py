@@ -45,7 +45,17 @@ def train_run_name(job: JobConfig, store: SampleStore, pairs: PairSet) -> str:
             "encoder": job.encoder.model_dump(),
             # Where features live, how far steps are prepared ahead and how often a lost worker is restarted
             # never change the result.
-            "train": job.train.model_dump(exclude={"features", "prefetch", "max_failures"}),
+            # Checkpoints within an epoch resume on the same curve: their spacing changes nothing either. A new
+            # field at its default leaves the key of a run of before it.
+            "train": job.train.model_dump(
+                exclude={
+                    "features",
+                    "prefetch",
+                    "max_failures",
+                    "checkpoint_every",
+                    *({"steps"} if job.train.steps is None else ()),
+                }
+            ),
             # Which samples are scored during training, how often, and which epoch is returned.
             "validation": job.evaluate.model_dump(
                 include={"validation", "validation_every", "validation_samples", "trustworthiness_k", "knn_k"}
@@ -76,12 +86,13 @@ def _train(
     job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Location, tracker: Tracker | None
 ) -> TrainResult:
     cfg, name = job.train, run_dir.name
-    finished = checkpoint.finished(run_dir, cfg.epochs)
+    length = {"epochs": cfg.epochs, "steps": cfg.steps}
+    finished = checkpoint.finished(run_dir, length)
     if finished is not None:  # a re-run: nothing to train, so no Ray Train start (~20 s) either
         state, path = finished
-        log.info("Resuming from the checkpoint after epoch %d: training finished (%s)", cfg.epochs, path)
+        log.info("Resuming from the checkpoint after epoch %d: training finished (%s)", state["epoch"], path)
         if tracker is not None:
-            tracker.log_epoch({"resumed_from_epoch": cfg.epochs}, cfg.epochs)
+            tracker.log_epoch({"resumed_from_epoch": state["epoch"]}, state["epoch"])
         return TrainResult(
             model=checkpoint.trained_model(state, job.evaluate), history=list(state["history"]), checkpoint_path=path
         )
@@ -128,7 +139,7 @@ def _train(
     if result.checkpoint is None:
         raise StageError(f"training {name} finished without a checkpoint; see the worker logs above")
     state = checkpoint.load(result.checkpoint)
-    checkpoint.mark_finished(run_dir, result.checkpoint, cfg.epochs)
+    checkpoint.mark_finished(run_dir, result.checkpoint, length)
     return TrainResult(
         model=checkpoint.trained_model(state, job.evaluate),
         history=list(state["history"]),

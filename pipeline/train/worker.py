@@ -23,6 +23,7 @@ from pipeline.infrastructure.runtime import LOG_FORMAT
 from pipeline.pairs.shards import PairSet
 from pipeline.train import checkpoint
 from pipeline.train.allocator import keep_freed_memory
+from pipeline.train.core import EpochState
 from pipeline.train.session import Progress, TrainingSession, epoch_line
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         rank,
         wrap=lambda model: ray.train.torch.prepare_model(model, parallel_strategy=strategy),
     )
-    progress = session.resume(checkpoint.latest())
-    if progress.epoch and rank == 0:  # a re-run of the job, or Ray Train restarting the workers after a failure
-        log.info("Resuming from the checkpoint after epoch %d", progress.epoch)
+    progress = session.resume(*checkpoint.latest(rank))
+    resumed = progress.epoch or progress.within is not None
+    if resumed and rank == 0:  # a re-run of the job, or Ray Train restarting the workers after a failure
+        where = f" and step {progress.within.step} of the next" if progress.within is not None else ""
+        log.info("Resuming from the checkpoint after epoch %d%s", progress.epoch, where)
         if tracker is not None:
             tracker.log_epoch({"resumed_from_epoch": progress.epoch}, progress.epoch)
 
@@ -82,7 +85,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if rank != 0:
             checkpoint.report(metrics, None)
             return
-        log.info(epoch_line(progress, cfg.epochs, metrics, validation))
+        log.info(epoch_line(progress, session.core.epochs, metrics, validation))
         checkpoint.report(metrics, session.state(progress))
         # After the checkpoint: an epoch lost to a worker failure is retrained, not logged twice.
         if tracker is not None:
@@ -90,4 +93,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             if validation:
                 tracker.log_epoch(validation, progress.epoch, prefix="val")
 
-    session.fit(progress, epoch_done)
+    def within_saved(progress: Progress, place: EpochState) -> None:
+        # Every worker's place, rank 0's weights: every worker holds them at this step (DDP, or local SGD's
+        # averaging step), and resumes from them with its own draws.
+        metrics: dict[str, float] = {"epoch": progress.epoch, "step": place.step}
+        checkpoint.report(metrics, session.state(progress) if rank == 0 else None, place, rank)
+        if rank == 0:
+            log.info("Checkpoint at step %d of epoch %d", place.step, place.epoch + 1)
+
+    session.fit(progress, epoch_done, within_saved)

@@ -61,7 +61,11 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         ("data:\n  source: parquet\n", "data.path", "set data.path to the training file"),
         ("data:\n  path: x.parquet\n", "data.path", "set data.source: parquet or numpy"),
         ("data:\n  source: airplane\n  path: x.parquet\n", "data.path", "source 'airplane' is read from the data root"),
-        ("data:\n  source: csv\n", "data.source", "choose one of ['airplane', 'mnist', 'norb', 'numpy', 'parquet']"),
+        (
+            "data:\n  source: csv\n",
+            "data.source",
+            "choose one of ['airplane', 'infimnist', 'mnist', 'norb', 'numpy', 'parquet']",
+        ),
         ("data:\n  source: numpy\n  path: x.npy\n  feature_shape: [0, 3]\n", "data.feature_shape", "positive sizes"),
         ("pairs:\n  sources: [knn, prior]\n", "pairs", "add a rule, e.g. prior: {same: [object]}"),
         ("pairs:\n  prior: {same: [a], adjacent: {a: {step: 1}}}\n  sources: [prior]\n", "pairs.prior", "in both"),
