@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from pipeline.config.base import Section
-from pipeline.config.choices import DATA_SOURCES, INDEXES, PAIR_SOURCES, TRANSFORMS
+from pipeline.config.choices import DATA_SOURCES, INDEXES, PAIR_SOURCES, TRANSFORMS, is_factory_string
 from pipeline.config.paths import climbs_out
 
 
@@ -160,9 +160,15 @@ class PairsConfig(Section):
     symmetrize: Literal["union", "mutual"] = Field(
         "union", description="union: i~j when either is among the other's k nearest (the paper); mutual: both"
     )
-    index: str = Field("flat", description="FAISS index: flat = exact L2; ivf, hnsw = approximate, for large N")
+    index: str = Field(
+        "flat",
+        description="FAISS index: flat = exact L2; ivf, hnsw = approximate, for large N; or any FAISS "
+        "index-factory string, e.g. PCA64,IVF2048,Flat (784-d rows at 1M)",
+    )
     index_options: dict[str, int] = Field(
-        default_factory=dict, description="ivf: nlist, nprobe, train_size; hnsw: m, ef_construction, ef_search"
+        default_factory=dict,
+        description="ivf: nlist, nprobe, train_size; hnsw: m, ef_construction, ef_search; "
+        "a factory string: nprobe, ef_search, train_size",
     )
     recall_queries: int = Field(1000, ge=1, description="approximate indexes: queries checked against exact search")
     num_shards: int = Field(8, ge=1, le=4096, description="pair shards, by hash of the left id")
@@ -189,7 +195,7 @@ class PairsConfig(Section):
                 f"{neighbours[0]} has used the kNN edges; use symmetrize: union with {neighbours[0]}"
             )
         try:
-            INDEXES.options(self.index, self.index_options)
+            INDEXES.options("factory" if is_factory_string(self.index) else self.index, self.index_options)
         except ValueError as exc:
             raise ValueError(f"pairs.index_options: {exc}") from None
         return self
@@ -197,7 +203,14 @@ class PairsConfig(Section):
     @field_validator("index")
     @classmethod
     def _index(cls, v: str) -> str:
-        return INDEXES.check(v)
+        if is_factory_string(v):
+            return v  # FAISS itself checks the string when the pair stage starts, naming its reason
+        try:
+            if v == "factory":
+                raise ValueError("name a FAISS index by its index-factory string")
+            return INDEXES.check(v)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, or a FAISS index-factory string such as PCA64,IVF2048,Flat") from None
 
     @field_validator("sources")
     @classmethod

@@ -195,6 +195,7 @@ def _search(
     n = store.manifest["splits"]["train"]
     dimension = math.prod(store.feature_shape)
     backend = make_index(cfg.index, cfg.index_options)
+    backend.check(dimension)
     size = backend.training_size(n)
     parts = index_parts(cfg, n, dimension, len(files), run.cpus)
     log.info("%d-NN graph of %d samples with the %s index in %d part(s)", cfg.k, n, cfg.index, parts)
