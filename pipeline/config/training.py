@@ -174,6 +174,12 @@ class EvaluateConfig(Section):
     trustworthiness_k: list[int] = Field(default_factory=lambda: [5, 12])
     knn_k: int = Field(5, ge=1, description="k of the k-NN classifier inside the embedding")
     thumbnails: int = Field(400, ge=0, description="digit thumbnails drawn on the map")
+    scored_samples: int = Field(
+        10_000,
+        ge=10,
+        description="held-out originals the metrics are computed on: a seeded sample of this many when a "
+        "split holds more (trustworthiness costs n^2 time), all of them otherwise; every row is embedded",
+    )
     batch_size: int = Field(1024, ge=1)
     validation: float = Field(
         0.1,

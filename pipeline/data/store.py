@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +143,11 @@ class SampleStore(ShardedTable):
         """The stored features divided by this are the samples' values (1 for float32)."""
         return float(self.manifest.get("feature_divisor", 1.0))
 
+    @property
+    def feature_bytes(self) -> int:
+        """The stored features of every split, in bytes."""
+        return int(self.manifest["rows"] * math.prod(self.feature_shape) * self.feature_dtype.itemsize)
+
     def as_float(self, stored: np.ndarray) -> np.ndarray:
         """Stored features as the samples' float32 values (divided in float64, then rounded: uint8 pixels / 255
         give exactly what ``pixels / 255.0`` in NumPy gives)."""
@@ -173,12 +179,17 @@ class SampleStore(ShardedTable):
             [self.read_shard(path, split, [name]).column(name).to_numpy() for path in self.files_of(split)]
         )
 
-    def _read(self, split: str, columns: list[str]) -> pa.Table:
-        return pq.read_table([str(p) for p in self.files], filters=[("split", "=", split)], columns=columns)
+    def _read(self, split: str, columns: list[str], ids: np.ndarray | None = None) -> pa.Table:
+        """``columns`` of the rows of ``split`` (only those with ``ids``, when given), from its shards."""
+        where: list[tuple] = [("split", "=", split)]
+        if ids is not None:
+            where.append(("id", "in", pa.array(ids, pa.int64())))
+        return pq.read_table([str(p) for p in self.files_of(split)], filters=where, columns=columns)
 
-    def split(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(ids, features (n, *shape) float32, labels)`` of one split, ordered by id."""
-        table = self._read(name, ["id", "label", "features"])
+    def split(self, name: str, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(ids, features (n, *shape) float32, labels)`` of one split (only the rows ``ids``, when given), ordered
+        by id."""
+        table = self._read(name, ["id", "label", "features"], ids)
         if table.num_rows == 0:
             raise StageError(f"sample store {self.directory} has no rows in split {name!r}")
         ids, flat = _ids_and_features(table)
@@ -240,21 +251,22 @@ class SampleStore(ShardedTable):
     def metadata_columns(self) -> list[str]:
         return list(self.manifest.get("metadata_columns", []))
 
-    def metadata(self, name: str, columns: list[str]) -> dict[str, np.ndarray]:
-        """Metadata ``columns`` of one split, ordered by id."""
+    def metadata(self, name: str, columns: list[str], ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Metadata ``columns`` of one split (only the rows ``ids``, when given), ordered by id."""
         missing = sorted(set(columns) - set(self.metadata_columns))
         if missing:
             raise DataError(
                 f"sample store {self.directory} has no metadata column(s) {missing}; its metadata columns are "
                 f"{self.metadata_columns or 'none'} (fix the rule's column names or the source data)"
             )
-        table = self._read(name, ["id", *columns])
+        table = self._read(name, ["id", *columns], ids)
         order = np.argsort(table.column("id").to_numpy(), kind="stable")
         return {c: table.column(c).to_numpy(zero_copy_only=False)[order] for c in columns}
 
-    def origins(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(origin_id, transform)`` of one split, ordered by id (transform is None for originals)."""
-        table = self._read(name, ["id", "origin_id", "transform"])
+    def origins(self, name: str, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(origin_id, transform)`` of one split (only the rows ``ids``, when given), ordered by id (transform is
+        None for originals)."""
+        table = self._read(name, ["id", "origin_id", "transform"], ids)
         order = np.argsort(table.column("id").to_numpy(), kind="stable")
         transform = np.asarray(table.column("transform").to_pylist(), dtype=object)
         return table.column("origin_id").to_numpy()[order], transform[order]

@@ -52,3 +52,16 @@ def test_cylinder_fit_recovers_azimuth_and_elevation_of_a_rotated_cylinder():
     assert scrambled["azimuth_circular_correlation"] < 0.3 and abs(scrambled["elevation_spearman"]) < 0.3
     b = np.random.default_rng(2).uniform(0, 2 * np.pi, 300)
     assert circular_correlation(b + 1.0, b) == pytest.approx(1.0) and circular_correlation(-b, b) == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("k", [1, 5, 12])
+def test_trustworthiness_in_blocks_equals_scikit_learns(k, monkeypatch):
+    from sklearn.manifold import trustworthiness as sklearn_trustworthiness
+
+    from pipeline.evaluate import metrics
+
+    rng = np.random.default_rng(k)
+    x = rng.normal(size=(400, 20)).astype(np.float32)
+    z = x[:, :2] + rng.normal(scale=0.5, size=(400, 2))
+    monkeypatch.setattr(metrics, "BLOCK_BYTES", 8 * 400 * (k + 1) * 7)  # blocks of 7 rows: the last one partial
+    assert metrics.trustworthiness(x, z, k) == pytest.approx(sklearn_trustworthiness(x, z, n_neighbors=k), abs=1e-12)
