@@ -6,13 +6,15 @@ is for ``i < m`` and deformed for the rest: a random affine map (rotation, scale
 elastic field (uniform random displacements smoothed by a Gaussian), sampled bilinearly and rounded to uint8
 pixels. Each block of ``BLOCK`` samples draws its deformations from a generator seeded by the block's number, so
 a sample is the same however the data set is cut into parts (one Ray task each, in the data stage). The held-out
-split stays MNIST's real test digits. Metadata: ``copy`` (0 for the originals, then 1, 2, ... per pass).
+split stays MNIST's real test digits. Metadata: ``copy`` (0 for the originals, then 1, 2, ... per pass) and
+``mnist_index`` (the digit's row in its MNIST file). The validation split holds out whole digits, each with all its
+deformations (``groups``), so no deformation of a validation digit is trained on.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +87,11 @@ class DeformedPart(SourcePart):
         keep = (ids >= self.start) & (ids < self.stop)
         rows = np.concatenate([b[1] for b in blocks])[keep]
         pixels = np.concatenate([b[2] for b in blocks])[keep]
-        return PartSamples(pixels[:, None], labels[rows], rows, {"copy": ids[keep] // m}, divisor=255.0)
+        meta = {"copy": ids[keep] // m, "mnist_index": rows}
+        return PartSamples(pixels[:, None], labels[rows], np.arange(len(rows)), meta, divisor=255.0)
+
+    def preview(self) -> tuple[PartSamples, int]:
+        return replace(self, stop=self.start + 1).read(), self.stop - self.start
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ class TestDigits(MnistPart):
             digits.features,
             digits.labels,
             digits.source_index,
-            {"copy": np.zeros(len(digits), np.int64)},
+            {"copy": np.zeros(len(digits), np.int64), "mnist_index": digits.source_index},
             digits.divisor,
         )
 
@@ -123,6 +129,12 @@ class InfiniteMnistSource(DataSource):
             for start in range(0, total, per_part)
         ]
         return [*train, TestDigits(test.name, "test", test.size, root, test.digits, test.per_digit)]
+
+    def groups(self) -> np.ndarray:
+        """Sample i is digit i mod m of the m originals: the validation split holds out digits with all their
+        deformations."""
+        _, labels = load_mnist(self.root, train=True, download=False)
+        return np.arange(self.cfg.samples) % len(select_digits(labels, list(self.cfg.digits), None))
 
     def fingerprint(self) -> dict[str, object]:
         sizes = {

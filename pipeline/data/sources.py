@@ -66,6 +66,11 @@ class SourcePart:
     def read(self) -> PartSamples:
         raise NotImplementedError
 
+    def preview(self) -> tuple[PartSamples, int] | None:
+        """Its first samples and its row count, when the part can tell them without being made whole (a part
+        generated sample by sample); None: the data stage reads it to learn its facts."""
+        return None
+
 
 @dataclass(frozen=True)
 class ArrayPart(SourcePart):
@@ -98,3 +103,9 @@ class DataSource:
     def fingerprint(self) -> Any:
         """What identifies the parts' content without reading it (JSON-serialisable)."""
         raise NotImplementedError
+
+    def groups(self) -> np.ndarray | None:
+        """A group per training sample (in order over the training parts) whose members are one sample in
+        disguise, e.g. deformations of one digit: the validation split holds out whole groups, so none of them
+        is trained on. None: every sample is its own group."""
+        return None

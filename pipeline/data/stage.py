@@ -57,7 +57,9 @@ def ingest(cfg: DataConfig, data_root: Path, workdir: str | Path | Location, val
         "transforms": cfg.transforms,
         "validation": validation,
     }
-    return _store_of(parts, cfg, validation, source.fingerprint(), Location.of(workdir), provenance)
+    return _store_of(
+        parts, cfg, validation, source.fingerprint(), Location.of(workdir), provenance, groups=source.groups()
+    )
 
 
 def ingest_arrays(
@@ -83,8 +85,10 @@ def _store_of(
     workdir: Location,
     provenance: dict,
     inline: bool | None = None,
+    groups: np.ndarray | None = None,
 ) -> SampleStore:
-    """The store of ``parts`` under ``workdir/samples/<key>``, reused when an identical one is there."""
+    """The store of ``parts`` under ``workdir/samples/<key>``, reused when an identical one is there; the
+    validation split holds out whole ``groups`` when given (``DataSource.groups``)."""
     directory = workdir.child("samples", store_key(cfg, validation, fingerprint))
     waiting = f"Waiting for another run that is building the sample store {directory}"
     with exclusive(workdir.workspace, f"samples-{directory.name}", waiting):
@@ -92,7 +96,7 @@ def _store_of(
             log.info("Reusing sample store %s (%d samples)", directory, store.manifest["rows"])
             return store
         with directory.build(f"the sample store {directory}") as out:
-            manifest = write_store(parts, cfg, validation, out, provenance, inline)
+            manifest = write_store(parts, cfg, validation, out, provenance, inline, groups=groups)
     log.info(
         "Sample store %s: %s samples (%d transformed copies of each original)",
         directory,
@@ -131,6 +135,7 @@ def write_store(
     provenance: dict,
     inline: bool | None = None,
     rows_per_shard: int = ROWS_PER_SHARD,
+    groups: np.ndarray | None = None,
 ) -> dict:
     """The store of ``parts`` written into ``location``: in this process, each part read once, when they are small
     (``runtime.in_process``; ``inline`` decides instead when given), else by Ray tasks (a thin wrapper of
@@ -138,11 +143,12 @@ def write_store(
     blocks = 1 + sum(len(v) for v in cfg.transforms.values())
     if inline if inline is not None else in_process(sum(p.size for p in parts)):
         samples = [part.read() for part in parts]
-        plans, layout = plan_parts(parts, [part_facts(p, s, cfg) for p, s in zip(parts, samples)], validation, blocks)
+        facts = [part_facts(p, s, cfg) for p, s in zip(parts, samples)]
+        plans, layout = plan_parts(parts, facts, validation, blocks, groups)
         written = [write_part(plan, layout, cfg, location, s, rows_per_shard) for plan, s in zip(plans, samples)]
     else:
         facts = run_tasks(inspect_part, [(p, cfg) for p in parts], "Checking the samples", unit="part")
-        plans, layout = plan_parts(parts, facts, validation, blocks)
+        plans, layout = plan_parts(parts, facts, validation, blocks, groups)
         written = run_tasks(
             write_part,
             [(p, layout, cfg, location, None, rows_per_shard) for p in plans],

@@ -52,3 +52,26 @@ def test_the_fingerprint_changes_with_the_sample_count(mnist):
     small = InfiniteMnistSource(DataConfig(source="infimnist", samples=1000), mnist).fingerprint()
     large = InfiniteMnistSource(DataConfig(source="infimnist", samples=2000), mnist).fingerprint()
     assert small != large
+
+
+def test_the_preview_tells_the_facts_without_making_the_part(mnist):
+    from pipeline.data.layout import inspect_part
+
+    part = DeformedPart("p", "train", 0, mnist, (4, 9), 0, 50_000)
+    facts = inspect_part(part, DataConfig(source="infimnist"))
+    assert facts.rows == 50_000 and facts.feature_shape == (1, 28, 28)
+    assert (
+        facts.feature_dtype == "uint8" and facts.divisor == 255.0 and sorted(facts.metadata) == ["copy", "mnist_index"]
+    )
+
+
+def test_the_validation_split_holds_out_whole_digits_with_all_their_deformations(mnist, tmp_path):
+    from pipeline.data import ingest
+
+    cfg = DataConfig(source="infimnist", digits=[4, 9], samples=30_000)
+    store = ingest(cfg, mnist, tmp_path, validation=0.1)
+    validation = set(store.metadata("validation", ["mnist_index"])["mnist_index"].tolist())
+    train = set(store.metadata("train", ["mnist_index"])["mnist_index"].tolist())
+    assert validation and not validation & train  # no digit on both sides
+    assert abs(len(validation) / len(validation | train) - 0.1) < 0.01
+    assert store.manifest["splits"]["test"] == 1991 and store.feature_dtype == np.uint8
