@@ -93,7 +93,13 @@ class TrainConfig(Section):
         "adam",
         description="sgd, adam or adamw: Adam with decoupled weight decay (adam adds weight_decay to the gradient)",
     )
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(1e-3, gt=0, description="learning rate at train.lr_reference_batch (scaled by lr_scaling)")
+    lr_scaling: Literal["none", "sqrt", "linear"] = Field(
+        "none",
+        description="how the learning rate grows with train.batch_size: lr x (batch_size / lr_reference_batch)^p, "
+        "p = 0 (none), 1/2 (sqrt, for Adam) or 1 (linear, for SGD)",
+    )
+    lr_reference_batch: int = Field(64, ge=1, description="the batch size train.lr is given for (lr_scaling)")
     lr_schedule: Literal["constant", "cosine"] = Field("cosine", description="cosine: decays to 0 by the last step")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     weight_decay: float = Field(0.0, ge=0)

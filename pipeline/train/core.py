@@ -58,11 +58,21 @@ def make_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
     return optimizer
 
 
+LR_SCALING = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}  # exponent of batch_size / lr_reference_batch
+
+
+def peak_learning_rate(cfg: TrainConfig) -> float:
+    """``train.lr`` scaled for ``train.batch_size`` by ``train.lr_scaling``: lr x (batch / reference)^p with p = 0
+    (none), 1/2 (sqrt: keeps the variance of Adam's update per sample seen) or 1 (linear: SGD's rule)."""
+    return cfg.lr * (cfg.batch_size / cfg.lr_reference_batch) ** LR_SCALING[cfg.lr_scaling]
+
+
 def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
     """The learning rate at global ``step``: derived from the step alone, so resuming needs no scheduler state."""
+    peak = peak_learning_rate(cfg)
     if cfg.lr_schedule == "cosine":
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
-    return cfg.lr
+        return peak * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+    return peak
 
 
 def ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:

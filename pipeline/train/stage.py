@@ -54,6 +54,7 @@ def train_run_name(job: JobConfig, store: SampleStore, pairs: PairSet) -> str:
                     "max_failures",
                     "checkpoint_every",
                     *({"steps"} if job.train.steps is None else ()),
+                    *({"lr_scaling", "lr_reference_batch"} if job.train.lr_scaling == "none" else ()),
                 }
             ),
             # Which samples are scored during training, how often, and which epoch is returned.

@@ -188,3 +188,17 @@ def test_fractional_epochs_and_steps_set_the_length_and_the_learning_rate_schedu
     assert half.epochs == 2 and half.total_steps == round(1.5 * half.steps) and half.steps_in(1) < half.steps
     counted = _core(share, "neg", mode="batch", steps=5)
     assert counted.epochs == 1 and counted.steps_in(0) == 5
+
+
+def test_the_learning_rate_scales_with_the_batch_by_the_stated_rule():
+    from pipeline.config import TrainConfig
+    from pipeline.train.core import learning_rate, peak_learning_rate
+
+    cfg = TrainConfig(lr=0.001, batch_size=256, lr_schedule="constant")
+    assert peak_learning_rate(cfg) == 0.001  # none: as given
+    assert peak_learning_rate(cfg.model_copy(update={"lr_scaling": "sqrt"})) == pytest.approx(0.002)
+    assert peak_learning_rate(cfg.model_copy(update={"lr_scaling": "linear"})) == pytest.approx(0.004)
+    cosine = cfg.model_copy(update={"lr_scaling": "linear", "lr_schedule": "cosine"})
+    assert learning_rate(cosine, 0, 100) == pytest.approx(0.004) and learning_rate(cosine, 50, 100) == pytest.approx(
+        0.002
+    )
