@@ -163,7 +163,7 @@ INDEXES = Choices(
     Choice(
         "factory",
         "pipeline.pairs.knn:FactoryIndex",
-        {"nprobe": 8, "ef_search": 64, "train_size": None},
+        {"nprobe": 8, "ef_search": 64, "k_factor": 4, "train_size": None},
         traits=frozenset({"unlisted"}),
     ),
     value=positive_integer,

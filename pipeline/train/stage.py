@@ -101,11 +101,11 @@ def _train(
     use_gpu = resolve_use_gpu(cfg.use_gpu)
     resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
     log.info(
-        "Training %s on %d %s worker(s) for %d epochs; checkpoints in %s",
+        "Training %s on %d %s worker(s) for %s; checkpoints in %s",
         job.encoder.name,
         cfg.num_workers,
         "GPU" if use_gpu else "CPU",
-        cfg.epochs,
+        f"{cfg.steps} steps" if cfg.steps is not None else f"{cfg.epochs:g} epoch{'' if cfg.epochs == 1 else 's'}",
         run_dir,
     )
     trainer = TorchTrainer(

@@ -96,7 +96,11 @@ def clustered():
     "name, options, message",
     [
         ("annoy", {}, "unknown index 'annoy'; choose one of ['flat', 'hnsw', 'ivf']"),
-        ("PCA8,IVF16,Flat", {"nlist": 4}, "no option 'nlist'; valid options: ['nprobe', 'ef_search', 'train_size']"),
+        (
+            "PCA8,IVF16,Flat",
+            {"nlist": 4},
+            "no option 'nlist'; valid options: ['nprobe', 'ef_search', 'k_factor', 'train_size']",
+        ),
         ("ivf", {"nprobes": 4}, "no option 'nprobes'; valid options: ['nlist', 'nprobe', 'train_size']"),
         ("hnsw", {"m": 0}, "option 'm' must be a positive integer, got 0"),
         ("flat", {"m": 8}, "valid options: none"),
@@ -121,6 +125,7 @@ def recall(found: np.ndarray, exact: np.ndarray) -> float:
         ("PCA16,IVF40,Flat", {"nprobe": 8}),  # a rotation, then IVF
         ("HNSW16", {}),
         ("IVF40,SQ8", {}),
+        ("PCA8,IVF40,Flat,RFlat", {"k_factor": 8}),  # a lossy PCA, its candidates re-ranked by exact distance
     ],
 )
 def test_approximate_indexes_find_most_exact_neighbours(clustered, name, options):
@@ -166,7 +171,13 @@ def test_recall_at_k_counts_the_true_neighbours_found_in_any_order():
 
 
 @pytest.mark.parametrize(
-    "name, options", [("ivf", {"nlist": 40, "nprobe": 2}), ("hnsw", {"m": 16}), ("PCA16,IVF40,Flat", {"nprobe": 2})]
+    "name, options",
+    [
+        ("ivf", {"nlist": 40, "nprobe": 2}),
+        ("hnsw", {"m": 16}),
+        ("PCA16,IVF40,Flat", {"nprobe": 2}),
+        ("PCA16,IVF40,Flat,RFlat", {"nprobe": 2}),
+    ],
 )
 def test_parts_of_an_approximate_index_find_most_true_neighbours(clustered, tmp_path, name, options):
     store = store_of(clustered, tmp_path / "s", rows_per_shard=500)
