@@ -55,15 +55,21 @@ class DataConfig(Section):
     feature_column: str = Field("features", min_length=1, description="parquet column / npz array of features")
     label_column: str | None = Field("label", description="parquet column / npz array of labels; null = none")
     feature_shape: list[int] | None = Field(None, description="reshape each sample, e.g. [1, 28, 28]")
-    digits: list[int] = Field(default_factory=lambda: [4, 9])
-    train_per_digit: int | None = Field(3000, gt=0, description="first N of each digit; null = all")
+    digits: list[int] = Field(
+        default_factory=lambda: [4, 9], description="mnist, infimnist: the MNIST digits to keep (0 to 9)"
+    )
+    train_per_digit: int | None = Field(
+        3000, gt=0, description="mnist: the first N of each digit in the training set; null = all"
+    )
     samples: int = Field(
         1_000_000,
         gt=0,
         description="infimnist: training digits to make: MNIST's training "
         "digits of data.digits, then deformed copies of them, to this count",
     )
-    test_per_digit: int | None = Field(None, gt=0, description="first N of each digit; null = all")
+    test_per_digit: int | None = Field(
+        None, gt=0, description="mnist, infimnist: the first N of each digit in the test set; null = all"
+    )
     download: bool = Field(True, description="download MNIST through torchvision when it is missing")
     transforms: dict[str, list[float]] = Field(
         default_factory=dict, description="transformed copies of every sample, e.g. {shift_x: [-6, -3, 3, 6]}"
@@ -171,7 +177,13 @@ class PairsConfig(Section):
         "a factory string: nprobe, ef_search, train_size",
     )
     recall_queries: int = Field(1000, ge=1, description="approximate indexes: queries checked against exact search")
-    num_shards: int = Field(8, ge=1, le=4096, description="pair shards, by hash of the left id")
+    num_shards: int = Field(
+        8,
+        ge=1,
+        le=4096,
+        description="pair shards, by hash of the left id; training worker r reads shards r, r + workers, ..., so "
+        "at least train.num_workers, best a multiple of it",
+    )
     index_parts: int | None = Field(
         None,
         ge=1,

@@ -22,8 +22,14 @@ from pipeline.errors import ConfigError
 
 
 class JobConfig(Section):
-    name: str = Field("mnist_4_9", pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = 0
+    """A whole job: its name and seed, and one section per stage; every field has a default."""
+
+    name: str = Field(
+        "mnist_4_9",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="job name: the MLflow run's name and the checkpoint folder's (checkpoints/NAME-KEY)",
+    )
+    seed: int = Field(0, description="seeds the model's initialisation and negative sampling (per epoch and worker)")
     data: DataConfig = Field(default_factory=DataConfig)
     pairs: PairsConfig = Field(default_factory=PairsConfig)
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)

@@ -11,9 +11,17 @@ from pipeline.config.choices import ENCODERS, LOSSES, OPTIMIZERS, PAIR_SOURCES
 
 
 class EncoderConfig(Section):
-    name: str = Field("lenet", description="encoder: lenet (the paper's CNN), mlp or resnet18")
-    output_dim: int = Field(2, ge=1)
-    options: dict[str, int | float | str] = Field(default_factory=dict, description="encoder keyword options")
+    """The encoder G_W that maps a sample to the low-dimensional space."""
+
+    name: str = Field(
+        "lenet",
+        description="encoder: lenet (the paper's CNN for 28x28 images), mlp (any input) or resnet18 (ResNet-18 "
+        "from scratch with a projection head, for larger or colour images)",
+    )
+    output_dim: int = Field(2, ge=1, description="size of the embedding (2 for a map, 3 for the airplane's cylinder)")
+    options: dict[str, int | float | str] = Field(
+        default_factory=dict, description="the encoder's options, e.g. {hidden: 256, layers: 3} for mlp"
+    )
 
     @field_validator("name")
     @classmethod
@@ -39,8 +47,10 @@ class EncoderConfig(Section):
 
 
 class TrainConfig(Section):
-    num_workers: int = Field(2, ge=1, description="Ray Train workers")
-    cpus_per_worker: float = Field(1.0, gt=0)
+    """How the encoder is trained: Ray Train workers, the loss, the optimizer and how long."""
+
+    num_workers: int = Field(2, ge=1, description="Ray Train workers; each reads only its own pair shards")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each worker holds (and its torch threads)")
     local_steps: int = Field(
         1,
         ge=1,
@@ -58,7 +68,10 @@ class TrainConfig(Section):
         "auto", description="encoder forward pass: auto = bf16 autocast on GPU, fp32 on CPU; the loss is fp32"
     )
     mode: Literal["per_pair", "batch"] = Field(
-        "batch", description="per_pair: the paper's sampled pairs; batch: also score all pairs in a batch"
+        "batch",
+        description="batch: encode the samples of a step's similar pairs once and score every other pair among "
+        "them as dissimilar, importance-weighted (pipeline/train/batches.py); per_pair: the paper's literal "
+        "procedure, each similar pair mixed with lazily drawn dissimilar ones",
     )
     epochs: int | float = Field(
         30,
@@ -86,7 +99,9 @@ class TrainConfig(Section):
         description="contrastive (the paper's), neg (UMAP-like) or infonce (t-SNE-like); see encoders/losses",
     )
     loss_options: dict[str, float] = Field(
-        default_factory=dict, description="neg: exaggeration, normalization; infonce: exaggeration"
+        default_factory=dict,
+        description="neg: exaggeration (weight of attraction), normalization (1 = UMAP's; larger moves towards "
+        "t-SNE); infonce: exaggeration; both: dof a of the kernel (1 + D^2/a)^-a (1 = Cauchy; < 1 heavier tails)",
     )
     margin: float = Field(1.0, gt=0, description="m in the contrastive loss")
     optimizer: str = Field(
@@ -102,7 +117,9 @@ class TrainConfig(Section):
     lr_reference_batch: int = Field(64, ge=1, description="the batch size train.lr is given for (lr_scaling)")
     lr_schedule: Literal["constant", "cosine"] = Field("cosine", description="cosine: decays to 0 by the last step")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: float = Field(
+        0.0, ge=0, description="weight decay (adam adds it to the gradient, adamw decouples it)"
+    )
     source_weights: dict[str, float] = Field(
         default_factory=dict,
         description="weight of the similar pairs of each source (pairs.sources) relative to "
@@ -177,7 +194,11 @@ class TrainConfig(Section):
 
 
 class EvaluateConfig(Section):
-    trustworthiness_k: list[int] = Field(default_factory=lambda: [5, 12])
+    """How the map is judged: the held-out and validation splits, their metrics and the plots."""
+
+    trustworthiness_k: list[int] = Field(
+        default_factory=lambda: [5, 12], description="k of each trustworthiness metric (trustworthiness_K)"
+    )
     knn_k: int = Field(5, ge=1, description="k of the k-NN classifier inside the embedding")
     thumbnails: int = Field(400, ge=0, description="digit thumbnails drawn on the map")
     scored_samples: int = Field(
@@ -186,7 +207,7 @@ class EvaluateConfig(Section):
         description="held-out originals the metrics are computed on: a seeded sample of this many when a "
         "split holds more (trustworthiness costs n^2 time), all of them otherwise; every row is embedded",
     )
-    batch_size: int = Field(1024, ge=1)
+    batch_size: int = Field(1024, ge=1, description="samples per forward pass when embedding")
     validation: float = Field(
         0.1,
         ge=0,
@@ -237,8 +258,12 @@ class EvaluateConfig(Section):
 
 
 class TrackingConfig(Section):
-    experiment: str = Field("drlim", min_length=1)
-    registered_model: str = Field("drlim-mnist-4-9", min_length=1)
+    """Where the run is recorded in MLflow, and the name its model is registered under."""
+
+    experiment: str = Field("drlim", min_length=1, description="MLflow experiment of the run")
+    registered_model: str = Field(
+        "drlim-mnist-4-9", min_length=1, description="registered model the trained encoder becomes a version of"
+    )
     alias: str = Field("champion", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", description="set on each new version")
 
     @field_validator("alias")
