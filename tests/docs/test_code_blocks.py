@@ -10,6 +10,7 @@ import pytest
 
 from tests.docs.blocks import (
     DOCS,
+    README,
     BlockFailed,
     blocks,
     hooks,
@@ -20,7 +21,7 @@ from tests.docs.blocks import (
     site_pages,
 )
 
-PAGES = sorted(DOCS.rglob("*.md"))
+PAGES = [*sorted(DOCS.rglob("*.md")), README]
 
 
 def test_every_page_of_docs_is_on_the_site():

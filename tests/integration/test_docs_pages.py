@@ -1,5 +1,5 @@
-"""The documentation's code, run as a reader runs it: every page of the site in the order of its navigation,
-each runnable block (``bash``, ``python``, ``yaml``; see docs/contributing.md) in order, in one folder
+"""The documentation's code, run as a reader runs it: every page of the site in the order of its navigation, then
+the README, each runnable block (``bash``, ``python``, ``yaml``; see docs/contributing.md) in order, in one folder
 laid out like a checkout with the team's MNIST at ``../shared/data``. The guides' commands run as written; where a
 page runs a shortened job, the page says so."""
 
@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import mnist_root
-from tests.docs.blocks import page_blocks, page_name, run_blocks, sandbox, site_pages
+from tests.docs.blocks import README, page_blocks, page_name, run_blocks, sandbox, site_pages
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(mnist_root() is None, reason="real MNIST not found (set DRLIM_DATA_ROOT)"),
 ]
 
-PAGES = site_pages()
+PAGES = [*site_pages(), README]
 
 
 @pytest.fixture(scope="module")
