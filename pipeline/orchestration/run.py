@@ -34,6 +34,7 @@ class RunSummary:
     metrics: dict[str, float] = field(default_factory=dict)  # test: reported, never used to choose anything
     validation: dict[str, float] = field(default_factory=dict)  # what settings are chosen on
     files: dict[str, Path] = field(default_factory=dict)
+    every_row: Path | None = None  # the embeddings of every row of every split (a folder of parts)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -86,6 +87,7 @@ def _train_and_evaluate(job: JobConfig, runtime: Runtime, tracker: Tracker, summ
         executor = InProcess() if in_process(store.feature_bytes) else OnRay()  # every row embedded: Ray tasks at scale
         evaluation = evaluate(result.model, store, job.evaluate, runtime.workspace / "runs" / run_id, title, executor)
         summary.metrics, summary.files, summary.validation = evaluation.metrics, evaluation.files, evaluation.validation
+        summary.every_row = evaluation.every_row
         summary.seconds["evaluate"] = time.perf_counter() - clock
         recovery = (
             f"The trained model is safe in the checkpoint {result.checkpoint_path}; once the server is "
