@@ -45,11 +45,23 @@ def evaluate(
     run: Executor | None = None,
 ) -> Evaluation:
     """Embed every row of ``store`` into ``out_dir/embeddings/`` with ``run``'s tasks (default: in this process),
-    score the held-out and validation splits, write ``embeddings.parquet`` and PNG maps into ``out_dir``."""
+    then score the held-out and validation splits and draw the maps in one more task (``score_and_draw``): the
+    driver holds neither features nor embeddings."""
+    run = run or InProcess()
+    folder = embed_store(model, store, out_dir / "embeddings", run, cfg.batch_size)
+    [evaluation] = run.gather(
+        [run.task(score_and_draw, store, folder, cfg, out_dir, title, here=True)], "score", unit="split"
+    )
+    return evaluation
+
+
+def score_and_draw(store: SampleStore, folder: Path, cfg: EvaluateConfig, out_dir: Path, title: str) -> Evaluation:
+    """Score the held-out split (and the validation split) of ``store`` from the embeddings in ``folder``, write
+    ``embeddings.parquet`` (the held-out split) and the PNG maps into ``out_dir``."""
+    store = store.here()
     split = store.held_out_split
     if split != "test":
         log.warning("The sample store has no test split: evaluating on the training samples (set data.test_path)")
-    folder = embed_store(model, store, out_dir / "embeddings", run or InProcess(), cfg.batch_size)
     table = read_split(folder, split)
     embedding = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
     labels = table.column("label").to_numpy()
@@ -89,13 +101,8 @@ def evaluate(
     validation: dict[str, float] = {}
     if store.manifest["splits"].get("validation"):
         held_table = read_split(folder, "validation")
-        held, validation = _scored(
-            store,
-            "validation",
-            held_table,
-            np.stack(held_table.column("embedding").to_numpy(zero_copy_only=False)),
-            cfg,
-        )
+        held_embedding = np.stack(held_table.column("embedding").to_numpy(zero_copy_only=False))
+        held, validation = _scored(store, "validation", held_table, held_embedding, cfg)
         scored["validation"] = int(held.original.sum())
         log.info(
             "Validation metrics%s: %s", _on(held, held_table), ", ".join(f"{k}={v:.4f}" for k, v in validation.items())

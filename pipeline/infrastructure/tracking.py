@@ -228,10 +228,13 @@ class Tracker:
 
     def log_model(self, model: Any, example: np.ndarray, registered_name: str, alias: str) -> tuple[str, str]:
         """Log ``model`` (a torch module) to the run with a signature, register it and point ``alias`` at the
-        new version. Returns ``(version, "models:/NAME@ALIAS")``."""
+        new version. Returns ``(version, "models:/NAME@ALIAS")``. Works in any process (a Ray task: the export
+        takes a few hundred MB the driver need not hold), the run named by its id."""
         import torch
         from mlflow.models import infer_signature
 
+        assert self.run_id is not None, "log_model logs into a started run"
+        mlflow.set_tracking_uri(self.uri)
         model = model.cpu().eval()
         with torch.no_grad():
             output = model(torch.from_numpy(example)).numpy()
@@ -245,6 +248,7 @@ class Tracker:
             # The defaults (pinned torch, cloudpickle) name what a pt2 graph needs; left out, MLflow infers them
             # by reloading the model in a subprocess, which costs ~6 s a model.
             pip_requirements=mlflow.pytorch.get_default_pip_requirements(),
+            run_id=self.run_id,
         )
         version = str(info.registered_model_version)
         self._client().set_registered_model_alias(registered_name, alias, version)
