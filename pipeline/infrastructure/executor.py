@@ -62,6 +62,15 @@ def _remote(function: Callable[..., Any]) -> Any:
     return ray.remote(function)
 
 
+def _logged(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in a Ray worker whose log lines of this project reach the driver, as they would in
+    process."""
+    from pipeline.infrastructure.runtime import log_to_console
+
+    log_to_console()
+    return function(*args)
+
+
 class OnRay(Executor):
     """The Ray instance of ``runtime.init_ray`` (started, or attached to ``RAY_ADDRESS``)."""
 
@@ -74,7 +83,7 @@ class OnRay(Executor):
         self.cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def task(self, function: Callable[..., Any], *args: Any, returns: int = 1, here: bool = False) -> Any:
-        options: dict[str, Any] = {"num_returns": returns}
+        options: dict[str, Any] = {"num_returns": returns, "name": function.__name__}
         if here:
             import ray
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -82,7 +91,7 @@ class OnRay(Executor):
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
                 ray.get_runtime_context().get_node_id(), soft=False
             )
-        return _remote(function).options(**options).remote(*args)
+        return _remote(_logged).options(**options).remote(function, *args)
 
     def actor(self, cls: type, *args: Any, options: dict[str, Any] | None = None) -> Any:
         return _remote(cls).options(**(options or {})).remote(*args)

@@ -98,6 +98,18 @@ def use_local_ray_defaults() -> None:
         os.environ.setdefault(name, value)
 
 
+def log_to_console() -> None:
+    """Show this project's INFO logs from a Ray process (Ray forwards its output to the driver), in LOG_FORMAT:
+    the driver shows Ray's forwarded lines in that format only, unless --verbose."""
+    logger = logging.getLogger("pipeline")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # Ray's worker root handler would print each line again
+
+
 def keep_ray_output_in_logs() -> None:
     """Show only this project's log lines among those Ray forwards to this driver (the rest stays in Ray's log
     files, ``/tmp/ray/session_*/logs``). Call before ``ray`` is imported: Ray reads the setting then; a value of
