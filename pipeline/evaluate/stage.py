@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -18,7 +19,12 @@ from pipeline.evaluate.embeddings import embeddings_table
 from pipeline.evaluate.inference import embed
 from pipeline.evaluate.plots import cylinder_views, scatter_map, thumbnail_map
 from pipeline.evaluate.scoring import HeldOut, score
+from pipeline.explore.page import write_page
+from pipeline.explore.run_map import run_map
 from pipeline.infrastructure.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from pipeline.pairs.shards import PairSet
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +36,16 @@ class Evaluation:
     validation: dict[str, float] = field(default_factory=dict)  # on the validation split, when there is one
 
 
-def evaluate(model: torch.nn.Module, store: SampleStore, cfg: EvaluateConfig, out_dir: Path, title: str) -> Evaluation:
-    """Embed the held-out split, compute metrics, write ``embeddings.parquet`` and PNG maps into ``out_dir``."""
+def evaluate(
+    model: torch.nn.Module,
+    store: SampleStore,
+    cfg: EvaluateConfig,
+    out_dir: Path,
+    title: str,
+    pairs: PairSet | None = None,
+) -> Evaluation:
+    """Embed the held-out split, compute metrics, write ``embeddings.parquet``, PNG maps and the interactive map
+    (``explorer.html``: with ``pairs``, the similar pairs of a sample of training samples too) into ``out_dir``."""
     data = HeldOut.load(store)
     split = data.split
     if split != "test":
@@ -60,6 +74,8 @@ def evaluate(model: torch.nn.Module, store: SampleStore, cfg: EvaluateConfig, ou
             files["map_transforms"] = scatter_map(
                 embedding, tags, out_dir / "map_transforms.png", f"{title}, by transform", legend="transform"
             )
+        points = run_map(data, embedding, store, pairs, lambda x: embed(model, x, cfg.batch_size), title)
+        files["explorer"] = write_page(out_dir / "explorer.html", [points])
     validation = {}
     if store.manifest["splits"].get("validation"):
         held = HeldOut.load(store, "validation")

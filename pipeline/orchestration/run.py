@@ -82,7 +82,7 @@ def _train_and_evaluate(job: JobConfig, runtime: Runtime, tracker: Tracker, summ
         summary.seconds["train"] = time.perf_counter() - clock
         clock = time.perf_counter()
         title = f"DrLIM {job.name} ({store.held_out_split} samples)"
-        evaluation = evaluate(result.model, store, job.evaluate, runtime.workspace / "runs" / run_id, title)
+        evaluation = evaluate(result.model, store, job.evaluate, runtime.workspace / "runs" / run_id, title, pairs)
         summary.metrics, summary.files, summary.validation = evaluation.metrics, evaluation.files, evaluation.validation
         summary.seconds["evaluate"] = time.perf_counter() - clock
         recovery = (
