@@ -81,8 +81,9 @@ def input_neighbours(features: np.ndarray, groups: np.ndarray, k: int) -> np.nda
 def pairs_among(
     ids: np.ndarray, left: np.ndarray, right: np.ndarray, source: np.ndarray, names: list[str]
 ) -> SimilarPairs:
-    """The similar pairs (``left``/``right`` sample ids, both directions or one) whose two ends are among ``ids``,
-    as point rows; each point's degree counts its pairs in the whole set (-1 for ids with none)."""
+    """The similar pairs whose two ends are among ``ids``, as point rows; ``left``/``right``: sample ids of the pair
+    set's directed rows (both directions, as it stores them). Each point's degree counts its pairs in the whole
+    set (-1 for ids with none)."""
     once = left < right
     left, right, source = left[once], right[once], source[once]
     order = np.argsort(ids)
