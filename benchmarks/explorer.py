@@ -1,0 +1,171 @@
+"""The interactive map in headless Chromium (software WebGL): page size and time to first render.
+
+    python benchmarks/explorer.py --page runs/<run id>/explorer.html      # a run's logged page, as it is
+    python benchmarks/explorer.py --points 10000 1000000                   # bare points: ours against regl-scatterplot
+    python benchmarks/explorer.py --view 1000000                           # drlim view of an embeddings folder
+
+``--page``: the file's size and the time from navigation to the first picture on screen (``window.drlim.
+firstRenderMs``: two animation frames after the points were drawn), median of ``--repeat`` fresh browsers.
+``--points N``: N clustered 2-D points with a label, drawn by this project's page (inline, one HTML file) and by
+regl-scatterplot (a WebGL scatter library, ``--regl DIR``: a node_modules folder holding regl-scatterplot, regl
+and pub-sub-es, e.g. after ``npm install regl-scatterplot@1.16.0 regl@2.1.1 pub-sub-es`` there; skipped without
+it), the same points inlined as base64 in both. ``--view N``: an embeddings folder of N such points (four Parquet
+parts) served by ``drlim view`` (its start-up: reading and encoding; then the page's first render and the bytes it
+fetched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from pipeline.evaluate.embeddings import embeddings_table
+from pipeline.explore.page import write_page
+from pipeline.explore.points import MapPoints
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the browser the tests drive (tests/ is not installed)
+from tests.pipeline.explore.browser import chromium, wait_until  # noqa: E402
+
+
+def clustered(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    centres = rng.normal(0, 10, (10, 2))
+    return (centres[labels] + rng.normal(0, 1, (n, 2))).astype(np.float32), labels
+
+
+def first_render(url: str, ready: str = "window.drlim && window.drlim.firstRenderMs", repeat: int = 3) -> dict:
+    """Median over ``repeat`` fresh browsers of the page's own figure (``ready``'s value, ms after navigation
+    start) and of the wall time from ``driver.get`` to it."""
+    page_ms, wall_ms = [], []
+    for _ in range(repeat):
+        with chromium() as driver:
+            start = time.perf_counter()
+            driver.get(url)
+            page_ms.append(float(wait_until(driver, ready, timeout=300)))
+            wall_ms.append(1000 * (time.perf_counter() - start))
+    return {"first_render_ms": statistics.median(page_ms), "wall_ms": statistics.median(wall_ms), "runs": page_ms}
+
+
+def regl_page(path: Path, points: np.ndarray, labels: np.ndarray, modules: Path) -> Path:
+    """The same points drawn by regl-scatterplot, its scripts and the data inline (one file, like ours)."""
+    pubsub = (modules / "pub-sub-es/dist/index.js").read_text()
+    pubsub = re.sub(r"^export .*$", "", pubsub, flags=re.M) + "\nwindow.createPubSub = createPubSub;"
+    low, high = points.min(axis=0), points.max(axis=0)
+    normal = (2 * (points - low) / (high - low) - 1).astype(np.float32)  # regl-scatterplot draws [-1, 1]
+    data = base64.b64encode(np.ascontiguousarray(normal).tobytes()).decode()
+    codes = base64.b64encode(labels.astype(np.uint8).tobytes()).decode()
+    scripts = [pubsub, (modules / "regl/dist/regl.min.js").read_text()]
+    scripts.append((modules / "regl-scatterplot/dist/regl-scatterplot.min.js").read_text())
+    draw = f"""
+      const bytes = (t) => Uint8Array.from(atob(t), (c) => c.charCodeAt(0));
+      const xy = new Float32Array(bytes("{data}").buffer), cat = bytes("{codes}");
+      const n = cat.length, x = new Float32Array(n), y = new Float32Array(n), z = new Float32Array(n);
+      for (let i = 0; i < n; i++) {{ x[i] = xy[2 * i]; y[i] = xy[2 * i + 1]; z[i] = cat[i]; }}
+      const canvas = document.getElementById("c");
+      const plot = createScatterplot.default({{ canvas, width: 979, height: 765, pointSize: 2, opacity: 0.5,
+        colorBy: "category", pointColor: {
+        json.dumps(
+            [
+                "#1f77b4",
+                "#ff7f0e",
+                "#2ca02c",
+                "#d62728",
+                "#9467bd",
+                "#8c564b",
+                "#e377c2",
+                "#7f7f7f",
+                "#bcbd22",
+                "#17becf",
+            ]
+        )
+    } }});
+      plot.draw({{ x, y, z }}).then(() => requestAnimationFrame(() => requestAnimationFrame(() => {{
+        window.reglFirstRenderMs = performance.now(); }})));
+    """
+    body = "".join(f"<script>{s}</script>" for s in [*scripts, draw])
+    path.write_text(f'<!doctype html><html><body style="margin:0"><canvas id="c"></canvas>{body}</body></html>')
+    return path
+
+
+def measure_page(path: Path, repeat: int) -> dict:
+    timing = first_render(path.resolve().as_uri(), repeat=repeat)
+    return {"page": str(path), "bytes": path.stat().st_size, **timing}
+
+
+def measure_points(n: int, modules: Path | None, scratch: Path, repeat: int) -> list[dict]:
+    points, labels = clustered(n)
+    ours = write_page(scratch / f"ours-{n}.html", [MapPoints(points, np.arange(n), labels=labels, title=f"{n}")])
+    rows = [{"renderer": "drlim explorer (own WebGL)", "points": n, **measure_page(ours, repeat)}]
+    if modules is not None:
+        theirs = regl_page(scratch / f"regl-{n}.html", points, labels, modules)
+        timing = first_render(theirs.resolve().as_uri(), "window.reglFirstRenderMs", repeat)
+        rows.append({"renderer": "regl-scatterplot 1.16", "points": n, "bytes": theirs.stat().st_size, **timing})
+    return rows
+
+
+def measure_view(n: int, scratch: Path, repeat: int) -> dict:
+    folder = scratch / f"embeddings-{n}"
+    folder.mkdir()
+    points, labels = clustered(n)
+    for part, rows in enumerate(np.array_split(np.arange(n), 4)):
+        table = embeddings_table(rows, "input", labels[rows], points[rows])
+        pq.write_table(table, folder / f"part-{part:05d}.parquet")
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "view", str(folder), "--port", "0"],
+        cwd=scratch,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            if "serving" in line:
+                break
+        startup = time.perf_counter() - start
+        address = re.search(r"(http://\S+/)", line).group(1)  # type: ignore[union-attr]
+        timing = first_render(address, repeat=repeat)
+        from urllib.request import urlopen
+
+        meta = json.loads(urlopen(address + "data/0/meta.json").read())
+        sent = sum(len(urlopen(f"{address}data/0/blob/{name}").read()) for name in ("position", "id"))
+        sent += sum(len(urlopen(f"{address}data/0/blob/{c['blob']}").read()) for c in meta["columns"])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    return {"points": n, "startup_s": startup, "bytes_fetched": sent, **timing}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--page", type=Path, action="append", default=[], help="a written page to measure")
+    parser.add_argument("--points", type=int, nargs="*", default=[], help="bare clustered points, both renderers")
+    parser.add_argument("--view", type=int, nargs="*", default=[], help="points in a folder served by drlim view")
+    parser.add_argument("--regl", type=Path, help="node_modules with regl-scatterplot, regl and pub-sub-es")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh browsers per figure (median)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="drlim-explorer-bench-") as scratch:
+        results = [measure_page(page, args.repeat) for page in args.page]
+        for n in args.points:
+            results += measure_points(n, args.regl, Path(scratch), args.repeat)
+        results += [measure_view(n, Path(scratch), args.repeat) for n in args.view]
+    for row in results:
+        print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
