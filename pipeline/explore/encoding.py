@@ -14,10 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.explore.points import NO_LABEL, MapPoints
+from pipeline.explore.points import NO_LABEL, MapPoints, robust_limits
 
 NUMBER_ABOVE = 12  # a numeric metadata column with more distinct values is coloured on a ramp, not by category
-LIMIT_QUANTILES = (0.005, 0.995)  # the first view frames these quantiles: a few strays do not set the scale
 
 
 def category_column(name: str, values: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
@@ -71,12 +70,6 @@ def sprite_png(thumbnails: np.ndarray) -> tuple[bytes, int]:
     return out.getvalue(), per_row
 
 
-def frame(position: np.ndarray) -> list[list[float]]:
-    """The first view's limits per axis: robust quantiles of the points, so strays are at or past the edge."""
-    low, high = np.quantile(position, LIMIT_QUANTILES, axis=0)
-    return [[float(a), float(b)] for a, b in zip(low, high)]
-
-
 def encode(points: MapPoints) -> tuple[dict[str, Any], dict[str, bytes]]:
     """``(meta, blobs)`` of ``points``: what a page needs to draw and explore them."""
     dim = min(points.embedding.shape[1], 3)
@@ -89,7 +82,8 @@ def encode(points: MapPoints) -> tuple[dict[str, Any], dict[str, bytes]]:
         "n": len(points),
         "dim": dim,
         "id_dtype": np.dtype(id_dtype).name,
-        "frame": frame(position) if len(points) else [[0.0, 1.0]] * dim,
+        # the first view: robust limits, so a few strays do not set the scale
+        "frame": robust_limits(position).tolist() if len(points) else [[0.0, 1.0]] * dim,
         "columns": [],
     }
     for column, values in colour_columns(points):

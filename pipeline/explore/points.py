@@ -10,6 +10,7 @@ import numpy as np
 from pipeline.errors import DataError
 
 NO_LABEL = -1
+LIMIT_QUANTILES = (0.005, 0.995)  # a map's limits: a few strays do not set the scale (they lie at or past the edge)
 
 
 @dataclass
@@ -55,6 +56,20 @@ class MapPoints:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+def robust_limits(
+    points: np.ndarray, quantiles: tuple[float, float] = LIMIT_QUANTILES, pad: float = 0.05
+) -> np.ndarray:
+    """``[[low, high]]`` per axis: the quantiles of ``points`` (n, d), widened by ``pad`` of the span."""
+    low, high = np.quantile(points, quantiles, axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    return np.stack([low - pad * span, high + pad * span], axis=1)
+
+
+def within(points: np.ndarray, limits: np.ndarray) -> np.ndarray:
+    """Whether each point (n, d) lies inside ``limits`` (d, 2)."""
+    return np.asarray(((points >= limits[:, 0]) & (points <= limits[:, 1])).all(axis=1))
 
 
 def input_neighbours(features: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:

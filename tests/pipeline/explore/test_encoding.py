@@ -3,7 +3,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from pipeline.explore.encoding import encode, frame, sprite_png
+from pipeline.explore.encoding import encode, sprite_png
 from pipeline.explore.points import MapPoints, SimilarPairs
 
 
@@ -44,7 +44,7 @@ def test_encode_writes_positions_ids_and_every_colour_column_as_typed_blobs():
 def test_the_first_view_frames_robust_quantiles_so_a_stray_does_not_set_the_scale():
     points = np.random.default_rng(0).normal(size=(1000, 2))
     points[0] = [500, -500]
-    (x_low, x_high), (y_low, y_high) = frame(points)
+    (x_low, x_high), (y_low, y_high) = encode(MapPoints(points, np.arange(1000)))[0]["frame"]
     assert -4 < x_low < -2 and 2 < x_high < 4 and -4 < y_low < -2 and 2 < y_high < 4
 
 
