@@ -3,6 +3,7 @@
     python benchmarks/explorer.py --page runs/<run id>/explorer.html      # a run's logged page, as it is
     python benchmarks/explorer.py --points 10000 1000000                   # bare points: ours against regl-scatterplot
     python benchmarks/explorer.py --view 1000000                           # drlim view of an embeddings folder
+    python benchmarks/explorer.py --screenshot docs/images/explorer.png --page runs/<run id>/explorer.html
 
 ``--page``: the file's size and the time from navigation to the first picture on screen (``window.drlim.
 firstRenderMs``: two animation frames after the points were drawn), median of ``--repeat`` fresh browsers.
@@ -11,7 +12,8 @@ regl-scatterplot (a WebGL scatter library, ``--regl DIR``: a node_modules folder
 and pub-sub-es, e.g. after ``npm install regl-scatterplot@1.16.0 regl@2.1.1 pub-sub-es`` there; skipped without
 it), the same points inlined as base64 in both. ``--view N``: an embeddings folder of N such points (four Parquet
 parts) served by ``drlim view`` (its start-up: reading and encoding; then the page's first render and the bytes it
-fetched).
+fetched). ``--screenshot PNG``: the first ``--page`` as a person sees it after clicking the training sample with
+the most similar pairs and hovering a held-out sample near it (the README's picture).
 """
 
 from __future__ import annotations
@@ -150,6 +152,38 @@ def measure_view(n: int, scratch: Path, repeat: int) -> dict:
     return {"points": n, "startup_s": startup, "bytes_fetched": sent, **timing}
 
 
+# The training sample with the most similar pairs drawn well inside the map, and a held-out sample near it.
+PICK = """
+const v = window.drlim.views[0], ds = v.ds, adj = ds.partners, split = ds.columns.split;
+const r = v.canvas.getBoundingClientRect(), inside = (s) => s && s[0] > 80 && s[0] < r.width - 80 && s[1] > 80
+  && s[1] < r.height - 80;
+let anchor = -1;
+for (let i = 0; i < ds.n; i++) if (adj.degree[i] > 0 && inside(v.screen(i))
+  && (anchor < 0 || adj.degree[i] > adj.degree[anchor])) anchor = i;
+const at = v.screen(anchor), test = split.values.indexOf("test");
+let near = -1, best = Infinity;
+for (let i = 0; i < ds.n; i++) {
+  const s = v.screen(i), d = s && (s[0] - at[0] - 60) ** 2 + (s[1] - at[1] + 60) ** 2;
+  if (split.data[i] === test && inside(s) && d < best) { near = i; best = d; }
+}
+return [window.drlim.screenOf(0, ds.ids[anchor]), window.drlim.screenOf(0, ds.ids[near])];
+"""
+
+
+def screenshot(page: Path, out: Path) -> Path:
+    from tests.pipeline.explore.browser import move_to
+
+    with chromium() as driver:
+        driver.get(page.resolve().as_uri())
+        wait_until(driver, "window.drlim.ready", timeout=300)
+        anchor, near = driver.execute_script(PICK)
+        move_to(driver, *anchor, click=True)
+        move_to(driver, *near)
+        wait_until(driver, "!document.getElementById('tooltip').hidden")
+        driver.save_screenshot(str(out))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--page", type=Path, action="append", default=[], help="a written page to measure")
@@ -157,7 +191,10 @@ def main() -> None:
     parser.add_argument("--view", type=int, nargs="*", default=[], help="points in a folder served by drlim view")
     parser.add_argument("--regl", type=Path, help="node_modules with regl-scatterplot, regl and pub-sub-es")
     parser.add_argument("--repeat", type=int, default=3, help="fresh browsers per figure (median)")
+    parser.add_argument("--screenshot", type=Path, help="write a picture of the first --page in use here (PNG)")
     args = parser.parse_args()
+    if args.screenshot:
+        print(f"wrote {screenshot(args.page[0], args.screenshot)}")
     with tempfile.TemporaryDirectory(prefix="drlim-explorer-bench-") as scratch:
         results = [measure_page(page, args.repeat) for page in args.page]
         for n in args.points:

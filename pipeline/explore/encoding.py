@@ -66,7 +66,7 @@ def sprite_png(thumbnails: np.ndarray) -> tuple[bytes, int]:
     rows = grid.reshape(-1, per_row, h, w).transpose(0, 2, 1, 3).reshape(-1, per_row * w)
     ink = (255 - np.clip(rows, 0, 1) * 255).round().astype(np.uint8)
     out = io.BytesIO()
-    Image.fromarray(ink, mode="L").save(out, format="PNG", optimize=True)
+    Image.fromarray(ink).save(out, format="PNG")  # "optimize" saves 3 % for 10x the time
     return out.getvalue(), per_row
 
 

@@ -609,6 +609,16 @@
               line.append(el("span", { className: "swatch", style: `background:${SOURCE_COLOURS[s] || "#000"}` }), `${s}: ${count}`);
               pairs.append(line);
             }
+            const strip = el("div", { className: "nbs" }); // the partners, framed in their source's colour
+            for (let k = adj.start[row]; k < Math.min(adj.start[row + 1], adj.start[row] + 40); k++) {
+              const image = this.thumb(ds, adj.other[k], 1.5);
+              if (!image) continue;
+              const source = ds.meta.pairs.sources[adj.kind[k]];
+              image.style.border = `2px solid ${SOURCE_COLOURS[source] || "#000"}`;
+              image.title = `id ${ds.ids[adj.other[k]]} (${source})`;
+              strip.append(image);
+            }
+            pairs.append(strip);
           }
           box.append(pairs);
         }
