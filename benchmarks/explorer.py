@@ -1,19 +1,25 @@
 """The interactive map in headless Chromium (software WebGL): page size and time to first render.
 
     python benchmarks/explorer.py --page runs/<run id>/explorer.html      # a run's logged page, as it is
-    python benchmarks/explorer.py --points 10000 1000000                   # bare points: ours against regl-scatterplot
+    python benchmarks/explorer.py --points 10000 1000000 --regl regl.js    # bare points: ours, regl-scatterplot
     python benchmarks/explorer.py --view 1000000                           # drlim view of an embeddings folder
     python benchmarks/explorer.py --screenshot docs/images/explorer.png --page runs/<run id>/explorer.html
 
 ``--page``: the file's size and the time from navigation to the first picture on screen (``window.drlim.
 firstRenderMs``: two animation frames after the points were drawn), median of ``--repeat`` fresh browsers.
+
 ``--points N``: N clustered 2-D points with a label, drawn by this project's page (inline, one HTML file) and by
-regl-scatterplot (a WebGL scatter library, ``--regl DIR``: a node_modules folder holding regl-scatterplot, regl
-and pub-sub-es, e.g. after ``npm install regl-scatterplot@1.16.0 regl@2.1.1 pub-sub-es`` there; skipped without
-it), the same points inlined as base64 in both. ``--view N``: an embeddings folder of N such points (four Parquet
-parts) served by ``drlim view`` (its start-up: reading and encoding; then the page's first render and the bytes it
-fetched). ``--screenshot PNG``: the first ``--page`` as a person sees it after clicking the training sample with
-the most similar pairs and hovering a held-out sample near it (the README's picture).
+regl-scatterplot, a WebGL scatter library, the same points inlined as base64 in both. ``--regl FILE``: the
+library and its dependencies bundled into one script (skipped without it), made in a scratch folder with
+``npm install regl-scatterplot@1.16.0 esbuild@0.25``, an ``entry.js`` holding ``import c from 'regl-scatterplot';
+window.createScatterplot = { default: c };`` and ``npx esbuild entry.js --bundle --minify --format=iife
+--outfile=regl.js`` (the package's own UMD build failed at 1M points here: its index worker lacks a helper).
+
+``--view N``: an embeddings folder of N such points (four Parquet parts) served by ``drlim view``: its start-up
+(reading and encoding, until it prints the address), the page's first render and the bytes it fetched.
+
+``--screenshot PNG``: the first ``--page`` as a person sees it after clicking the training sample with the most
+similar pairs and hovering a held-out sample near it (the README's picture).
 """
 
 from __future__ import annotations
@@ -62,16 +68,14 @@ def first_render(url: str, ready: str = "window.drlim && window.drlim.firstRende
     return {"first_render_ms": statistics.median(page_ms), "wall_ms": statistics.median(wall_ms), "runs": page_ms}
 
 
-def regl_page(path: Path, points: np.ndarray, labels: np.ndarray, modules: Path) -> Path:
-    """The same points drawn by regl-scatterplot, its scripts and the data inline (one file, like ours)."""
-    pubsub = (modules / "pub-sub-es/dist/index.js").read_text()
-    pubsub = re.sub(r"^export .*$", "", pubsub, flags=re.M) + "\nwindow.createPubSub = createPubSub;"
+def regl_page(path: Path, points: np.ndarray, labels: np.ndarray, bundle: Path) -> Path:
+    """The same points drawn by regl-scatterplot (``bundle``: the library and its dependencies in one script), the
+    script and the data inline (one file, like ours)."""
     low, high = points.min(axis=0), points.max(axis=0)
     normal = (2 * (points - low) / (high - low) - 1).astype(np.float32)  # regl-scatterplot draws [-1, 1]
     data = base64.b64encode(np.ascontiguousarray(normal).tobytes()).decode()
     codes = base64.b64encode(labels.astype(np.uint8).tobytes()).decode()
-    scripts = [pubsub, (modules / "regl/dist/regl.min.js").read_text()]
-    scripts.append((modules / "regl-scatterplot/dist/regl-scatterplot.min.js").read_text())
+    scripts = [bundle.read_text()]
     draw = f"""
       const bytes = (t) => Uint8Array.from(atob(t), (c) => c.charCodeAt(0));
       const xy = new Float32Array(bytes("{data}").buffer), cat = bytes("{codes}");
@@ -108,12 +112,12 @@ def measure_page(path: Path, repeat: int) -> dict:
     return {"page": str(path), "bytes": path.stat().st_size, **timing}
 
 
-def measure_points(n: int, modules: Path | None, scratch: Path, repeat: int) -> list[dict]:
+def measure_points(n: int, bundle: Path | None, scratch: Path, repeat: int) -> list[dict]:
     points, labels = clustered(n)
     ours = write_page(scratch / f"ours-{n}.html", [MapPoints(points, np.arange(n), labels=labels, title=f"{n}")])
     rows = [{"renderer": "drlim explorer (own WebGL)", "points": n, **measure_page(ours, repeat)}]
-    if modules is not None:
-        theirs = regl_page(scratch / f"regl-{n}.html", points, labels, modules)
+    if bundle is not None:
+        theirs = regl_page(scratch / f"regl-{n}.html", points, labels, bundle)
         timing = first_render(theirs.resolve().as_uri(), "window.reglFirstRenderMs", repeat)
         rows.append({"renderer": "regl-scatterplot 1.16", "points": n, "bytes": theirs.stat().st_size, **timing})
     return rows
@@ -152,21 +156,22 @@ def measure_view(n: int, scratch: Path, repeat: int) -> dict:
     return {"points": n, "startup_s": startup, "bytes_fetched": sent, **timing}
 
 
-# The training sample with the most similar pairs drawn well inside the map, and a held-out sample near it.
+# The training sample with the most similar pairs, all drawn, well inside the map; and a held-out sample near it.
 PICK = """
 const v = window.drlim.views[0], ds = v.ds, adj = ds.partners, split = ds.columns.split;
 const r = v.canvas.getBoundingClientRect(), inside = (s) => s && s[0] > 80 && s[0] < r.width - 80 && s[1] > 80
   && s[1] < r.height - 80;
 let anchor = -1;
-for (let i = 0; i < ds.n; i++) if (adj.degree[i] > 0 && inside(v.screen(i))
-  && (anchor < 0 || adj.degree[i] > adj.degree[anchor])) anchor = i;
+for (let i = 0; i < ds.n; i++) if (adj.degree[i] > 0 && adj.start[i + 1] - adj.start[i] === adj.degree[i]
+  && inside(v.screen(i)) && (anchor < 0 || adj.degree[i] > adj.degree[anchor])) anchor = i;
 const at = v.screen(anchor), test = split.values.indexOf("test");
 let near = -1, best = Infinity;
 for (let i = 0; i < ds.n; i++) {
   const s = v.screen(i), d = s && (s[0] - at[0] - 60) ** 2 + (s[1] - at[1] + 60) ** 2;
   if (split.data[i] === test && inside(s) && d < best) { near = i; best = d; }
 }
-return [window.drlim.screenOf(0, ds.ids[anchor]), window.drlim.screenOf(0, ds.ids[near])];
+window.drlim.app.select(v, anchor);
+return window.drlim.screenOf(0, ds.ids[near]);
 """
 
 
@@ -176,9 +181,7 @@ def screenshot(page: Path, out: Path) -> Path:
     with chromium() as driver:
         driver.get(page.resolve().as_uri())
         wait_until(driver, "window.drlim.ready", timeout=300)
-        anchor, near = driver.execute_script(PICK)
-        move_to(driver, *anchor, click=True)
-        move_to(driver, *near)
+        move_to(driver, *driver.execute_script(PICK))  # selects the anchor as a click would, hovers the other
         wait_until(driver, "!document.getElementById('tooltip').hidden")
         driver.save_screenshot(str(out))
     return out
@@ -189,19 +192,20 @@ def main() -> None:
     parser.add_argument("--page", type=Path, action="append", default=[], help="a written page to measure")
     parser.add_argument("--points", type=int, nargs="*", default=[], help="bare clustered points, both renderers")
     parser.add_argument("--view", type=int, nargs="*", default=[], help="points in a folder served by drlim view")
-    parser.add_argument("--regl", type=Path, help="node_modules with regl-scatterplot, regl and pub-sub-es")
+    parser.add_argument("--regl", type=Path, help="regl-scatterplot bundled into one script (see above)")
     parser.add_argument("--repeat", type=int, default=3, help="fresh browsers per figure (median)")
     parser.add_argument("--screenshot", type=Path, help="write a picture of the first --page in use here (PNG)")
     args = parser.parse_args()
     if args.screenshot:
         print(f"wrote {screenshot(args.page[0], args.screenshot)}")
     with tempfile.TemporaryDirectory(prefix="drlim-explorer-bench-") as scratch:
-        results = [measure_page(page, args.repeat) for page in args.page]
+        for page in args.page:
+            print(json.dumps(measure_page(page, args.repeat)), flush=True)
         for n in args.points:
-            results += measure_points(n, args.regl, Path(scratch), args.repeat)
-        results += [measure_view(n, Path(scratch), args.repeat) for n in args.view]
-    for row in results:
-        print(json.dumps(row))
+            for row in measure_points(n, args.regl, Path(scratch), args.repeat):
+                print(json.dumps(row), flush=True)
+        for n in args.view:
+            print(json.dumps(measure_view(n, Path(scratch), args.repeat)), flush=True)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,7 @@ def run_map(
         ):
             fields[name].append(values)
         metadata.append(_metadata(store, "train", ids))
+        title = f"{title} + {len(ids)} training samples"
     joined = {name: np.concatenate(parts) for name, parts in fields.items()}
     neighbours = np.full((len(joined["ids"]), NEIGHBOURS), -1, dtype=np.int64)
     neighbours[: len(keep)] = input_neighbours(fields["features"][0], np.zeros(len(keep)), NEIGHBOURS)

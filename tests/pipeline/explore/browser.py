@@ -106,7 +106,7 @@ def move_to(driver, x: float, y: float, click: bool = False) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
     actions = ActionChains(driver)
-    actions.w3c_actions.pointer_action.move_to_location(int(x), int(y))
+    actions.w3c_actions.pointer_action.move_to_location(round(x), round(y))
     if click:
         actions.w3c_actions.pointer_action.click()
     actions.perform()
