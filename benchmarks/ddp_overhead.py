@@ -31,7 +31,7 @@ from pipeline.train.batches import ShareSampling
 
 def epochs_of_steps(store_dir: str, pairs_dir: str, rank: int, world: int, batch: int, epochs: int) -> float:
     """Pairs scored per second by this rank over ``epochs`` epochs after one warm-up epoch."""
-    x = torch.from_numpy(np.array(SampleStore.open(store_dir).feature_matrix("train")))
+    x = torch.from_numpy(SampleStore.open(store_dir).split("train")[1])
     share = PairSet.open(pairs_dir).read_share(rank, world)
     sampling = ShareSampling.from_share(share)
     torch.manual_seed(0)

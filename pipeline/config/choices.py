@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,7 +63,8 @@ class Choices(Mapping[str, Choice]):
 
     def __getitem__(self, name: str) -> Choice:
         if name not in self._choices:
-            raise ValueError(f"unknown {self.kind} {name!r}; choose one of {sorted(self._choices)}")
+            listed = sorted(n for n, c in self._choices.items() if "unlisted" not in c.traits)
+            raise ValueError(f"unknown {self.kind} {name!r}; choose one of {listed}")
         return self._choices[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -126,6 +128,7 @@ DATA_SOURCES = Choices(
     Choice("numpy", "pipeline.data.files:FileSource", traits=frozenset({"files"})),
     Choice("norb", "pipeline.data.norb:NorbSource"),
     Choice("airplane", "pipeline.data.norb:AirplaneSource"),
+    Choice("infimnist", "pipeline.data.infimnist:InfiniteMnistSource"),
 )
 
 # Transformed copies of every sample (data.transforms: name -> parameters). Traits: "whole" = whole pixels only.
@@ -139,13 +142,15 @@ TRANSFORMS = Choices(
 # How similar pairs are found (pairs.sources). The order is the pair shards' (their source column's dictionary) and
 # the precedence when several find one pair: the earlier name is recorded. Traits: "extends_knn" = made from the
 # kNN edges (needs the knn source; before symmetrisation, so not with symmetrize: mutual), "copies" = pairs
-# transformed copies (needs data.transforms), "rule" = the metadata rule pairs.prior.
+# transformed copies (needs data.transforms), "rule" = the metadata rule pairs.prior, "labels" = pairs labelled
+# samples (needs labels). New sources go at the end: the order is on disk.
 PAIR_SOURCES = Choices(
     "pair source",
     Choice("knn", "pipeline.pairs.pair_sources:KnnPairs"),
     Choice("prior", "pipeline.pairs.prior:PriorPairs", traits=frozenset({"rule"})),
     Choice("transform", "pipeline.pairs.copies:TransformPairs", traits=frozenset({"copies"})),
     Choice("transform_knn", "pipeline.pairs.copies:TransformKnnPairs", traits=frozenset({"copies", "extends_knn"})),
+    Choice("label", "pipeline.pairs.labels:LabelPairs", traits=frozenset({"labels"})),
 )
 
 # FAISS indexes of the kNN graph (pairs.index, pairs.index_options).
@@ -154,9 +159,23 @@ INDEXES = Choices(
     Choice("flat", "pipeline.pairs.knn:FlatIndex"),
     Choice("ivf", "pipeline.pairs.knn:IVFIndex", {"nlist": None, "nprobe": 8, "train_size": None}),
     Choice("hnsw", "pipeline.pairs.knn:HNSWIndex", {"m": 32, "ef_construction": 80, "ef_search": 64}),
+    # Named by a FAISS index-factory string (is_factory_string), never by "factory": unlisted among the choices.
+    Choice(
+        "factory",
+        "pipeline.pairs.knn:FactoryIndex",
+        {"nprobe": 8, "ef_search": 64, "k_factor": 4, "train_size": None},
+        traits=frozenset({"unlisted"}),
+    ),
     value=positive_integer,
     value_rule="a positive integer",
 )
+
+
+def is_factory_string(index: str) -> bool:
+    """Whether ``pairs.index`` names a FAISS index by its index-factory string (``PCA64,IVF2048,Flat``, ``HNSW32``,
+    ``IVF4096,PQ16``: upper-case tokens, comma-separated) rather than by one of ``INDEXES``'s names."""
+    return bool(re.fullmatch(r"[A-Z][A-Za-z0-9_.=]*(,[A-Za-z0-9_.=]+)*", index))
+
 
 # Encoders G_W (encoder.name, encoder.options); output_dim and the samples' shape come from the job and the data.
 ENCODERS = Choices(

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from pipeline.config.base import Section
-from pipeline.config.choices import DATA_SOURCES, INDEXES, PAIR_SOURCES, TRANSFORMS
+from pipeline.config.choices import DATA_SOURCES, INDEXES, PAIR_SOURCES, TRANSFORMS, is_factory_string
 from pipeline.config.paths import climbs_out
 
 
@@ -29,7 +29,8 @@ class DataConfig(Section):
     source: str = Field(
         "mnist",
         description="mnist (digits, *_per_digit, root, download apply), your own parquet/numpy files, "
-        "norb (one airplane from the small NORB files under ROOT/norb) or airplane (its synthetic stand-in)",
+        "norb (one airplane from the small NORB files under ROOT/norb), airplane (its synthetic stand-in) or "
+        "infimnist (data.samples MNIST digits: the training digits, then deformed copies; MNIST's test digits)",
     )
     norb_instance: int = Field(4, ge=0, description="norb: which airplane instance")
     root: str | None = Field(
@@ -56,6 +57,12 @@ class DataConfig(Section):
     feature_shape: list[int] | None = Field(None, description="reshape each sample, e.g. [1, 28, 28]")
     digits: list[int] = Field(default_factory=lambda: [4, 9])
     train_per_digit: int | None = Field(3000, gt=0, description="first N of each digit; null = all")
+    samples: int = Field(
+        1_000_000,
+        gt=0,
+        description="infimnist: training digits to make: MNIST's training "
+        "digits of data.digits, then deformed copies of them, to this count",
+    )
     test_per_digit: int | None = Field(None, gt=0, description="first N of each digit; null = all")
     download: bool = Field(True, description="download MNIST through torchvision when it is missing")
     transforms: dict[str, list[float]] = Field(
@@ -145,16 +152,23 @@ class PairsConfig(Section):
     sources: list[str] = Field(
         default_factory=lambda: ["knn"],
         description="knn: k nearest neighbours; transform: copies of one origin; transform_knn: a sample with "
-        "the copies of its neighbours' origins (needs data.transforms); prior: the metadata rule pairs.prior",
+        "the copies of its neighbours' origins (needs data.transforms); prior: the metadata rule pairs.prior; "
+        "label: each labelled sample with pairs.k others of its label (prior knowledge from labels)",
     )
     prior: PriorRule | None = Field(None, description="metadata rule for the 'prior' source")
     k: int = Field(5, ge=1, description="neighbours per sample (self excluded)")
     symmetrize: Literal["union", "mutual"] = Field(
         "union", description="union: i~j when either is among the other's k nearest (the paper); mutual: both"
     )
-    index: str = Field("flat", description="FAISS index: flat = exact L2; ivf, hnsw = approximate, for large N")
+    index: str = Field(
+        "flat",
+        description="FAISS index: flat = exact L2; ivf, hnsw = approximate, for large N; or any FAISS "
+        "index-factory string, e.g. PCA64,IVF2048,Flat (784-d rows at 1M)",
+    )
     index_options: dict[str, int] = Field(
-        default_factory=dict, description="ivf: nlist, nprobe, train_size; hnsw: m, ef_construction, ef_search"
+        default_factory=dict,
+        description="ivf: nlist, nprobe, train_size; hnsw: m, ef_construction, ef_search; "
+        "a factory string: nprobe, ef_search, train_size",
     )
     recall_queries: int = Field(1000, ge=1, description="approximate indexes: queries checked against exact search")
     num_shards: int = Field(8, ge=1, le=4096, description="pair shards, by hash of the left id")
@@ -181,7 +195,7 @@ class PairsConfig(Section):
                 f"{neighbours[0]} has used the kNN edges; use symmetrize: union with {neighbours[0]}"
             )
         try:
-            INDEXES.options(self.index, self.index_options)
+            INDEXES.options("factory" if is_factory_string(self.index) else self.index, self.index_options)
         except ValueError as exc:
             raise ValueError(f"pairs.index_options: {exc}") from None
         return self
@@ -189,7 +203,14 @@ class PairsConfig(Section):
     @field_validator("index")
     @classmethod
     def _index(cls, v: str) -> str:
-        return INDEXES.check(v)
+        if is_factory_string(v):
+            return v  # FAISS itself checks the string when the pair stage starts, naming its reason
+        try:
+            if v == "factory":
+                raise ValueError("name a FAISS index by its index-factory string")
+            return INDEXES.check(v)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, or a FAISS index-factory string such as PCA64,IVF2048,Flat") from None
 
     @field_validator("sources")
     @classmethod

@@ -60,7 +60,23 @@ class TrainConfig(Section):
     mode: Literal["per_pair", "batch"] = Field(
         "batch", description="per_pair: the paper's sampled pairs; batch: also score all pairs in a batch"
     )
-    epochs: int = Field(30, ge=1)
+    epochs: int | float = Field(
+        30,
+        gt=0,
+        description="passes over the similar pairs; a fraction trains part of the last pass (e.g. 0.5: half of one)",
+    )
+    steps: int | None = Field(
+        None,
+        ge=1,
+        description="optimizer steps per worker in all, instead of train.epochs "
+        "(an epoch: a worker's share of the similar pairs, train.batch_size at a time)",
+    )
+    checkpoint_every: float = Field(
+        300,
+        ge=0,
+        description="seconds between checkpoints within an epoch (a run "
+        "killed then resumes there, on the same loss curve); 0 = at epochs' ends only",
+    )
     batch_size: int = Field(64, ge=1, description="similar pairs per step and worker")
     negatives_per_positive: float = Field(
         0.25, ge=0, description="per_pair: dissimilar pairs drawn per similar pair; batch: their weight ratio"
@@ -77,7 +93,13 @@ class TrainConfig(Section):
         "adam",
         description="sgd, adam or adamw: Adam with decoupled weight decay (adam adds weight_decay to the gradient)",
     )
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(1e-3, gt=0, description="learning rate at train.lr_reference_batch (scaled by lr_scaling)")
+    lr_scaling: Literal["none", "sqrt", "linear"] = Field(
+        "none",
+        description="how the learning rate grows with train.batch_size: lr x (batch_size / lr_reference_batch)^p, "
+        "p = 0 (none), 1/2 (sqrt, for Adam) or 1 (linear, for SGD)",
+    )
+    lr_reference_batch: int = Field(64, ge=1, description="the batch size train.lr is given for (lr_scaling)")
     lr_schedule: Literal["constant", "cosine"] = Field("cosine", description="cosine: decays to 0 by the last step")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
     weight_decay: float = Field(0.0, ge=0)
@@ -158,6 +180,12 @@ class EvaluateConfig(Section):
     trustworthiness_k: list[int] = Field(default_factory=lambda: [5, 12])
     knn_k: int = Field(5, ge=1, description="k of the k-NN classifier inside the embedding")
     thumbnails: int = Field(400, ge=0, description="digit thumbnails drawn on the map")
+    scored_samples: int = Field(
+        10_000,
+        ge=10,
+        description="held-out originals the metrics are computed on: a seeded sample of this many when a "
+        "split holds more (trustworthiness costs n^2 time), all of them otherwise; every row is embedded",
+    )
     batch_size: int = Field(1024, ge=1)
     validation: float = Field(
         0.1,

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from pipeline.config import DataConfig, held_out_count
 from pipeline.data.sources import PartSamples, SourcePart
-from pipeline.data.store import ROWS_PER_SHARD, sample_table
+from pipeline.data.store import FLOAT32, ROWS_PER_SHARD, sample_table
 from pipeline.data.transforms import with_copies
 from pipeline.errors import DataError
 
@@ -31,6 +31,8 @@ class PartFacts:
     rows: int
     feature_shape: tuple[int, ...]
     metadata: dict[str, str]  # column -> numpy dtype (``dtype.str``)
+    feature_dtype: str = "float32"
+    divisor: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -54,24 +56,34 @@ class StoreLayout:
     blocks: int  # 1 + transformed copies of each original
     feature_shape: tuple[int, ...]
     meta_fields: list[pa.Field]
+    feature_dtype: np.dtype = FLOAT32  # how the features are stored: as every part gives them, else float32
+    divisor: float = 1.0
 
     @property
     def split_rows(self) -> dict[str, int]:
         return {name: self.blocks * n for name, (_, n) in self.splits.items() if n}
 
 
-def part_facts(part: SourcePart, samples: PartSamples, cfg: DataConfig) -> PartFacts:
-    """The facts of a part's samples; ``data.transforms`` are tried on its first sample, so a sample shape they
-    cannot take fails here, naming the part."""
+def part_facts(part: SourcePart, samples: PartSamples, cfg: DataConfig, rows: int | None = None) -> PartFacts:
+    """The facts of a part's samples (``rows`` of them: default, all of ``samples``); ``data.transforms`` are tried
+    on its first sample, so a sample shape they cannot take fails here, naming the part."""
     if cfg.transforms:
         with_copies("train", samples.features[:1], samples.labels[:1], np.zeros(1), cfg, where=part.name)
     return PartFacts(
-        len(samples), tuple(samples.features.shape[1:]), {k: v.dtype.str for k, v in samples.metadata.items()}
+        len(samples) if rows is None else rows,
+        tuple(samples.features.shape[1:]),
+        {k: v.dtype.str for k, v in samples.metadata.items()},
+        samples.features.dtype.name,
+        samples.divisor,
     )
 
 
 def inspect_part(part: SourcePart, cfg: DataConfig) -> PartFacts:
-    """Read and check one part (any problem is a ``DataError`` naming it); its facts."""
+    """Read and check one part (any problem is a ``DataError`` naming it), or its preview when it has one; its
+    facts."""
+    preview = part.preview()
+    if preview is not None:
+        return part_facts(part, preview[0], cfg, preview[1])
     return part_facts(part, part.read(), cfg)
 
 
@@ -97,25 +109,36 @@ def metadata_fields(parts: list[SourcePart], facts: list[PartFacts]) -> list[pa.
     return fields
 
 
-def held_out_mask(n: int, validation: float, seed: int = 0) -> np.ndarray:
+def held_out_mask(n: int, validation: float, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
     """Which of ``n`` training originals form the validation split: ``validation`` of them (a fraction or a count),
-    drawn with a fixed seed so that every run of a data section holds out the same samples."""
-    count = held_out_count(n, validation)
-    if not 0 < count < n:
+    drawn with a fixed seed so that every run of a data section holds out the same samples. With ``groups`` (one
+    per original, ``DataSource.groups``), ``validation`` of the groups, each with all its members."""
+    names = None if groups is None else np.unique(groups)
+    total = n if names is None else len(names)
+    count = held_out_count(total, validation)
+    what = "training samples" if names is None else "groups of training samples (e.g. a digit and its deformations)"
+    if not 0 < count < total:
         raise DataError(
-            f"evaluate.validation={validation:g} holds out {count} of the {n} training samples; it "
+            f"evaluate.validation={validation:g} holds out {count} of the {total} {what}; it "
             f"needs at least one and must leave some to train on"
         )
+    chosen = np.random.default_rng(seed).choice(total, count, replace=False)
+    if groups is not None and names is not None:
+        return np.isin(groups, names[chosen])
     picked = np.zeros(n, dtype=bool)
-    picked[np.random.default_rng(seed).choice(n, count, replace=False)] = True
+    picked[chosen] = True
     return picked
 
 
 def plan_parts(
-    parts: list[SourcePart], facts: list[PartFacts], validation: float, blocks: int
+    parts: list[SourcePart],
+    facts: list[PartFacts],
+    validation: float,
+    blocks: int,
+    groups: np.ndarray | None = None,
 ) -> tuple[list[PartPlan], StoreLayout]:
     """Each part's plan and the store's layout; ``validation`` of the training originals (over all training parts,
-    in order) form the validation split."""
+    in order; of their ``groups``, when given) form the validation split."""
     shape = facts[0].feature_shape
     for part, fact in zip(parts, facts):
         if fact.feature_shape != shape:
@@ -130,7 +153,7 @@ def plan_parts(
         mine = np.array([p.split == split for p in parts])
         first_row[mine] = np.concatenate([[0], np.cumsum(rows[mine])[:-1]]).astype(np.int64)
     n_train = int(rows[is_train].sum())
-    held = held_out_mask(n_train, validation) if validation else np.zeros(n_train, dtype=bool)
+    held = held_out_mask(n_train, validation, groups=groups) if validation else np.zeros(n_train, dtype=bool)
     kept_before = np.concatenate([[0], np.cumsum(~held)])
     held_before = np.concatenate([[0], np.cumsum(held)])
     plans = []
@@ -154,7 +177,10 @@ def plan_parts(
     for split in ("train", "validation", "test"):
         layout[split] = (first, counts[split])
         first += blocks * counts[split]
-    return plans, StoreLayout(layout, blocks, shape, metadata_fields(parts, facts))
+    # Features are stored as the parts give them when all agree and no transform computes on them, else float32.
+    kinds = {(f.feature_dtype, f.divisor) for f in facts}
+    dtype, divisor = next(iter(kinds)) if len(kinds) == 1 and blocks == 1 else ("float32", 1.0)
+    return plans, StoreLayout(layout, blocks, shape, metadata_fields(parts, facts), np.dtype(dtype), divisor)
 
 
 def part_tables(
@@ -177,7 +203,7 @@ def part_tables(
             continue
         part = with_copies(
             split,
-            mine.features,
+            mine.features if mine.features.dtype == layout.feature_dtype else mine.as_float(),
             mine.labels,
             plan.first_row + mine.source_index,
             cfg,
@@ -200,6 +226,7 @@ def part_tables(
                 part.source_index,
                 part.metadata,
                 layout.meta_fields,
+                layout.feature_dtype,
             )
         )
     if not tables:

@@ -155,8 +155,8 @@ class MnistPart(SourcePart):
     def read(self) -> PartSamples:
         images, labels = load_mnist(self.root, train=self.split == "train", download=False)
         rows = select_digits(labels, list(self.digits), self.per_digit)
-        # Scaled in float64, then stored as float32 (the store's features).
-        return PartSamples((images[rows, None] / 255.0).astype(np.float32), labels[rows], rows)
+        # Stored as the uint8 pixels they are; read as pixels / 255 (in float64, then rounded to float32).
+        return PartSamples(images[rows, None], labels[rows], rows, divisor=255.0)
 
 
 class MnistSource(DataSource):

@@ -23,13 +23,23 @@ from pipeline.config import DataConfig
 
 @dataclass(frozen=True)
 class PartSamples:
-    """The originals one part gives its split: ``features`` float32 ``(n, *shape)``, ``labels`` (-1: none),
-    ``source_index`` (each sample's row in the source) and metadata columns (name -> ``(n,)``)."""
+    """The originals one part gives its split: ``features`` ``(n, *shape)``, ``labels`` (-1: none),
+    ``source_index`` (each sample's row in the source) and metadata columns (name -> ``(n,)``).
+
+    Features are float32, or integers stored as they are (uint8 pixels: 4x less disk, memory and I/O) whose
+    values are ``features / divisor`` (255 for pixels in [0, 1])."""
 
     features: np.ndarray
     labels: np.ndarray
     source_index: np.ndarray
     metadata: dict[str, np.ndarray] = field(default_factory=dict)
+    divisor: float = 1.0
+
+    def as_float(self) -> np.ndarray:
+        """The features' float32 values (divided in float64, then rounded)."""
+        if self.features.dtype == np.float32 and self.divisor == 1.0:
+            return self.features
+        return (self.features / np.float64(self.divisor)).astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -41,6 +51,7 @@ class PartSamples:
             self.labels[selected],
             self.source_index[selected],
             {k: v[selected] for k, v in self.metadata.items()},
+            self.divisor,
         )
 
 
@@ -54,6 +65,11 @@ class SourcePart:
 
     def read(self) -> PartSamples:
         raise NotImplementedError
+
+    def preview(self) -> tuple[PartSamples, int] | None:
+        """Its first samples and its row count, when the part can tell them without being made whole (a part
+        generated sample by sample); None: the data stage reads it to learn its facts."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -87,3 +103,9 @@ class DataSource:
     def fingerprint(self) -> Any:
         """What identifies the parts' content without reading it (JSON-serialisable)."""
         raise NotImplementedError
+
+    def groups(self) -> np.ndarray | None:
+        """A group per training sample (in order over the training parts) whose members are one sample in
+        disguise, e.g. deformations of one digit: the validation split holds out whole groups, so none of them
+        is trained on. None: every sample is its own group."""
+        return None

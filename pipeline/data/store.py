@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +29,20 @@ from pipeline.errors import DataError, StageError
 from pipeline.infrastructure.atomic import atomic_path, reserve
 from pipeline.infrastructure.tables import ShardedTable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = FLOAT32_VERSION = 2  # float32 features
+FLOAT32 = np.dtype(np.float32)
+STORED_DTYPE_VERSION = 3  # features in their own dtype (uint8 pixels), divided by the feature divisor when read
 ROWS_PER_SHARD = 32_768
 BASE_COLUMNS = ("id", "split", "label", "origin_id", "transform", "source_index", "features")
 
 
-def sample_schema(feature_shape: tuple[int, ...], metadata: list[pa.Field] | None = None) -> pa.Schema:
+def schema_version(dtype: np.dtype) -> int:
+    return SCHEMA_VERSION if np.dtype(dtype) == np.float32 else STORED_DTYPE_VERSION
+
+
+def sample_schema(
+    feature_shape: tuple[int, ...], metadata: list[pa.Field] | None = None, dtype: np.dtype = FLOAT32
+) -> pa.Schema:
     dim = int(np.prod(feature_shape))
     return pa.schema(
         [
@@ -44,10 +53,10 @@ def sample_schema(feature_shape: tuple[int, ...], metadata: list[pa.Field] | Non
             pa.field("origin_id", pa.int64(), nullable=False),
             pa.field("transform", pa.string()),
             pa.field("source_index", pa.int64()),
-            pa.field("features", pa.list_(pa.float32(), dim), nullable=False),
+            pa.field("features", pa.list_(pa.from_numpy_dtype(dtype), dim), nullable=False),
         ],
         metadata={
-            "drlim.schema_version": str(SCHEMA_VERSION),
+            "drlim.schema_version": str(schema_version(dtype)),
             "drlim.feature_shape": json.dumps(list(feature_shape)),
         },
     )
@@ -63,10 +72,12 @@ def sample_table(
     source_index: np.ndarray,
     metadata: dict[str, np.ndarray] | None,
     meta_fields: list[pa.Field],
+    dtype: np.dtype = FLOAT32,
 ) -> pa.Table:
-    """Rows of one split with the ids given, in the store's schema (``features`` ``(n, *shape)``)."""
+    """Rows of one split with the ids given, in the store's schema (``features`` ``(n, *shape)``, stored as
+    ``dtype``)."""
     n = len(ids)
-    flat = np.ascontiguousarray(features, dtype=np.float32).reshape(n, -1)
+    flat = np.ascontiguousarray(features, dtype=dtype).reshape(n, -1)
     return pa.table(
         {
             **{f.name: pa.array((metadata or {})[f.name], f.type) for f in meta_fields},
@@ -78,16 +89,27 @@ def sample_table(
             "source_index": pa.array(np.asarray(source_index).astype(np.int64)),
             "features": pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1]),
         },
-        schema=sample_schema(features.shape[1:], meta_fields),
+        schema=sample_schema(features.shape[1:], meta_fields, dtype),
     )
 
 
 def store_manifest(
-    shards: list[dict], splits: dict[str, int], feature_shape: list[int], metadata_columns: list[str], provenance: dict
+    shards: list[dict],
+    splits: dict[str, int],
+    feature_shape: list[int],
+    metadata_columns: list[str],
+    provenance: dict,
+    dtype: np.dtype = FLOAT32,
+    divisor: float = 1.0,
 ) -> dict:
-    """The manifest of a store whose shards (in id order) are written."""
+    """The manifest of a store whose shards (in id order) are written; features stored as ``dtype`` are the
+    samples' values times ``divisor`` (uint8 pixels: 255)."""
+    stored = (
+        {} if np.dtype(dtype) == np.float32 else {"feature_dtype": np.dtype(dtype).name, "feature_divisor": divisor}
+    )
     return {
-        "schema_version": SCHEMA_VERSION,
+        **stored,
+        "schema_version": schema_version(dtype),
         "shards": shards,
         # Identity of the whole store (what later stages key their outputs on).
         "sha256": hashlib.sha256(json.dumps([sh["sha256"] for sh in shards]).encode()).hexdigest(),
@@ -103,12 +125,35 @@ class SampleStore(ShardedTable):
     """Read access to a finished sample store (``SampleStore.open(location)``)."""
 
     KIND = "sample store"
-    SCHEMA_VERSION = SCHEMA_VERSION
+    SCHEMA_VERSION = STORED_DTYPE_VERSION
+    READS = (FLOAT32_VERSION, STORED_DTYPE_VERSION)
     STAGE = "the data stage"
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
         return tuple(self.manifest["feature_shape"])
+
+    @property
+    def feature_dtype(self) -> np.dtype:
+        """How the features are stored (float32, or e.g. uint8 pixels)."""
+        return np.dtype(self.manifest.get("feature_dtype", "float32"))
+
+    @property
+    def feature_divisor(self) -> float:
+        """The stored features divided by this are the samples' values (1 for float32)."""
+        return float(self.manifest.get("feature_divisor", 1.0))
+
+    @property
+    def feature_bytes(self) -> int:
+        """The stored features of every split, in bytes."""
+        return int(self.manifest["rows"] * math.prod(self.feature_shape) * self.feature_dtype.itemsize)
+
+    def as_float(self, stored: np.ndarray) -> np.ndarray:
+        """Stored features as the samples' float32 values (divided in float64, then rounded: uint8 pixels / 255
+        give exactly what ``pixels / 255.0`` in NumPy gives)."""
+        if stored.dtype == np.float32:
+            return stored
+        return (stored / np.float64(self.feature_divisor)).astype(np.float32)
 
     def files_of(self, split: str) -> list[Path]:
         """The shards that hold rows of ``split`` (in id order)."""
@@ -123,10 +168,10 @@ class SampleStore(ShardedTable):
         """The rows of ``split`` in one shard file (ordered by id, as written)."""
         return pq.read_table(path, filters=[("split", "=", split)], columns=columns)
 
-    @staticmethod
-    def read_features(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def read_features(self, path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, features (n, d) float32, flattened)`` of the rows of ``split`` in one shard file."""
-        return _ids_and_features(SampleStore.read_shard(path, split, ["id", "features"]))
+        ids, stored = _ids_and_features(SampleStore.read_shard(path, split, ["id", "features"]))
+        return ids, self.as_float(stored)
 
     def column(self, split: str, name: str) -> np.ndarray:
         """One column of a split, ordered by id, read shard by shard."""
@@ -134,23 +179,29 @@ class SampleStore(ShardedTable):
             [self.read_shard(path, split, [name]).column(name).to_numpy() for path in self.files_of(split)]
         )
 
-    def _read(self, split: str, columns: list[str]) -> pa.Table:
-        return pq.read_table([str(p) for p in self.files], filters=[("split", "=", split)], columns=columns)
+    def _read(self, split: str, columns: list[str], ids: np.ndarray | None = None) -> pa.Table:
+        """``columns`` of the rows of ``split`` (only those with ``ids``, when given), from its shards."""
+        where: list[tuple] = [("split", "=", split)]
+        if ids is not None:
+            where.append(("id", "in", pa.array(ids, pa.int64())))
+        return pq.read_table([str(p) for p in self.files_of(split)], filters=where, columns=columns)
 
-    def split(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(ids, features (n, *shape) float32, labels)`` of one split, ordered by id."""
-        table = self._read(name, ["id", "label", "features"])
+    def split(self, name: str, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(ids, features (n, *shape) float32, labels)`` of one split (only the rows ``ids``, when given), ordered
+        by id."""
+        table = self._read(name, ["id", "label", "features"], ids)
         if table.num_rows == 0:
             raise StageError(f"sample store {self.directory} has no rows in split {name!r}")
         ids, flat = _ids_and_features(table)
         order = np.argsort(ids, kind="stable")
-        features = flat.reshape(len(ids), *self.feature_shape)[order]
+        features = self.as_float(flat.reshape(len(ids), *self.feature_shape)[order])
         labels = table.column("label").to_numpy(zero_copy_only=False)[order]
         return ids[order], features, labels
 
     def feature_matrix(self, name: str = "train") -> np.ndarray:
-        """Features of one split, ordered by id, as a read-only memory map ``(n, *shape)`` float32: rows are
-        read from disk when touched, so a worker can gather rows by id without holding the split in memory.
+        """Features of one split, ordered by id, as a read-only memory map ``(n, *shape)`` as stored
+        (``feature_dtype``; ``as_float`` gives the values): rows are read from disk when touched, so a worker can
+        gather rows by id without holding the split in memory.
 
         Made on first use from the shards, one record batch at a time, as ``features-<split>.npy`` beside them
         (a derived file: written to a temporary name and renamed, remade when unreadable or of another shape,
@@ -164,13 +215,13 @@ class SampleStore(ShardedTable):
         if path.is_file():
             try:
                 matrix = np.load(path, mmap_mode="r")
-                if matrix.shape == shape and matrix.dtype == np.float32:
+                if matrix.shape == shape and matrix.dtype == self.feature_dtype:
                     return matrix
             except (OSError, ValueError):
                 pass
         what = f"the {name} features for training ({path.name})"
         with atomic_path(path, what) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=self.feature_dtype, shape=shape)
             reserve(tmp, what)  # a sparse map would crash its writer (SIGBUS) on a full disk
             row, last_id = 0, -1
             for file in self.files:
@@ -200,21 +251,22 @@ class SampleStore(ShardedTable):
     def metadata_columns(self) -> list[str]:
         return list(self.manifest.get("metadata_columns", []))
 
-    def metadata(self, name: str, columns: list[str]) -> dict[str, np.ndarray]:
-        """Metadata ``columns`` of one split, ordered by id."""
+    def metadata(self, name: str, columns: list[str], ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Metadata ``columns`` of one split (only the rows ``ids``, when given), ordered by id."""
         missing = sorted(set(columns) - set(self.metadata_columns))
         if missing:
             raise DataError(
                 f"sample store {self.directory} has no metadata column(s) {missing}; its metadata columns are "
                 f"{self.metadata_columns or 'none'} (fix the rule's column names or the source data)"
             )
-        table = self._read(name, ["id", *columns])
+        table = self._read(name, ["id", *columns], ids)
         order = np.argsort(table.column("id").to_numpy(), kind="stable")
         return {c: table.column(c).to_numpy(zero_copy_only=False)[order] for c in columns}
 
-    def origins(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(origin_id, transform)`` of one split, ordered by id (transform is None for originals)."""
-        table = self._read(name, ["id", "origin_id", "transform"])
+    def origins(self, name: str, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(origin_id, transform)`` of one split (only the rows ``ids``, when given), ordered by id (transform is
+        None for originals)."""
+        table = self._read(name, ["id", "origin_id", "transform"], ids)
         order = np.argsort(table.column("id").to_numpy(), kind="stable")
         transform = np.asarray(table.column("transform").to_pylist(), dtype=object)
         return table.column("origin_id").to_numpy()[order], transform[order]
@@ -223,4 +275,4 @@ class SampleStore(ShardedTable):
 def _ids_and_features(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     ids = table.column("id").to_numpy()
     features = table.column("features").combine_chunks().flatten().to_numpy().reshape(len(ids), -1)
-    return ids, np.ascontiguousarray(features, dtype=np.float32)
+    return ids, np.ascontiguousarray(features)

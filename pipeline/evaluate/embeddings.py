@@ -1,7 +1,8 @@
 """The embeddings table (schema version 2), written by the evaluate stage and by ``drlim embed``.
 
 ``id`` int64, ``split`` string, ``label`` int32 (-1: unlabelled), ``origin_id`` int64, ``transform`` string
-(null for originals), ``embedding`` fixed_size_list<float32>[output_dim].
+(null for originals), ``embedding`` fixed_size_list<float32>[output_dim]. A run writes the held-out split as
+``embeddings.parquet`` and every split, every row, as the folder ``embeddings/`` (one part per store shard).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ EMBEDDINGS_SCHEMA_VERSION = 2
 
 def embeddings_table(
     ids: np.ndarray,
-    split: str,
+    split: str | np.ndarray,
     labels: np.ndarray,
     embedding: np.ndarray,
     origin: np.ndarray | None = None,
@@ -36,7 +37,7 @@ def embeddings_table(
     return pa.table(
         {
             "id": pa.array(ids, pa.int64()),
-            "split": pa.array([split] * len(ids), pa.string()),
+            "split": pa.array([split] * len(ids) if isinstance(split, str) else split, pa.string()),
             "label": pa.array(labels.astype(np.int32)),
             "origin_id": pa.array(ids if origin is None else origin, pa.int64()),
             "transform": (

@@ -8,18 +8,39 @@ in the embedding (leave-one-out), the protocol of the baselines it is compared a
 from __future__ import annotations
 
 import numpy as np
-from sklearn.manifold import trustworthiness as _sk_trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
 from pipeline.pairs.copies import origin_groups, transform_pairs
 
+BLOCK_BYTES = 64 << 20  # distances and comparisons of one block of rows in trustworthiness
+
 
 def trustworthiness(inputs: np.ndarray, embedding: np.ndarray, k: int) -> float:
-    """sklearn's trustworthiness(k) with the input space as flattened raw features."""
+    """Trustworthiness(k) (Venna and Kaski) with the input space as flattened raw features: scikit-learn's
+    ``trustworthiness``, computed a block of rows at a time so that memory grows as n, not n^2.
+
+    scikit-learn ranks every row's n input-space distances (two n x n matrices: 1.6 GB at 10 000 samples). Only
+    the ranks of each point's k embedding neighbours enter the sum, and a rank is how many points are nearer: so
+    each block of rows needs its distances to all points (``BLOCK_BYTES``) and nothing more. Equal to
+    scikit-learn's where no two distances from a point tie exactly (a tie ranks the neighbour first here).
+    """
     n = len(inputs)
     if not 1 <= k < n / 2:
         raise ValueError(f"trustworthiness needs 1 <= k < n/2, got k={k} for n={n}")
-    return float(_sk_trustworthiness(inputs.reshape(n, -1), embedding, n_neighbors=k))
+    x = inputs.reshape(n, -1).astype(np.float64)
+    squares = np.einsum("ij,ij->i", x, x)
+    neighbours = NearestNeighbors(n_neighbors=k).fit(embedding).kneighbors(return_distance=False)
+    rows = max(1, BLOCK_BYTES // (8 * n * (k + 1)))
+    penalty = 0.0
+    for start in range(0, n, rows):
+        block = slice(start, min(start + rows, n))
+        distances = squares[block, None] - 2 * x[block] @ x.T + squares[None, :]
+        distances[np.arange(block.stop - start), np.arange(start, block.stop)] = np.inf  # a point is not its own
+        mapped = np.take_along_axis(distances, neighbours[block], axis=1)
+        # rank of j from i, 1 = nearest: the points nearer than j, plus one
+        ranks = (distances[:, None, :] < mapped[:, :, None]).sum(axis=2) + 1
+        penalty += np.maximum(ranks - k, 0).sum()
+    return float(1.0 - penalty * 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)))
 
 
 def knn_accuracy(embedding: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
@@ -36,6 +57,17 @@ def knn_accuracy(embedding: np.ndarray, labels: np.ndarray, k: int = 5) -> float
     votes = np.zeros((n, len(classes)), dtype=np.int64)
     np.add.at(votes, (np.repeat(np.arange(n), k), coded[neighbours].ravel()), 1)
     return float((classes[votes.argmax(axis=1)] == labels).mean())
+
+
+def transfer_knn_accuracy(
+    train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray, k: int = 5
+) -> float:
+    """Accuracy on ``test`` of a k-NN classifier fitted on the embedding of the training samples (Parametric
+    UMAP's protocol, Sainburg et al. 2021): how well the map places unseen samples among the seen ones."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    classifier = KNeighborsClassifier(n_neighbors=k).fit(train, train_labels)
+    return float((classifier.predict(test) == test_labels).mean())
 
 
 def invariance_ratio(embedding: np.ndarray, origin: np.ndarray, n_random: int = 100_000, seed: int = 0) -> float:

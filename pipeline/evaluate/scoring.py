@@ -30,35 +30,27 @@ class HeldOut:
     meta: dict[str, np.ndarray]  # azimuth / elevation / lighting when the source has them
 
     @classmethod
-    def load(cls, store: SampleStore, split: str | None = None) -> HeldOut:
-        """The samples of ``split`` (default: the held-out split, "test" when the store has one)."""
+    def load(cls, store: SampleStore, split: str | None = None, originals: int | None = None, seed: int = 0) -> HeldOut:
+        """The samples of ``split`` (default: the held-out split, "test" when the store has one); with
+        ``originals``, only that many of its originals (drawn with ``seed``) with their transformed copies, and only
+        those rows are read."""
         split = split or store.held_out_split
-        ids, features, labels = store.split(split)
-        origin, transform = store.origins(split)
+        keep = None
+        if originals is not None:
+            ids = store.column(split, "id")
+            origin, transform = store.origins(split)
+            own = ids[np.array([t is None for t in transform])]
+            if originals < len(own):
+                keep = ids[np.isin(origin, np.random.default_rng(seed).choice(own, originals, replace=False))]
+        ids, features, labels = store.split(split, keep)
+        origin, transform = store.origins(split, keep)
         names = [c for c in ("azimuth", "elevation", "lighting") if c in store.metadata_columns]
-        meta = store.metadata(split, names) if {"azimuth", "elevation"} <= set(names) else {}
+        meta = store.metadata(split, names, keep) if {"azimuth", "elevation"} <= set(names) else {}
         return cls(split, ids, features, labels, origin, transform, meta)
 
     @property
     def original(self) -> np.ndarray:
         return np.array([t is None for t in self.transform])
-
-    def subsample(self, originals: int, seed: int = 0) -> HeldOut:
-        """``originals`` of the originals (drawn with ``seed``) with their transformed copies."""
-        own = self.ids[self.original]
-        if originals >= len(own):
-            return self
-        keep = np.isin(self.origin, np.random.default_rng(seed).choice(own, originals, replace=False))
-        meta = {k: v[keep] for k, v in self.meta.items()}
-        return HeldOut(
-            self.split,
-            self.ids[keep],
-            self.features[keep],
-            self.labels[keep],
-            self.origin[keep],
-            self.transform[keep],
-            meta,
-        )
 
 
 def check_evaluate_config(cfg: EvaluateConfig, store: SampleStore) -> None:

@@ -66,13 +66,13 @@ def run_map(
     embedding: np.ndarray,
     store: SampleStore,
     pairs: PairSet | None,
-    embed: Callable[[np.ndarray], np.ndarray],
+    training: Callable[[np.ndarray], np.ndarray],
     title: str,
     seed: int = 0,
 ) -> MapPoints:
-    """The points of a run's page: ``data`` (the held-out split) mapped to ``embedding``; with ``pairs``, the
-    similar pairs among the points, and training samples (mapped by ``embed``) when the held-out split is not the
-    training split itself."""
+    """The points of a run's page: ``data`` (held-out samples) mapped to ``embedding``; with ``pairs``, the similar
+    pairs among the points, and training samples (``training`` gives the embedding of training ids) when the
+    held-out split is not the training split itself."""
     keep = np.arange(len(data.ids))
     if len(keep) > PAGE_POINTS:
         keep = np.sort(np.random.default_rng(seed).choice(keep, PAGE_POINTS, replace=False))
@@ -92,9 +92,9 @@ def run_map(
         origin, transform = store.origins("train")
         originals = np.flatnonzero(origin == np.arange(len(origin)))
         ids = anchors_with_partners(share.left, share.right, originals, TRAINING_POINTS, seed)
-        features = np.asarray(store.feature_matrix("train")[ids])
+        features = store.as_float(np.asarray(store.feature_matrix("train")[ids]))
         for name, values in (
-            ("embedding", embed(features)),
+            ("embedding", training(ids)),
             ("ids", ids),
             ("labels", store.column("train", "label")[ids]),
             ("split", np.full(len(ids), "train")),

@@ -63,7 +63,8 @@ class ShardedTable:
     """A finished output read through its manifest, from this node's folder of it (``directory``)."""
 
     KIND: ClassVar[str]  # how messages name it, e.g. "sample store"
-    SCHEMA_VERSION: ClassVar[int]
+    SCHEMA_VERSION: ClassVar[int]  # the version it writes
+    READS: ClassVar[tuple[int, ...]] = ()  # the versions it reads (default: SCHEMA_VERSION alone)
     STAGE: ClassVar[str]  # the stage that writes it, e.g. "the data stage"
 
     def __init__(self, location: Location, directory: Path, manifest: dict[str, Any]) -> None:
@@ -78,10 +79,11 @@ class ShardedTable:
         if raw is None:
             raise StageError(f"no {cls.KIND} at {location} (missing {MANIFEST_FILE}); run {cls.STAGE}")
         manifest = json.loads(raw)
-        if manifest.get("schema_version") != cls.SCHEMA_VERSION:
+        versions = cls.READS or (cls.SCHEMA_VERSION,)
+        if manifest.get("schema_version") not in versions:
             raise StageError(
                 f"{location}/{MANIFEST_FILE}: {cls.KIND} schema version {manifest.get('schema_version')} is not "
-                f"{cls.SCHEMA_VERSION}; delete {location} and re-run {cls.STAGE}"
+                f"{' or '.join(map(str, versions))}; delete {location} and re-run {cls.STAGE}"
             )
         return cls(location, location.node_copy(verify, raw), manifest)
 

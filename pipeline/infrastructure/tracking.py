@@ -24,6 +24,7 @@ import logging
 import os
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,15 @@ log = logging.getLogger(__name__)
 
 def _param_value(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _mlflow_type(arrow_type: Any) -> str:
+    """An MLflow column type for an embeddings column (a fixed-size list is a binary blob to MLflow's schema)."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(arrow_type):
+        return "long"
+    return "string" if pa.types.is_string(arrow_type) else "binary"
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,26 @@ class Tracker:
         for key, path in files.items():
             mlflow.log_artifact(str(path), artifact_path="embeddings" if key == "embeddings" else "plots")
 
+    def log_embeddings_folder(self, folder: Path, name: str) -> None:
+        """The folder of every row's embeddings as the run's dataset input (context ``embeddings``): its location,
+        a digest of its parts and its schema, not a copy of the rows (``mlflow.log_input``)."""
+        import hashlib
+
+        import pyarrow.parquet as pq
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.types import ColSpec, Schema
+
+        parts = sorted(folder.glob("*.parquet"))
+        digest = hashlib.sha256("".join(f"{p.name}:{p.stat().st_size};" for p in parts).encode()).hexdigest()[:16]
+        schema = pq.read_schema(parts[0])
+        columns = Schema([ColSpec(_mlflow_type(schema.field(c).type), c) for c in schema.names])
+        with warnings.catch_warnings():  # MLflow registers its local-folder source twice, and says so
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(str(folder.resolve()))
+        dataset = MetaDataset(source, name=name, digest=digest, schema=columns)  # type: ignore[abstract]
+        mlflow.log_input(dataset, context="embeddings")
+
     def log_model(self, model: Any, example: np.ndarray, registered_name: str, alias: str) -> tuple[str, str]:
         """Log ``model`` (a torch module) to the run with a signature, register it and point ``alias`` at the
         new version. Returns ``(version, "models:/NAME@ALIAS")``."""
@@ -228,6 +258,18 @@ class Tracker:
         mlflow.set_tracking_uri(self.uri)
         try:
             return mlflow.pyfunc.load_model(model_uri, suppress_warnings=not check_requirements)
+        except Exception as exc:
+            raise TrackingError(
+                f"could not load model {model_uri} from {self.uri}: {first_line(exc)}. Check the name and alias "
+                f"(e.g. models:/drlim-mnist-4-9@champion) and MLFLOW_TRACKING_URI"
+            ) from None
+
+    def load_torch_model(self, model_uri: str) -> Any:
+        """A registered or logged model as the torch module it was logged as (a ``torch.export`` graph module);
+        errors say what to check."""
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            return mlflow.pytorch.load_model(model_uri, map_location="cpu")
         except Exception as exc:
             raise TrackingError(
                 f"could not load model {model_uri} from {self.uri}: {first_line(exc)}. Check the name and alias "

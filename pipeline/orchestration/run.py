@@ -12,7 +12,7 @@ from pipeline.config import JobConfig
 from pipeline.data.stage import ingest
 from pipeline.data.store import SampleStore
 from pipeline.errors import ConfigError
-from pipeline.infrastructure.runtime import Runtime, init_ray
+from pipeline.infrastructure.runtime import Runtime, in_process, init_ray
 from pipeline.pairs.shards import PairSet
 from pipeline.pairs.stage import build_pairs, check_pairs_config
 
@@ -34,6 +34,7 @@ class RunSummary:
     metrics: dict[str, float] = field(default_factory=dict)  # test: reported, never used to choose anything
     validation: dict[str, float] = field(default_factory=dict)  # what settings are chosen on
     files: dict[str, Path] = field(default_factory=dict)
+    every_row: Path | None = None  # the embeddings of every row of every split (a folder of parts)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -71,6 +72,7 @@ def run_job(job: JobConfig, runtime: Runtime, stop_after: Stage = "all", tracker
 def _train_and_evaluate(job: JobConfig, runtime: Runtime, tracker: Tracker, summary: RunSummary) -> None:
     """The stages after the pairs, recorded in one MLflow run: training, evaluation, the registered model."""
     from pipeline.evaluate.stage import evaluate
+    from pipeline.infrastructure.executor import InProcess, OnRay
     from pipeline.train.stage import train  # Ray Train: imported only when training
 
     store, pairs = summary.store, summary.pairs
@@ -82,8 +84,11 @@ def _train_and_evaluate(job: JobConfig, runtime: Runtime, tracker: Tracker, summ
         summary.seconds["train"] = time.perf_counter() - clock
         clock = time.perf_counter()
         title = f"DrLIM {job.name} ({store.held_out_split} samples)"
-        evaluation = evaluate(result.model, store, job.evaluate, runtime.workspace / "runs" / run_id, title, pairs)
+        executor = InProcess() if in_process(store.feature_bytes) else OnRay()  # every row embedded: Ray tasks at scale
+        out_dir = runtime.workspace / "runs" / run_id
+        evaluation = evaluate(result.model, store, job.evaluate, out_dir, title, executor, pairs)
         summary.metrics, summary.files, summary.validation = evaluation.metrics, evaluation.files, evaluation.validation
+        summary.every_row = evaluation.every_row
         summary.seconds["evaluate"] = time.perf_counter() - clock
         recovery = (
             f"The trained model is safe in the checkpoint {result.checkpoint_path}; once the server is "
@@ -92,6 +97,9 @@ def _train_and_evaluate(job: JobConfig, runtime: Runtime, tracker: Tracker, summ
         with tracker.required("training finished", recovery):
             tracker.log_missing_epochs(result.history)
             tracker.log_evaluation(evaluation.metrics, evaluation.files, evaluation.validation)
+            tracker.log_metrics({f"{split}/scored_samples": n for split, n in evaluation.scored.items()})
+            if evaluation.every_row is not None:
+                tracker.log_embeddings_folder(evaluation.every_row, f"{job.name}-embeddings")
             _, example, _ = store.split(store.held_out_split)
             summary.model_version, summary.model_uri = tracker.log_model(
                 result.model, example[:8], job.tracking.registered_model, job.tracking.alias

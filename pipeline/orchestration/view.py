@@ -8,13 +8,13 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.errors import DataError
 from pipeline.explore.encoding import encode
 from pipeline.explore.folder import embedding_files, read_embeddings
 from pipeline.explore.page import Encoded, read_page
-from pipeline.explore.run_map import PAGE_POINTS
 
 if TYPE_CHECKING:
     from pipeline.infrastructure.tracking import Tracker
@@ -40,8 +40,8 @@ def load_maps(target: str, tracker: Tracker, scratch: Path) -> list[Encoded]:
 
 
 def run_maps(run_id: str, tracker: Tracker, scratch: Path) -> list[Encoded]:
-    """A run's map: its logged page's points (thumbnails, pairs, neighbours) when the page holds every embedded
-    point, else every row of its embeddings (the page holds a sample of them)."""
+    """A run's map: its logged page's points (thumbnails, pairs, neighbours) when the page holds every point of its
+    embeddings artifact, else every row of those (the page holds a sample of them)."""
     if tracker.uri.startswith("sqlite:///") and not Path(tracker.uri.removeprefix("sqlite:///")).is_file():
         raise DataError(
             f"no MLflow store at {tracker.uri.removeprefix('sqlite:///')}, so no run {run_id}; run drlim view where "
@@ -51,8 +51,10 @@ def run_maps(run_id: str, tracker: Tracker, scratch: Path) -> list[Encoded]:
     if EMBEDDINGS not in files and PAGE not in files:
         raise DataError(f"run {run_id} logged no embeddings and no map (did its evaluation finish?)")
     embedded = embedding_files(files[EMBEDDINGS]) if EMBEDDINGS in files else []
-    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in embedded)
-    if PAGE in files and rows <= PAGE_POINTS:
-        return read_page(files[PAGE].read_text(encoding="utf-8"), f"run {run_id}'s {PAGE}")
-    log.info("Showing all %d embeddings of run %s; thumbnails and pairs are on its page (a sample)", rows, run_id)
+    ids = np.concatenate([pq.read_table(f, columns=["id"]).column("id").to_numpy() for f in embedded] or [[]])
+    if PAGE in files:
+        maps = read_page(files[PAGE].read_text(encoding="utf-8"), f"run {run_id}'s {PAGE}")
+        if np.isin(ids, np.frombuffer(maps[0][1]["id"], maps[0][0]["id_dtype"])).all():
+            return maps
+    log.info("Showing all %d embeddings of run %s; thumbnails and pairs are on its page (a sample)", len(ids), run_id)
     return [encode(read_embeddings(files[EMBEDDINGS], f"run {run_id}"))]

@@ -13,26 +13,27 @@ neighbours by brute force, shard by shard, and ``recall_at_k`` compares the two.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import faiss
 import numpy as np
 
 from pipeline.data.store import SampleStore
 from pipeline.errors import DataError
+from pipeline.infrastructure.location import Location
 from pipeline.pairs.copies import Groups
 from pipeline.pairs.knn import IndexBackend, drop_self
 from pipeline.pairs.pair_sources import count_by_source, query_rows
 from pipeline.pairs.shards import by_shard
 
 
-def read_training_rows(path: Path, store_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(ids, features (n, d) float32)`` of the training rows of one store shard; non-finite features refused."""
-    ids, features = SampleStore.read_features(path, "train")
+def read_training_rows(store: SampleStore, file: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, features (n, d) float32)`` of the training rows of the store shard ``file`` (a name in this node's
+    copy of ``store``); non-finite features refused."""
+    ids, features = store.read_features(store.directory / file, "train")
     bad = ~np.isfinite(features).all(axis=1)
     if bad.any():
         raise DataError(
-            f"sample store {store_dir}: {int(bad.sum())} training samples have NaN or infinite features "
+            f"sample store {store.location}: {int(bad.sum())} training samples have NaN or infinite features "
             f"(first ids: {ids[bad][:5].tolist()}); fix the source data and re-run"
         )
     return ids, features
@@ -48,12 +49,12 @@ def merge_nearest(
     return np.take_along_axis(distances, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
 
-def exact_nearest(files: list[Path], store_dir: Path, query_ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def exact_nearest(files: list[str], store: SampleStore, query_ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, neighbours (n, k))``: the true ``k`` nearest training rows (self excluded) of those of
-    ``query_ids`` that are training rows, by brute force (BLAS) over the shards ``files``, one at a time."""
+    ``query_ids`` that are training rows, by brute force (BLAS) over the store shards ``files``, one at a time."""
     queries = []
-    for path in files:
-        ids, x = read_training_rows(path, store_dir)
+    for name in files:
+        ids, x = read_training_rows(store, name)
         if (keep := np.isin(ids, query_ids)).any():
             queries.append((ids[keep], x[keep]))
     if not queries:
@@ -61,8 +62,8 @@ def exact_nearest(files: list[Path], store_dir: Path, query_ids: np.ndarray, k: 
     ids = np.concatenate([q[0] for q in queries])
     x = np.concatenate([q[1] for q in queries])
     nearest: tuple[np.ndarray, np.ndarray] | None = None
-    for path in files:
-        shard_ids, rows = read_training_rows(path, store_dir)
+    for name in files:
+        shard_ids, rows = read_training_rows(store, name)
         distances, positions = faiss.knn(x, rows, min(k + 1, len(rows)))
         more = (distances, np.where(positions >= 0, shard_ids[np.maximum(positions, 0)], -1))
         nearest = more if nearest is None else merge_nearest(nearest, more, k + 1)
@@ -109,46 +110,45 @@ class QueryShardResult:
 
 class IndexPart:
     """One part of the index: the training rows of ``files`` (names of store shards), searchable by any query
-    shard of the store."""
+    shard of the store.
 
-    def __init__(
-        self,
-        backend: IndexBackend,
-        trained: np.ndarray | None,
-        dimension: int,
-        files: list[str],
-        store: SampleStore,
-        threads: int,
-    ) -> None:
-        faiss.omp_set_num_threads(threads)
-        self.backend, self.store_dir = backend, store.here().directory
-        self.index = faiss.deserialize_index(trained) if trained is not None else backend.trained(dimension, None)
-        # Ray reports an error raised here as the actor's death, without the error; kept and raised by the first
-        # search instead, it reaches the driver as itself (bad features named by their ids).
-        self.error: DataError | None = None
-        try:
-            for name in files:
-                ids, features = read_training_rows(self.store_dir / name, self.store_dir)
-                self.index.add_with_ids(features, ids)
-        except DataError as exc:
-            self.error = exc
-        backend.configure(self.index)
+    It is built on its first search, from the store's shards and ``trained`` (the empty index every part starts
+    from, handed to every search): so its own arguments stay small, and a part that Ray starts again after a
+    loss builds itself again from the same inputs when its search is retried."""
+
+    def __init__(self, backend: IndexBackend, dimension: int, files: list[str], store: Location, threads: int) -> None:
+        self.backend, self.dimension, self.files, self.store, self.threads = backend, dimension, files, store, threads
+        self.index: faiss.Index | None = None
+
+    def _built(self, trained: np.ndarray | None) -> faiss.Index:
+        if self.index is None:
+            faiss.omp_set_num_threads(self.threads)
+            store = SampleStore.open(self.store)
+            index = (
+                faiss.deserialize_index(trained) if trained is not None else self.backend.trained(self.dimension, None)
+            )
+            for name in self.files:
+                ids, features = read_training_rows(store, name)
+                index.add_with_ids(features, ids)
+            self.backend.configure(index)
+            self.index, self.queries = index, store
+        return self.index
 
     def search(
         self,
         file: str,
         k: int,
+        trained: np.ndarray | None,
         found: Nearest | None = None,
         result: QueryShardResult | None = None,
         groups: Groups | None = None,
     ) -> Nearest | tuple:
         """Search the training rows of store shard ``file`` (``k + 1`` nearest, self included) and merge them into
         ``found`` (the earlier parts'); with ``result``, this is the last part: emit the shard's rows."""
-        if self.error is not None:
-            raise self.error
-        ids, queries = read_training_rows(self.store_dir / file, self.store_dir)
-        route = found.route if found is not None else self.backend.route(self.index, queries)
-        approximate = self.backend.search(self.index, queries, k + 1, route)
+        index = self._built(trained)
+        ids, queries = read_training_rows(self.queries, file)
+        route = found.route if found is not None else self.backend.route(index, queries)
+        approximate = self.backend.search(index, queries, k + 1, route)
         if found is not None:
             approximate = merge_nearest(found.approximate, approximate, k + 1)
         nearest = Nearest(ids, approximate, route)

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from encoders.losses import PairLoss, build_loss
 from pipeline.config import TrainConfig
@@ -30,6 +33,9 @@ from pipeline.pairs.shards import SOURCES, PairShare
 from pipeline.train.averaging import average_across_workers, floating_tensors
 from pipeline.train.batches import ShareSampling, StepPairs, mixed_precision, step_pairs, weighted_loss
 from pipeline.train.features import DeviceFeatures, StreamedFeatures, prefetched
+
+PACE_STEPS = 20  # steps timed before checkpoints within an epoch are spaced (train.checkpoint_every)
+PROGRESS_SECONDS = 30.0  # between two progress lines within an epoch
 
 # Sums reduced across workers each epoch; the reported metrics are ratios of these. "loss" is the step's
 # weighted loss summed over steps; the per-kind losses and distances are summed over pairs.
@@ -52,11 +58,21 @@ def make_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
     return optimizer
 
 
+LR_SCALING = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}  # exponent of batch_size / lr_reference_batch
+
+
+def peak_learning_rate(cfg: TrainConfig) -> float:
+    """``train.lr`` scaled for ``train.batch_size`` by ``train.lr_scaling``: lr x (batch / reference)^p with p = 0
+    (none), 1/2 (sqrt: keeps the variance of Adam's update per sample seen) or 1 (linear: SGD's rule)."""
+    return cfg.lr * (cfg.batch_size / cfg.lr_reference_batch) ** LR_SCALING[cfg.lr_scaling]
+
+
 def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
     """The learning rate at global ``step``: derived from the step alone, so resuming needs no scheduler state."""
+    peak = peak_learning_rate(cfg)
     if cfg.lr_schedule == "cosine":
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
-    return cfg.lr
+        return peak * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+    return peak
 
 
 def ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
@@ -100,19 +116,42 @@ def pair_weights(weights: dict[str, float], share: PairShare) -> np.ndarray | No
     return table[share.source]
 
 
-def input_noise(std: float, seed: int, epoch: int, rank: int, device: torch.device):
+class InputNoise:
     """x -> x + N(0, std^2) per element, from a generator seeded by (seed, epoch, rank) as the pairs are (resuming
     an epoch repeats it); the identity for std 0. Noise teaches the encoder to map a sample's surroundings near
-    it, which is where unseen samples fall."""
-    if std == 0:
-        return lambda x: x
-    generator = torch.Generator(device)
-    generator.manual_seed(int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0]))
+    it, which is where unseen samples fall. ``state``/``load``: its place, for a checkpoint within an epoch."""
 
-    def noisy(x: torch.Tensor) -> torch.Tensor:
-        return x + std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    def __init__(self, std: float, seed: int, epoch: int, rank: int, device: torch.device) -> None:
+        self.std = std
+        self.generator = None
+        if std:
+            self.generator = torch.Generator(device)
+            self.generator.manual_seed(int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0]))
 
-    return noisy
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.generator is None:
+            return x
+        return x + self.std * torch.randn(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
+
+    def state(self) -> torch.Tensor | None:
+        return None if self.generator is None else self.generator.get_state()
+
+    def load(self, state: torch.Tensor | None) -> None:
+        if self.generator is not None and state is not None:
+            self.generator.set_state(state)
+
+
+@dataclass
+class EpochState:
+    """A worker's place within an epoch, for a checkpoint there: the next step, the epoch's sums and seconds so
+    far, and its generators' states (the pairs' and negatives' draws, the input noise)."""
+
+    epoch: int
+    step: int
+    sums: torch.Tensor
+    elapsed: float
+    rng: Mapping[str, Any]
+    noise: torch.Tensor | None = None
 
 
 @torch.no_grad()
@@ -185,7 +224,10 @@ class TrainingCore:
             raise StageError(
                 "a training worker got no similar pairs; lower train.num_workers or raise pairs.num_shards"
             )
-        self.steps = max(1, math.ceil(self.per_rank / cfg.batch_size))
+        self.steps = max(1, math.ceil(self.per_rank / cfg.batch_size))  # a whole epoch's
+        self.total_steps = cfg.steps or max(1, round(cfg.epochs * self.steps))  # train.steps, or epochs of them
+        self.epochs = math.ceil(self.total_steps / self.steps)
+        self.world = share.world
         self.prefetch = cfg.prefetch if cfg.prefetch != "auto" else (2 if device.type == "cuda" else 0)
         self.optimizer = make_optimizer(model.parameters(), cfg)
         self.criterion = build_loss(cfg.loss, cfg.loss_options, **cfg.model_dump())
@@ -201,37 +243,80 @@ class TrainingCore:
         if with_ema and self.ema is not None:
             average_across_workers(floating_tensors(self.ema))
 
-    def run_epoch(self, epoch: int) -> tuple[torch.Tensor, float]:
-        """Train one epoch (seeded by ``seed``, ``epoch`` and rank); returns this worker's ``SUMS`` and seconds."""
+    def steps_in(self, epoch: int) -> int:
+        """The steps of ``epoch``: all of an epoch's, but for a last one cut short by fractional epochs."""
+        return min(self.steps, self.total_steps - epoch * self.steps)
+
+    def run_epoch(
+        self,
+        epoch: int,
+        resume: EpochState | None = None,
+        save: Callable[[EpochState], None] | None = None,
+        progress: Callable[[int, int, float], None] | None = None,
+    ) -> tuple[torch.Tensor, float]:
+        """Train one epoch (seeded by ``seed``, ``epoch`` and rank), from its start or from where ``resume`` left
+        off; returns this worker's ``SUMS`` and seconds. ``save`` gets the worker's ``EpochState`` every
+        ``train.checkpoint_every`` seconds or so, at the same steps on every worker (with local SGD, at averaging
+        steps); ``progress(step, steps, seconds)`` is called every ``PROGRESS_SECONDS``."""
         cfg, features = self.cfg, self.features
         rng = NegativeSampler.rng_for(self.seed, epoch, self.rank)
         order = rng.permutation(len(self.left))[: self.per_rank]
+        noise = InputNoise(cfg.input_noise, self.seed, epoch, self.rank, self.device)
+        sums = torch.zeros(len(SUMS), dtype=torch.float64, device=self.device)
+        start, before = 0, 0.0
+        if resume is not None:
+            rng.bit_generator.state = resume.rng
+            noise.load(resume.noise)
+            start, sums, before = resume.step, resume.sums.to(self.device), resume.elapsed
 
-        def prepare(step: int):
+        def prepare(i: int) -> tuple[StepPairs, Any, Mapping[str, Any]]:
+            step = start + i
             pos = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             weight = 1.0 if self.pair_weight is None else self.pair_weight[pos]
             pairs = step_pairs(
                 cfg.mode, self.left[pos], self.right[pos], self.sampling, cfg.negatives_per_positive, rng, weight
             )
-            return pairs, features.fetch(pairs.samples)
+            return pairs, features.fetch(pairs.samples), rng.bit_generator.state  # the draws after this step
 
-        noise = input_noise(cfg.input_noise, self.seed, epoch, self.rank, self.device)
-        sums = torch.zeros(len(SUMS), dtype=torch.float64, device=self.device)
+        count = self.steps_in(epoch)
+        every = 0  # steps between checkpoints within the epoch, from the first steps' pace
         self.model.train()
-        started = time.perf_counter()
-        for step, (pairs, fetched) in enumerate(prefetched(prepare, self.steps, self.prefetch)):
+        started = shown = time.perf_counter()
+        for step, (pairs, fetched, drawn) in enumerate(prefetched(prepare, count - start, self.prefetch), start):
             for group in self.optimizer.param_groups:
-                group["lr"] = learning_rate(cfg, epoch * self.steps + step, cfg.epochs * self.steps)
+                group["lr"] = learning_rate(cfg, epoch * self.steps + step, self.total_steps)
             x = noise(features.to_device(pairs.samples, fetched))
             terms = optimizer_step(self.model, self.optimizer, self.criterion, x, pairs, cfg.precision)
-            if self.local_steps and (step + 1) % self.local_steps == 0 and step + 1 < self.steps:
+            if self.local_steps and (step + 1) % self.local_steps == 0 and step + 1 < count:
                 self.average_weights()
             if self.ema is not None and cfg.ema_decay is not None:
                 ema_update(self.ema, self.module, cfg.ema_decay)
             sums += step_sums(*terms, len(pairs.samples))
+            if save is not None and cfg.checkpoint_every and step + 1 - start == PACE_STEPS:
+                every = self.checkpoint_steps(time.perf_counter() - started)
+            if every and (step + 1) % every == 0 and step + 1 < count:
+                assert save is not None
+                save(
+                    EpochState(
+                        epoch, step + 1, sums.clone(), before + time.perf_counter() - started, drawn, noise.state()
+                    )
+                )
+            if progress is not None and time.perf_counter() - shown > PROGRESS_SECONDS:
+                shown = time.perf_counter()
+                progress(step + 1, count, before + shown - started)
         if self.local_steps:
             self.average_weights(with_ema=True)
-        return sums, time.perf_counter() - started
+        return sums, before + time.perf_counter() - started
+
+    def checkpoint_steps(self, seconds: float) -> int:
+        """Steps between checkpoints within an epoch: ``train.checkpoint_every`` seconds at the pace of the first
+        ``PACE_STEPS`` steps, the slowest worker's (the same count on every worker, who all report together), a
+        multiple of local SGD's averaging interval (where every worker holds the same weights)."""
+        pace = torch.tensor([seconds / PACE_STEPS], dtype=torch.float64, device=self.device)
+        if self.world > 1:
+            dist.all_reduce(pace, op=dist.ReduceOp.MAX)
+        steps = max(1, round(self.cfg.checkpoint_every / float(pace)))
+        return steps if not self.local_steps else math.ceil(steps / self.local_steps) * self.local_steps
 
     @property
     def lr(self) -> float:

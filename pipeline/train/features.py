@@ -25,33 +25,43 @@ import torch
 PLACEMENTS = ("auto", "device", "stream")
 
 
-class DeviceFeatures:
-    """The whole feature matrix on the device; a step indexes it there."""
+def as_values(stored: torch.Tensor, divisor: float) -> torch.Tensor:
+    """Features as stored (float32, or e.g. uint8 pixels) as the float32 values the encoder takes: divided in
+    float64, then rounded, which gives exactly the sample store's own values (``SampleStore.as_float``)."""
+    if stored.dtype == torch.float32:
+        return stored
+    return (stored.to(torch.float64) / divisor).to(torch.float32)
 
-    def __init__(self, matrix: np.ndarray, device: torch.device) -> None:
-        self.data = torch.from_numpy(np.array(matrix, dtype=np.float32)).to(device)  # read it all, once
-        self.nbytes = matrix.nbytes
+
+class DeviceFeatures:
+    """The whole feature matrix on the device, as stored (uint8 pixels take a quarter of float32's room); a step
+    indexes it there and casts its rows."""
+
+    def __init__(self, matrix: np.ndarray, device: torch.device, divisor: float = 1.0) -> None:
+        self.data = torch.from_numpy(np.array(matrix)).to(device)  # read it all, once
+        self.nbytes, self.divisor = matrix.nbytes, divisor
 
     def fetch(self, ids: np.ndarray) -> None:
         return None  # nothing to prepare on the host
 
     def to_device(self, ids: np.ndarray, fetched: None) -> torch.Tensor:
-        return self.data[torch.from_numpy(ids).to(self.data.device)]
+        return as_values(self.data[torch.from_numpy(ids).to(self.data.device)], self.divisor)
 
 
 class StreamedFeatures:
-    """Rows read by id from a memory-mapped matrix, pinned on a GPU, copied to the device per step."""
+    """Rows read by id from a memory-mapped matrix, pinned on a GPU, copied to the device per step as stored and
+    cast there."""
 
-    def __init__(self, matrix: np.ndarray, device: torch.device) -> None:
+    def __init__(self, matrix: np.ndarray, device: torch.device, divisor: float = 1.0) -> None:
         self.matrix, self.device, self.pin = matrix, device, device.type == "cuda"
-        self.nbytes = matrix.nbytes
+        self.nbytes, self.divisor = matrix.nbytes, divisor
 
     def fetch(self, ids: np.ndarray) -> torch.Tensor:
         rows = torch.from_numpy(self.matrix[ids])  # reads just these rows (a step's ids come sorted)
         return rows.pin_memory() if self.pin else rows
 
     def to_device(self, ids: np.ndarray, fetched: torch.Tensor) -> torch.Tensor:
-        return fetched.to(self.device, non_blocking=self.pin)
+        return as_values(fetched.to(self.device, non_blocking=self.pin), self.divisor)
 
 
 def _free_bytes(device: torch.device) -> int:
@@ -60,13 +70,17 @@ def _free_bytes(device: torch.device) -> int:
     return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
-def feature_table(matrix: np.ndarray, device: torch.device, placement: str) -> DeviceFeatures | StreamedFeatures:
-    """The feature table for ``placement`` (one of ``PLACEMENTS``) of the memory-mapped ``matrix``."""
+def feature_table(
+    matrix: np.ndarray, device: torch.device, placement: str, divisor: float = 1.0
+) -> DeviceFeatures | StreamedFeatures:
+    """The feature table for ``placement`` (one of ``PLACEMENTS``) of the memory-mapped ``matrix`` (features as
+    stored, their values ``matrix / divisor``)."""
     if placement not in PLACEMENTS:
         raise ValueError(f"unknown feature placement {placement!r}; choose one of {list(PLACEMENTS)}")
     if placement == "auto":
         placement = "device" if matrix.nbytes <= _free_bytes(device) // 4 else "stream"
-    return DeviceFeatures(matrix, device) if placement == "device" else StreamedFeatures(matrix, device)
+    table = DeviceFeatures if placement == "device" else StreamedFeatures
+    return table(matrix, device, divisor)
 
 
 _DONE = object()

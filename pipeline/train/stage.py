@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
-import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, TrainingFailedError, UserCallback
 from ray.train.torch import TorchTrainer
 
@@ -23,19 +21,14 @@ from pipeline.data.store import SampleStore
 from pipeline.errors import DrlimError, StageError, first_line, is_no_space, is_permanent, no_space
 from pipeline.infrastructure.atomic import content_hash, exclusive
 from pipeline.infrastructure.location import Location
+from pipeline.infrastructure.runtime import init_ray
 from pipeline.infrastructure.tracking import Tracker
 from pipeline.pairs.shards import PairSet
 from pipeline.train import checkpoint
+from pipeline.train.session import TrainResult
 from pipeline.train.worker import log_to_console, train_loop_per_worker
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    model: torch.nn.Module
-    history: list[dict]
-    checkpoint_path: str
 
 
 def resolve_use_gpu(setting: bool | str) -> bool:
@@ -52,7 +45,18 @@ def train_run_name(job: JobConfig, store: SampleStore, pairs: PairSet) -> str:
             "encoder": job.encoder.model_dump(),
             # Where features live, how far steps are prepared ahead and how often a lost worker is restarted
             # never change the result.
-            "train": job.train.model_dump(exclude={"features", "prefetch", "max_failures"}),
+            # Checkpoints within an epoch resume on the same curve: their spacing changes nothing either. A new
+            # field at its default leaves the key of a run of before it.
+            "train": job.train.model_dump(
+                exclude={
+                    "features",
+                    "prefetch",
+                    "max_failures",
+                    "checkpoint_every",
+                    *({"steps"} if job.train.steps is None else ()),
+                    *({"lr_scaling", "lr_reference_batch"} if job.train.lr_scaling == "none" else ()),
+                }
+            ),
             # Which samples are scored during training, how often, and which epoch is returned.
             "validation": job.evaluate.model_dump(
                 include={"validation", "validation_every", "validation_samples", "trustworthiness_k", "knn_k"}
@@ -83,23 +87,25 @@ def _train(
     job: JobConfig, store: SampleStore, pairs: PairSet, run_dir: Location, tracker: Tracker | None
 ) -> TrainResult:
     cfg, name = job.train, run_dir.name
-    finished = checkpoint.finished(run_dir, cfg.epochs)
+    length = {"epochs": cfg.epochs, "steps": cfg.steps}
+    finished = checkpoint.finished(run_dir, length)
     if finished is not None:  # a re-run: nothing to train, so no Ray Train start (~20 s) either
         state, path = finished
-        log.info("Resuming from the checkpoint after epoch %d: training finished (%s)", cfg.epochs, path)
+        log.info("Resuming from the checkpoint after epoch %d: training finished (%s)", state["epoch"], path)
         if tracker is not None:
-            tracker.log_epoch({"resumed_from_epoch": cfg.epochs}, cfg.epochs)
+            tracker.log_epoch({"resumed_from_epoch": state["epoch"]}, state["epoch"])
         return TrainResult(
             model=checkpoint.trained_model(state, job.evaluate), history=list(state["history"]), checkpoint_path=path
         )
+    init_ray()
     use_gpu = resolve_use_gpu(cfg.use_gpu)
     resources = {"CPU": cfg.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
     log.info(
-        "Training %s on %d %s worker(s) for %d epochs; checkpoints in %s",
+        "Training %s on %d %s worker(s) for %s; checkpoints in %s",
         job.encoder.name,
         cfg.num_workers,
         "GPU" if use_gpu else "CPU",
-        cfg.epochs,
+        f"{cfg.steps} steps" if cfg.steps is not None else f"{cfg.epochs:g} epoch{'' if cfg.epochs == 1 else 's'}",
         run_dir,
     )
     trainer = TorchTrainer(
@@ -134,7 +140,7 @@ def _train(
     if result.checkpoint is None:
         raise StageError(f"training {name} finished without a checkpoint; see the worker logs above")
     state = checkpoint.load(result.checkpoint)
-    checkpoint.mark_finished(run_dir, result.checkpoint, cfg.epochs)
+    checkpoint.mark_finished(run_dir, result.checkpoint, length)
     return TrainResult(
         model=checkpoint.trained_model(state, job.evaluate),
         history=list(state["history"]),

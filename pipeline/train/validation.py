@@ -26,7 +26,7 @@ class ValidationProbe:
         """A probe of ``cfg.validation_samples`` validation originals (fixed seed), or None without a split."""
         if not store.manifest["splits"].get("validation"):
             return None
-        return cls(HeldOut.load(store, "validation").subsample(cfg.validation_samples), cfg)
+        return cls(HeldOut.load(store, "validation", cfg.validation_samples), cfg)
 
     def due(self, epoch: int, epochs: int) -> bool:
         """Whether to score after ``epoch`` (1-based): every ``validation_every`` epochs, and after the last."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -128,12 +127,14 @@ def alive_in_session(sid: int) -> list[str]:
 
 
 def latest_checkpoint_epoch(workdir: Path) -> int:
-    """The epoch of the newest checkpoint Ray Train has registered under ``workdir`` (what a restart or a re-run
-    resumes from), 0 when there is none yet."""
+    """The epochs done in the newest whole checkpoint of a run under ``workdir`` (what a restart or a re-run
+    resumes from, once Ray Train registers it), 0 when there is none yet: read from our own checkpoint format."""
+    import torch
+
     epochs = [0]
-    for snapshot in (workdir / "checkpoints").glob("*/checkpoint_manager_snapshot.json"):
-        with contextlib.suppress(ValueError, KeyError, TypeError):  # being written, or no checkpoint yet
-            epochs.append(int(json.loads(snapshot.read_text())["latest_checkpoint_result"]["metrics"]["epoch"]))
+    for state in (workdir / "checkpoints").glob("*/checkpoint_*/state.pt"):
+        with contextlib.suppress(Exception):  # being written: the next look reads it
+            epochs.append(int(torch.load(state, map_location="cpu", weights_only=True)["epoch"]))
     return max(epochs)
 
 
@@ -162,12 +163,13 @@ class LiveOutput:
         for line in self.proc.stdout:
             self.lines.append(line)
 
-    def wait_for(self, text: str, timeout: float = 300) -> str:
-        """The first line holding ``text``, once it is out."""
+    def wait_for(self, text: str, timeout: float = 300, count: int = 1) -> str:
+        """The ``count``-th line holding ``text``, once it is out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if found := next((line for line in list(self.lines) if text in line), None):
-                return found
+            found = [line for line in list(self.lines) if text in line]
+            if len(found) >= count:
+                return found[count - 1]
             if not self._reader.is_alive():
                 raise AssertionError(f"run ended without printing {text!r}:\n{''.join(self.lines)[-4000:]}")
             time.sleep(0.05)

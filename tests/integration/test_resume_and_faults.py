@@ -93,3 +93,28 @@ def test_a_killed_worker_restarts_and_an_interrupted_run_continues_the_loss_curv
     assert interrupted.info.status != "FINISHED" and finished.info.status == "FINISHED"
     resumes = client.get_metric_history(finished.info.run_id, "train/resumed_from_epoch")
     assert [m.value for m in resumes] == [resumed[0]]  # the resume, in the metrics
+
+
+def test_a_run_stopped_within_an_epoch_resumes_there_on_the_same_loss_curve(mnist_run, tmp_path):
+    # Checkpoints every few steps (train.checkpoint_every: seconds), which change nothing of what is trained: the
+    # run's key, and its curve, are the uninterrupted run's.
+    args = [*MNIST_SMALL, "--set", "train.checkpoint_every=0.05"]
+    proc = start_drlim(tmp_path, args)
+    output = LiveOutput(proc)
+    epoch = output.wait_for("Checkpoint at step").split()[-1]
+    # A second checkpoint within the same epoch: the first is registered by then (a report is a barrier).
+    output.wait_for(f"of epoch {epoch}\n", count=2)
+    proc.send_signal(signal.SIGINT)
+    out = output.finish()
+    assert proc.returncode == 130, out[-6000:]
+
+    again = start_drlim(tmp_path, args)
+    out = finish(again)
+    assert again.returncode == 0, out[-6000:]
+    resumed = [line for line in out.splitlines() if "Resuming from the checkpoint after epoch" in line]
+    assert len(resumed) == 1 and " and step " in resumed[0], out[-6000:]  # within an epoch, not at its start
+    curve = loss_curve(tmp_path)
+    assert sorted({e for e, _ in curve}) == list(range(1, EPOCHS + 1))
+    assert [loss for _, loss in sorted(dict(curve).items())] == pytest.approx(
+        [loss for _, loss in mnist_run.curve], rel=1e-4
+    )

@@ -39,7 +39,7 @@ def test_the_registry_imports_nothing_heavy():
 
 def test_the_pair_sources_keep_the_order_of_the_shards_dictionary():
     # The source column's dictionary on disk, and which source a pair found by several is recorded under.
-    assert PAIR_SOURCES.names == ["knn", "prior", "transform", "transform_knn"]
+    assert PAIR_SOURCES.names[:4] == ["knn", "prior", "transform", "transform_knn"]  # the first, and new ones after
 
 
 def test_options_are_checked_and_defaults_filled_in():

@@ -61,7 +61,11 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         ("data:\n  source: parquet\n", "data.path", "set data.path to the training file"),
         ("data:\n  path: x.parquet\n", "data.path", "set data.source: parquet or numpy"),
         ("data:\n  source: airplane\n  path: x.parquet\n", "data.path", "source 'airplane' is read from the data root"),
-        ("data:\n  source: csv\n", "data.source", "choose one of ['airplane', 'mnist', 'norb', 'numpy', 'parquet']"),
+        (
+            "data:\n  source: csv\n",
+            "data.source",
+            "choose one of ['airplane', 'infimnist', 'mnist', 'norb', 'numpy', 'parquet']",
+        ),
         ("data:\n  source: numpy\n  path: x.npy\n  feature_shape: [0, 3]\n", "data.feature_shape", "positive sizes"),
         ("pairs:\n  sources: [knn, prior]\n", "pairs", "add a rule, e.g. prior: {same: [object]}"),
         ("pairs:\n  prior: {same: [a], adjacent: {a: {step: 1}}}\n  sources: [prior]\n", "pairs.prior", "in both"),
@@ -73,10 +77,12 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         (
             "pairs:\n  sources: [knn, rules]\n",
             "pairs.sources",
-            "choose one of ['knn', 'prior', 'transform', 'transform_knn']",
+            "choose one of ['knn', 'label', 'prior', 'transform', 'transform_knn']",
         ),
         ("pairs:\n  index: ivf\n  index_options: {nprobes: 4}\n", "pairs.index_options", "valid options"),
-        ("pairs:\n  index: annoy\n", "pairs.index", "choose one of ['flat', 'hnsw', 'ivf']"),
+        ("pairs:\n  index: annoy\n", "pairs.index", "choose one of ['flat', 'hnsw', 'ivf'], or a FAISS index-factory"),
+        ("pairs:\n  index: factory\n", "pairs.index", "by its index-factory string"),
+        ("pairs:\n  index: PCA64,IVF64,Flat\n  index_options: {nlist: 4}\n", "pairs.index_options", "'nprobe'"),
         ("data:\n  transforms: {shift: [3]}\n", "data.transforms", "choose one of ['rotate', 'shift_x', 'shift_y']"),
         ("train:\n  loss: triplet\n", "train.loss", "choose one of ['contrastive', 'infonce', 'neg']"),
         (
@@ -90,7 +96,7 @@ def test_unknown_section_lists_valid_keys(tmp_path):
         (
             "train:\n  source_weights: {copies: 2}\n",
             "train.source_weights",
-            "choose one of ['knn', 'prior', 'transform', 'transform_knn']",
+            "choose one of ['knn', 'label', 'prior', 'transform', 'transform_knn']",
         ),
         ("train:\n  source_weights: {transform: 2}\n", "train.source_weights", "add them to pairs.sources"),
     ],
@@ -130,3 +136,10 @@ def test_overrides_parse_yaml_values(tmp_path):
 def test_flat_params_are_dotted():
     flat = load_job().flat()
     assert flat["train.margin"] == 1.0 and flat["data.digits"] == [4, 9]
+
+
+def test_a_faiss_index_factory_string_is_an_index_with_its_own_options():
+    from pipeline.config import PairsConfig
+
+    cfg = PairsConfig(index="PCA64,IVF2048,Flat", index_options={"nprobe": 16})
+    assert cfg.index == "PCA64,IVF2048,Flat" and cfg.index_options == {"nprobe": 16}

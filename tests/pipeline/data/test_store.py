@@ -34,7 +34,7 @@ def test_store_is_sharded_reads_across_shards_and_detects_a_corrupt_one(tmp_path
 
 def test_a_store_of_another_schema_version_is_refused_with_the_fix(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 1, "feature_shape": [3]}))
-    with pytest.raises(StageError, match="schema version 1 is not 2; delete .* and re-run the data stage"):
+    with pytest.raises(StageError, match="schema version 1 is not 2 or 3; delete .* and re-run the data stage"):
         SampleStore.open(tmp_path)
 
 
@@ -102,3 +102,21 @@ def test_a_feature_map_that_does_not_fit_is_refused_before_any_page_is_written(s
     )
     assert not (small_filesystem / "features-train.npy").exists()
     assert [p.name for p in small_filesystem.iterdir() if p.name.startswith(".")] == []  # nothing half-written
+
+
+def test_uint8_pixels_are_stored_as_they_are_and_read_as_pixels_over_255(tmp_path):
+    from pipeline.config import DataConfig
+
+    pixels = np.random.default_rng(2).integers(0, 256, (30, 1, 4, 4)).astype(np.uint8)
+    store = store_arrays(tmp_path / "a", {"train": PartSamples(pixels, np.zeros(30), np.arange(30), divisor=255.0)})
+    assert store.manifest["schema_version"] == 3 and store.feature_dtype == np.uint8
+    np.testing.assert_array_equal(store.split("train")[1], (pixels / 255.0).astype(np.float32))  # bit for bit
+    assert store.feature_matrix("train").dtype == np.uint8  # a quarter of float32's room
+    # Transforms compute on the values: such a store keeps float32 features, and schema version 2.
+    copied = store_arrays(
+        tmp_path / "b",
+        {"train": PartSamples(pixels, np.zeros(30), np.arange(30), divisor=255.0)},
+        DataConfig(transforms={"shift_x": [1]}),
+    )
+    assert copied.manifest["schema_version"] == 2 and copied.feature_dtype == np.float32
+    np.testing.assert_array_equal(copied.split("train")[1][:30], (pixels / 255.0).astype(np.float32))

@@ -45,10 +45,13 @@ def test_a_runs_map_holds_the_held_out_points_and_training_samples_with_their_pa
     def embed(x: np.ndarray) -> np.ndarray:
         return x.reshape(len(x), -1)[:, :2] * 10
 
-    points = run_map(data, embed(data.features), store, PairSet.open(tmp_path / "pairs"), embed, "a run")
+    def training(ids: np.ndarray) -> np.ndarray:
+        return embed(store.as_float(np.asarray(store.feature_matrix("train"))[ids]))
+
+    points = run_map(data, embed(data.features), store, PairSet.open(tmp_path / "pairs"), training, "a run")
     held = len(data.ids)
     assert points.split[:held].tolist() == ["test"] * held and set(points.split[held:]) == {"train"}
-    assert np.allclose(points.embedding[held:], embed(np.asarray(store.feature_matrix("train"))[points.ids[held:]]))
+    assert np.allclose(points.embedding[held:], training(points.ids[held:]))
     assert points.thumbnails.shape == (len(points), 6, 6) and points.neighbours.shape == (len(points), 10)
     assert (points.neighbours[:held, : held - 1] >= 0).all() and (points.neighbours[held:] == -1).all()
     ends = points.ids[points.pairs.rows]
@@ -56,5 +59,5 @@ def test_a_runs_map_holds_the_held_out_points_and_training_samples_with_their_pa
     assert pairs[(0, 2)] == "knn" and pairs[(0, int(own[origin[own] == 0][0]))] == "transform"
     assert points.pairs.degree[:held].tolist() == [-1] * held  # test samples are never paired
 
-    no_pairs = run_map(data, embed(data.features), store, None, embed, "a run")
+    no_pairs = run_map(data, embed(data.features), store, None, training, "a run")
     assert len(no_pairs) == held and no_pairs.pairs is None

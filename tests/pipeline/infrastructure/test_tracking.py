@@ -75,6 +75,29 @@ def test_evaluation_metrics_and_files(run, tmp_path):
     assert [f.path for f in client.list_artifacts(run.run_id, "embeddings")] == ["embeddings/embeddings.parquet"]
 
 
+def test_the_folder_of_every_rows_embeddings_is_a_dataset_input_not_an_artifact(run, tmp_path):
+    import json
+
+    import mlflow
+    import pyarrow.parquet as pq
+
+    from pipeline.evaluate.embeddings import embeddings_table
+
+    folder = tmp_path / "embeddings"
+    folder.mkdir()
+    for part in range(2):
+        ids = np.arange(part * 3, part * 3 + 3)
+        pq.write_table(embeddings_table(ids, "train", ids % 2, np.zeros((3, 2))), folder / f"part-{part}.parquet")
+    run.log_embeddings_folder(folder, "unit-embeddings")
+    inputs = MlflowClient(run.uri).get_run(run.run_id).inputs.dataset_inputs
+    logged = next(i for i in inputs if i.dataset.name == "unit-embeddings")
+    assert {t.key: t.value for t in logged.tags}["mlflow.data.context"] == "embeddings"
+    assert json.loads(logged.dataset.source)["uri"] == str(folder.resolve())
+    assert [c["name"] for c in json.loads(logged.dataset.schema)["mlflow_colspec"]][:3] == ["id", "split", "label"]
+    assert "embeddings/part-0.parquet" not in [f.path for f in MlflowClient(run.uri).list_artifacts(run.run_id)]
+    assert mlflow.data.get_source(logged).uri == str(folder.resolve())
+
+
 def test_the_model_is_registered_under_the_alias_promoted_and_loaded(run):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 2))

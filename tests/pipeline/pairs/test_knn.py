@@ -68,12 +68,12 @@ def graph_in_parts(store: SampleStore, parts: int, k: int, backend=None) -> np.n
 
         trained = faiss.serialize_index(backend.trained(x.shape[1], x[training_rows(n, size)]))
     chunks = np.array_split(np.array([f.name for f in files], dtype=object), parts)
-    index_parts = [IndexPart(backend, trained, x.shape[1], list(c), store, 1) for c in chunks]
+    index_parts = [IndexPart(backend, x.shape[1], list(c), store.location, 1) for c in chunks]
     graph = []
     for path in files:
         found = None
         for part in index_parts:
-            found = part.search(path.name, k, found)
+            found = part.search(path.name, k, trained, found)
         graph.append(drop_self(found.approximate[1], found.ids, k))
     return np.concatenate(graph)
 
@@ -96,6 +96,11 @@ def clustered():
     "name, options, message",
     [
         ("annoy", {}, "unknown index 'annoy'; choose one of ['flat', 'hnsw', 'ivf']"),
+        (
+            "PCA8,IVF16,Flat",
+            {"nlist": 4},
+            "no option 'nlist'; valid options: ['nprobe', 'ef_search', 'k_factor', 'train_size']",
+        ),
         ("ivf", {"nprobes": 4}, "no option 'nprobes'; valid options: ['nlist', 'nprobe', 'train_size']"),
         ("hnsw", {"m": 0}, "option 'm' must be a positive integer, got 0"),
         ("flat", {"m": 8}, "valid options: none"),
@@ -112,7 +117,17 @@ def recall(found: np.ndarray, exact: np.ndarray) -> float:
     return sum(len(np.intersect1d(a, b)) for a, b in zip(found, exact)) / exact.size
 
 
-@pytest.mark.parametrize("name, options", [("ivf", {"nlist": 40, "nprobe": 8}), ("hnsw", {"m": 16})])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("ivf", {"nlist": 40, "nprobe": 8}),
+        ("hnsw", {"m": 16}),
+        ("PCA16,IVF40,Flat", {"nprobe": 8}),  # a rotation, then IVF
+        ("HNSW16", {}),
+        ("IVF40,SQ8", {}),
+        ("PCA8,IVF40,Flat,RFlat", {"k_factor": 8}),  # a lossy PCA, its candidates re-ranked by exact distance
+    ],
+)
 def test_approximate_indexes_find_most_exact_neighbours(clustered, name, options):
     backend = make_index(name, options)
     _, found = backend.build(clustered).search(clustered, 6)
@@ -120,10 +135,31 @@ def test_approximate_indexes_find_most_exact_neighbours(clustered, name, options
     assert recall(found, exact_knn(clustered, 5)) >= 0.9
 
 
+def test_a_factory_string_faiss_cannot_make_is_a_config_error_with_faiss_reason():
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"pairs.index: FAISS cannot make the index 'IVF8,PQ5' for 16-dim.*multiple"):
+        make_index("IVF8,PQ5").check(16)
+    with pytest.raises(ConfigError, match=r"'Foo12' .*could not parse index string Foo12"):
+        make_index("Foo12").check(16)
+
+
+def test_a_factory_index_applies_its_search_options_and_trains_on_64_rows_a_cell(clustered):
+    import faiss
+
+    backend = make_index("PCA8,IVF40,Flat", {"nprobe": 5})
+    assert backend.training_size(len(clustered)) == 2560 and backend.options["train_size"] == 2560
+    assert make_index("HNSW16").training_size(100) == 100  # capped at the rows there are
+    index = backend.build(clustered)
+    assert faiss.extract_index_ivf(index).nprobe == 5
+    id_map = make_index("HNSW8", {"ef_search": 17}).build(clustered)  # kept: the graph below lives inside it
+    assert faiss.downcast_index(id_map.index).hnsw.efSearch == 17
+
+
 def test_exact_nearest_reads_shard_by_shard_what_brute_force_finds(clustered, tmp_path):
     store = store_of(clustered, tmp_path / "s", rows_per_shard=500)
     queries = training_rows(len(clustered), 300)
-    ids, neighbors = exact_nearest(store.files_of("train"), store.directory, queries, 5)
+    ids, neighbors = exact_nearest([p.name for p in store.files_of("train")], store, queries, 5)
     np.testing.assert_array_equal(ids, queries)
     np.testing.assert_array_equal(neighbors, exact_knn(clustered, 5)[queries])
 
@@ -134,13 +170,22 @@ def test_recall_at_k_counts_the_true_neighbours_found_in_any_order():
     assert recall_at_k(found, exact) == (5, 2)
 
 
-@pytest.mark.parametrize("name, options", [("ivf", {"nlist": 40, "nprobe": 2}), ("hnsw", {"m": 16})])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("ivf", {"nlist": 40, "nprobe": 2}),
+        ("hnsw", {"m": 16}),
+        ("PCA16,IVF40,Flat", {"nprobe": 2}),
+        ("PCA16,IVF40,Flat,RFlat", {"nprobe": 2}),
+    ],
+)
 def test_parts_of_an_approximate_index_find_most_true_neighbours(clustered, tmp_path, name, options):
     store = store_of(clustered, tmp_path / "s", rows_per_shard=500)
     graph = graph_in_parts(store, 3, 5, make_index(name, options))
     truth = exact_knn(clustered, 5)
-    assert 0.9 <= recall(graph, truth) < 1.0 if name == "ivf" else recall(graph, truth) >= 0.9
-    if name == "ivf":  # the same trained centroids in every part: the parts find what one whole index finds
+    ivf = "ivf" in name.lower()
+    assert 0.9 <= recall(graph, truth) < 1.0 if ivf else recall(graph, truth) >= 0.9
+    if ivf:  # the same trained centroids in every part: the parts find what one whole index finds
         whole = make_index(name, options)
         _, one = whole.build(clustered).search(clustered, 6)
         assert (graph == drop_self(one, np.arange(len(clustered)), 5)).mean() > 0.999  # equal but for ties

@@ -33,7 +33,7 @@ def test_a_shard_drops_self_and_duplicates_and_records_the_first_source():
         zip(table.column("left").to_pylist(), table.column("right").to_pylist(), table.column("source").to_pylist())
     )
     assert got == [(0, 2, "knn"), (1, 3, "knn"), (2, 0, "transform"), (3, 1, "transform")]
-    assert figures["similar_pairs"] == 2 and figures["by_source"] == [2, 0, 0, 0]  # counted on left < right
+    assert figures["similar_pairs"] == 2 and figures["by_source"] == [2, 0, 0, 0, 0]  # counted on left < right
 
 
 def test_mutual_keeps_the_knn_edges_found_from_both_ends_and_other_sources_as_they_are():
@@ -84,7 +84,7 @@ def test_written_shards_roundtrip_with_schema_and_manifest(pair_set):
     assert manifest["similar_pairs"] == len(lo)
     assert sum(s["rows"] for s in manifest["shards"]) == 2 * len(lo)  # both directions
     assert manifest["dissimilar_pairs_implicit"] == 50 * 49 // 2 - len(lo)
-    assert manifest["counts_by_source"] == {"knn": len(lo), "prior": 0, "transform": 0, "transform_knn": 0}
+    assert manifest["counts_by_source"] == {"knn": len(lo), "prior": 0, "transform": 0, "transform_knn": 0, "label": 0}
     assert sum(manifest["degree_histogram"].values()) == 50
     left, right = ps.read()
     assert (left < right).all()

@@ -9,10 +9,10 @@ from pipeline.config import TrainConfig
 from pipeline.errors import StageError
 from pipeline.pairs.shards import SOURCES, PairSet, both_ways, write_pair_shards
 from pipeline.train.core import (
+    InputNoise,
     TrainingCore,
     ema_update,
     epoch_metrics,
-    input_noise,
     learning_rate,
     pair_weights,
 )
@@ -33,7 +33,7 @@ def share(tmp_path_factory):
 
 def _core(share, loss="contrastive", streamed_from=None, **train):
     torch.manual_seed(0)
-    cfg = TrainConfig(num_workers=1, batch_size=16, epochs=3, loss=loss, **train)
+    cfg = TrainConfig(**{"num_workers": 1, "batch_size": 16, "epochs": 3, "loss": loss, **train})
     matrix = np.random.default_rng(1).random((N, 8), dtype=np.float32)
     if streamed_from is None:
         features = DeviceFeatures(matrix, torch.device("cpu"))
@@ -99,12 +99,12 @@ def test_ema_moves_a_fraction_towards_the_weights_and_copies_integer_buffers():
 
 def test_input_noise_is_seeded_per_epoch_and_rank_and_off_at_zero():
     x = torch.zeros(4, 3)
-    assert input_noise(0.0, 0, 0, 0, torch.device("cpu"))(x) is x
-    draw = input_noise(0.5, 0, 1, 0, torch.device("cpu"))(x)
-    assert torch.equal(draw, input_noise(0.5, 0, 1, 0, torch.device("cpu"))(x))  # a resumed epoch repeats it
-    assert not torch.equal(draw, input_noise(0.5, 0, 2, 0, torch.device("cpu"))(x))
-    assert not torch.equal(draw, input_noise(0.5, 0, 1, 1, torch.device("cpu"))(x))
-    big = input_noise(0.5, 0, 1, 0, torch.device("cpu"))(torch.zeros(20000))
+    assert InputNoise(0.0, 0, 0, 0, torch.device("cpu"))(x) is x
+    draw = InputNoise(0.5, 0, 1, 0, torch.device("cpu"))(x)
+    assert torch.equal(draw, InputNoise(0.5, 0, 1, 0, torch.device("cpu"))(x))  # a resumed epoch repeats it
+    assert not torch.equal(draw, InputNoise(0.5, 0, 2, 0, torch.device("cpu"))(x))
+    assert not torch.equal(draw, InputNoise(0.5, 0, 1, 1, torch.device("cpu"))(x))
+    big = InputNoise(0.5, 0, 1, 0, torch.device("cpu"))(torch.zeros(20000))
     assert big.std().item() == pytest.approx(0.5, rel=0.05) and abs(big.mean().item()) < 0.02
 
 
@@ -156,3 +156,49 @@ def test_source_weights_of_one_train_exactly_as_none(share, tmp_path):
         source_weights={"knn": 1.0, "transform": 1.0},
     )
     assert torch.equal(plain.run_epoch(0)[0], sourced.run_epoch(0)[0])
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.1])
+def test_an_epoch_resumed_from_a_checkpoint_within_it_continues_exactly(share, noise, monkeypatch):
+    import copy
+
+    import pipeline.train.core as core_module
+
+    monkeypatch.setattr(core_module, "PACE_STEPS", 1)
+    whole = _core(share, "neg", mode="batch", input_noise=noise, checkpoint_every=1e-9)  # a checkpoint every step
+    places, states = [], []
+
+    def save(place):
+        places.append(place)
+        states.append(copy.deepcopy(whole.state()))
+
+    sums, _ = whole.run_epoch(0, save=save)
+    assert [p.step for p in places] == list(range(1, whole.steps))
+    middle = len(places) // 2
+    resumed = _core(share, "neg", mode="batch", input_noise=noise)
+    resumed.load_state(states[middle])
+    again, _ = resumed.run_epoch(0, resume=places[middle])
+    assert torch.equal(again, sums)  # the epoch's sums: the same curve
+    for name, value in whole.module.state_dict().items():
+        assert torch.equal(resumed.module.state_dict()[name], value)
+
+
+def test_fractional_epochs_and_steps_set_the_length_and_the_learning_rate_schedule(share):
+    half = _core(share, "neg", mode="batch", epochs=1.5)
+    assert half.epochs == 2 and half.total_steps == round(1.5 * half.steps) and half.steps_in(1) < half.steps
+    counted = _core(share, "neg", mode="batch", steps=5)
+    assert counted.epochs == 1 and counted.steps_in(0) == 5
+
+
+def test_the_learning_rate_scales_with_the_batch_by_the_stated_rule():
+    from pipeline.config import TrainConfig
+    from pipeline.train.core import learning_rate, peak_learning_rate
+
+    cfg = TrainConfig(lr=0.001, batch_size=256, lr_schedule="constant")
+    assert peak_learning_rate(cfg) == 0.001  # none: as given
+    assert peak_learning_rate(cfg.model_copy(update={"lr_scaling": "sqrt"})) == pytest.approx(0.002)
+    assert peak_learning_rate(cfg.model_copy(update={"lr_scaling": "linear"})) == pytest.approx(0.004)
+    cosine = cfg.model_copy(update={"lr_scaling": "linear", "lr_schedule": "cosine"})
+    assert learning_rate(cosine, 0, 100) == pytest.approx(0.004) and learning_rate(cosine, 50, 100) == pytest.approx(
+        0.002
+    )

@@ -49,3 +49,14 @@ def test_prefetched_re_raises_the_producers_error_and_stops_when_the_consumer_do
     steps.close()  # the consumer gives up: the producer thread ends instead of filling the queue forever
     assert len(made) < 10
     assert not any(t.name == "step-prefetch" for t in threading.enumerate())
+
+
+def test_stored_pixels_are_cast_on_the_device_to_the_stores_own_values():
+    from pipeline.train.features import as_values
+
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    cast = as_values(torch.from_numpy(pixels), 255.0).numpy()
+    np.testing.assert_array_equal(cast, (pixels / 255.0).astype(np.float32))  # bit for bit
+    table = feature_table(pixels, torch.device("cpu"), "stream", 255.0)
+    ids = np.array([3, 9])
+    np.testing.assert_array_equal(table.to_device(ids, table.fetch(ids)).numpy(), cast[ids])

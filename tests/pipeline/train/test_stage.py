@@ -68,15 +68,17 @@ def test_a_finished_run_is_found_by_our_own_record_and_anything_unclear_is_left_
     run = Location.of(tmp_path / "run")
     (run.path / "checkpoint_b").mkdir(parents=True)
     torch.save({"epoch": 2, "history": [{"epoch": 1}, {"epoch": 2}]}, run.path / "checkpoint_b" / "state.pt")
-    assert checkpoint.finished(run, epochs=2) is None  # no record: Ray Train starts and resumes by itself
-    checkpoint.mark_finished(run, Checkpoint(str(run.path / "checkpoint_b")), epochs=2)
+    length = {"epochs": 2, "steps": None}
+    assert checkpoint.finished(run, length) is None  # no record: Ray Train starts and resumes by itself
+    checkpoint.mark_finished(run, Checkpoint(str(run.path / "checkpoint_b")), length)
     assert sorted(p.name for p in run.path.iterdir()) == ["checkpoint_b", checkpoint.FINISHED_FILE]
-    state, path = checkpoint.finished(run, epochs=2)
+    state, path = checkpoint.finished(run, length)
     assert state["epoch"] == 2 and path == str(run.path / "checkpoint_b")
-    assert checkpoint.finished(run, epochs=3) is None  # not finished: Ray Train resumes it
+    assert checkpoint.finished(run, {**length, "epochs": 3}) is None  # another training's length
+    assert checkpoint.finished(run, {**length, "steps": 100}) is None
     (run.path / checkpoint.FINISHED_FILE).write_text('{"epochs": 2, "checkp')  # cut short
-    assert checkpoint.finished(run, epochs=2) is None
-    assert checkpoint.finished(Location.of(tmp_path / "never-ran"), epochs=2) is None
+    assert checkpoint.finished(run, length) is None
+    assert checkpoint.finished(Location.of(tmp_path / "never-ran"), length) is None
 
 
 def test_a_worker_error_a_restart_cannot_cure_ends_the_run_at_once_with_its_own_message(

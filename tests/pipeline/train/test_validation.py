@@ -17,13 +17,6 @@ def _held(n: int = 60) -> HeldOut:
     )
 
 
-def test_a_subsample_keeps_originals_with_their_copies():
-    sub = _held().subsample(10)
-    assert sub.original.sum() == 10 and len(sub.ids) == 20
-    assert set(sub.origin[~sub.original]) == set(sub.ids[sub.original])
-    assert _held().subsample(1000).ids.tolist() == list(range(60))  # fewer than asked: all of them
-
-
 def test_the_probe_scores_when_due_with_the_given_weights():
     cfg = EvaluateConfig(validation_every=3, trustworthiness_k=[5], knn_k=3)
     probe = ValidationProbe(_held(), cfg)
