@@ -301,6 +301,38 @@ class Tracker:
         dims = tuple(int(d) for d in spec.shape[1:])  # the first is the batch (-1)
         return ModelInput(uri, dims if dims and min(dims) > 0 else None, np.dtype(spec.type).name)
 
+    def run_of_model(self, model_uri: str) -> str:
+        """The id of the run that logged ``model_uri`` (``models:/NAME@ALIAS``, ``models:/NAME/VERSION``,
+        ``runs:/``)."""
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            run_id = mlflow.models.get_model_info(model_uri).run_id
+        except Exception as exc:
+            raise TrackingError(
+                f"could not find model {model_uri} in {self.uri}: {first_line(exc)}. Check the name and alias "
+                f"(e.g. models:/drlim-mnist-4-9@champion) and MLFLOW_TRACKING_URI"
+            ) from None
+        if not run_id:
+            raise TrackingError(f"model {model_uri} was not logged by a run; give its run id instead")
+        return str(run_id)
+
+    def download_run_files(self, run_id: str, paths: list[str], out: Path) -> dict[str, Path]:
+        """The artifacts ``paths`` of run ``run_id`` that it has, downloaded under ``out`` (path -> local copy)."""
+        client = self._client()
+        try:
+            client.get_run(run_id)
+        except Exception as exc:
+            raise TrackingError(
+                f"no run {run_id} in {self.uri} ({first_line(exc)}); check the id (drlim run prints it) and "
+                f"MLFLOW_TRACKING_URI or --workdir"
+            ) from None
+        found = {}
+        for path in paths:
+            folder = path.rpartition("/")[0]
+            if path in {a.path for a in client.list_artifacts(run_id, folder or None)}:
+                found[path] = Path(client.download_artifacts(run_id, path, str(out)))
+        return found
+
     def promote(self, name: str, version: str, alias: str) -> None:
         """Point ``alias`` of registered model ``name`` at ``version``; errors name what exists instead."""
         from pydantic import ValidationError

@@ -105,7 +105,8 @@ def _train_and_evaluate(job: JobConfig, runtime: Runtime, tracker: Tracker, summ
         clock = time.perf_counter()
         title = f"DrLIM {job.name} ({store.held_out_split} samples)"
         executor = _executor(store)
-        evaluation = evaluate(result.model, store, job.evaluate, runtime.workspace / "runs" / run_id, title, executor)
+        out_dir = runtime.workspace / "runs" / run_id
+        evaluation = evaluate(result.model, store, job.evaluate, out_dir, title, executor, pairs)
         summary.metrics, summary.files, summary.validation = evaluation.metrics, evaluation.files, evaluation.validation
         summary.every_row = evaluation.every_row
         summary.seconds["evaluate"] = time.perf_counter() - clock
