@@ -19,7 +19,15 @@ LAYERS = [
     ("infrastructure", ("pipeline/infrastructure/",)),
     (
         "stages",
-        ("pipeline/data/", "pipeline/pairs/", "pipeline/train/", "pipeline/evaluate/", "pipeline/embed/", "encoders/"),
+        (
+            "pipeline/data/",
+            "pipeline/pairs/",
+            "pipeline/train/",
+            "pipeline/evaluate/",
+            "pipeline/embed/",
+            "pipeline/explore/",
+            "encoders/",
+        ),
     ),
     ("orchestration", ("pipeline/orchestration/", "pipeline/estimator/")),
     ("commands", ("pipeline/cli/", "jobs/")),

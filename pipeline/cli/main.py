@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from pipeline.cli import cluster, embed, models, report, run, tune
+from pipeline.cli import cluster, embed, models, report, run, tune, view
 from pipeline.errors import DrlimError, is_no_space, no_space
 from pipeline.infrastructure.runtime import LOG_FORMAT, keep_ray_output_in_logs
 
@@ -29,7 +29,7 @@ examples:
 """
 
 # In the order --help lists them.
-COMMANDS = (run, tune, cluster, embed, models, report)
+COMMANDS = (run, tune, cluster, embed, models, report, view)
 
 
 def build_parser() -> argparse.ArgumentParser:

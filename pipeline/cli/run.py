@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> None:
         runtime.tracking_uri,
     )
     summary = run_job(job, runtime, stop_after=args.stop_after)
+    print(f"samples: {summary.store.location} ({summary.store.manifest['rows']} samples)")
     print(f"pairs:   {summary.pairs.location} ({summary.pairs.manifest['similar_pairs']} similar pairs)")
     if args.stop_after == "all":
         for key, value in summary.metrics.items():  # the test split's
@@ -74,5 +75,6 @@ def run(args: argparse.Namespace) -> None:
             print(f"{'val/' + key + ':':<26} {value:.4f}")
         for key, path in summary.files.items():
             print(f"{key + ':':<26} {path}")
+        print(f"{'every row:':<26} {summary.every_row}")
         print(f"{'model:':<26} {summary.model_uri} (version {summary.model_version}, run {summary.run_id})")
         print(f"{'time:':<26} " + ", ".join(f"{k} {v:.0f}s" for k, v in summary.seconds.items()))

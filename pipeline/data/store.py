@@ -198,6 +198,18 @@ class SampleStore(ShardedTable):
         labels = table.column("label").to_numpy(zero_copy_only=False)[order]
         return ids[order], features, labels
 
+    def head(self, name: str, n: int) -> np.ndarray:
+        """The features (float32, ``(n, *shape)``) of the first ``n`` samples of a split, reading one batch of rows
+        (e.g. a model signature's example)."""
+        for file in self.files_of(name):
+            with pq.ParquetFile(file) as shard:
+                for batch in shard.iter_batches(batch_size=max(n, 1024), columns=["split", "features"]):
+                    batch = batch.filter(pc.equal(batch.column("split"), name))
+                    if batch.num_rows:
+                        rows = batch.slice(0, n).column("features").flatten().to_numpy()
+                        return self.as_float(rows.reshape(-1, *self.feature_shape))
+        raise StageError(f"sample store {self.directory} has no rows in split {name!r}")
+
     def feature_matrix(self, name: str = "train") -> np.ndarray:
         """Features of one split, ordered by id, as a read-only memory map ``(n, *shape)`` as stored
         (``feature_dtype``; ``as_float`` gives the values): rows are read from disk when touched, so a worker can

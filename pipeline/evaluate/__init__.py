@@ -28,7 +28,7 @@ __getattr__, __dir__ = lazy_exports(
         "Evaluation": "pipeline.evaluate.stage",
         "evaluate": "pipeline.evaluate.stage",
         "HeldOut": "pipeline.evaluate.scoring",
-        "check_evaluate_config": "pipeline.evaluate.scoring",
+        "check_evaluate_config": "pipeline.evaluate.checks",
         "score": "pipeline.evaluate.scoring",
         "embed": "pipeline.evaluate.inference",
         "invariance_ratio": "pipeline.evaluate.metrics",

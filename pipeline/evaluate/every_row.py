@@ -2,9 +2,9 @@
 
 ``embed_shard`` (pure: a store shard in, a part of the embeddings table out) runs as one task per shard through
 an ``Executor`` (Ray tasks, or this process for a small store), so a million rows never pass through the driver:
-it reads back only the held-out split's embeddings, a few numbers a row. Parts keep the shards' names (id
-order); the folder is written under a hidden name and renamed once every part is there (complete or absent). On a
-cluster it must be on a filesystem every node sees, as ``drlim embed``'s output.
+scoring reads back only the held-out split's embeddings, a few numbers a row. Parts keep the shards' names (id
+order); the folder is written under a hidden name and renamed once every part is there (complete or absent). The
+tasks run on the driver's node, where the run's folder is.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def embed_store(
     log.info("Embedding all %d samples of the store (%d part(s))", sum(store.manifest["splits"].values()), len(names))
     with atomic_dir(output, "the embeddings") as directory:
         done = run.gather(
-            [run.task(embed_shard, model, store, name, directory.resolve(), batch_size) for name in names],
+            # On this node: the folder is this node's (spread over nodes, the parts would need shared storage).
+            [run.task(embed_shard, model, store, name, directory.resolve(), batch_size, here=True) for name in names],
             "embed every row",
             unit="part",
         )

@@ -59,6 +59,17 @@ def knn_accuracy(embedding: np.ndarray, labels: np.ndarray, k: int = 5) -> float
     return float((classes[votes.argmax(axis=1)] == labels).mean())
 
 
+def transfer_knn_accuracy(
+    train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray, k: int = 5
+) -> float:
+    """Accuracy on ``test`` of a k-NN classifier fitted on the embedding of the training samples (Parametric
+    UMAP's protocol, Sainburg et al. 2021): how well the map places unseen samples among the seen ones."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    classifier = KNeighborsClassifier(n_neighbors=k).fit(train, train_labels)
+    return float((classifier.predict(test) == test_labels).mean())
+
+
 def invariance_ratio(embedding: np.ndarray, origin: np.ndarray, n_random: int = 100_000, seed: int = 0) -> float:
     """Mean distance between copies of one original / mean distance between random pairs (0 = invariant).
 

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage  # noqa: E402
 
+from pipeline.explore.points import robust_limits, within  # noqa: E402
 from pipeline.infrastructure.atomic import atomic_path  # noqa: E402
 
 
@@ -21,18 +22,85 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+TIGHT = 0.15  # classes are tight when the median one spans less than this fraction of the map: zoomed insets
+MAX_INSETS = 10
+
+
+def marker_style(points: np.ndarray, limits: np.ndarray, area: float) -> tuple[float, float]:
+    """Marker size (matplotlib's ``s``, in pt²) and alpha from the density where the points crowd: each point of
+    the crowded cells (a 64 x 64 grid over ``limits``; the 90th percentile of the points' cells) gets its share of
+    a cell's ``area`` (pt² of the axes / 4096), so tight clusters get small, faint points that show their inside."""
+    inside = points[within(points, limits)]
+    if len(inside) == 0:
+        return 4.0, 0.8
+    cells = np.floor((inside - limits[:, 0]) / (limits[:, 1] - limits[:, 0]) * 64).clip(0, 63).astype(int)
+    _, index, counts = np.unique(cells[:, 0] * 64 + cells[:, 1], return_inverse=True, return_counts=True)
+    crowded = np.quantile(counts[index.ravel()], 0.9)
+    share = area / 4096 / crowded
+    diameter = float(np.clip(np.sqrt(share), 0.7, 5.0))
+    return diameter**2, float(np.clip(2 * share / diameter**2, 0.08, 0.9))
+
+
+def _draw(ax, points: np.ndarray, labels: np.ndarray, classes: np.ndarray, limits: np.ndarray, strays: bool) -> float:
+    """The points within ``limits`` in their class colours (with ``strays``, those beyond as small crosses on the
+    nearest edge); returns the marker size."""
+    cmap = plt.get_cmap("tab10")
+    box = ax.get_window_extent().transformed(ax.figure.dpi_scale_trans.inverted())
+    size, alpha = marker_style(points, limits, box.width * box.height * 72**2)
+    beyond = ~within(points, limits)
+    edge = np.clip(points, limits[:, 0], limits[:, 1])
+    for i, c in enumerate(classes):
+        mine = labels == c
+        ax.scatter(*points[mine & ~beyond].T, s=size, alpha=alpha, color=cmap(i % 10), label=str(c), linewidths=0)
+        if strays:
+            ax.scatter(*edge[mine & beyond].T, s=12, marker="x", color=cmap(i % 10), linewidths=0.8, clip_on=False)
+    ax.set_xlim(*limits[0])
+    ax.set_ylim(*limits[1])
+    return size
+
+
+def tight_boxes(points: np.ndarray, labels: np.ndarray, classes: np.ndarray, limits: np.ndarray) -> dict:
+    """Each class's own limits when classes are tight (the median class spans under ``TIGHT`` of the map), for a
+    zoomed inset each; else none (at most ``MAX_INSETS`` classes)."""
+    if not 1 < len(classes) <= MAX_INSETS:
+        return {}
+    boxes = {c: robust_limits(points[labels == c], (0.05, 0.95), pad=0.3) for c in classes if (labels == c).sum() > 2}
+    spans = [np.max((b[:, 1] - b[:, 0]) / (limits[:, 1] - limits[:, 0])) for b in boxes.values()]
+    return boxes if spans and np.median(spans) < TIGHT else {}
+
+
 def scatter_map(embedding: np.ndarray, labels: np.ndarray, path: Path, title: str, legend: str = "label") -> Path:
-    """Points coloured by ``labels`` (classes, or any tag such as the transform; first two dimensions)."""
-    fig, ax = plt.subplots(figsize=(7, 7))
+    """Points coloured by ``labels`` (classes, or any tag such as the transform; first two dimensions) within robust
+    limits, strays marked at the edge, size and alpha from the density; when classes are tight, a zoomed inset of
+    each below the map (its box drawn on the map)."""
+    points = embedding[:, :2]
     first_seen = np.sort(np.unique(labels, return_index=True)[1])
     classes = labels[first_seen] if labels.dtype.kind in "OUS" else np.unique(labels)  # tags in store order
-    cmap = plt.get_cmap("tab10")
-    for i, c in enumerate(classes):
-        pts = embedding[labels == c]
-        ax.scatter(pts[:, 0], pts[:, 1], s=6, alpha=0.7, color=cmap(i % 10), label=str(c))
-    ax.legend(title=legend, markerscale=3)
-    ax.set_title(title)
-    ax.set_aspect("equal", adjustable="datalim")
+    limits = robust_limits(points)
+    boxes = tight_boxes(points, labels, classes, limits)
+    rows = int(np.ceil(len(boxes) / 5))
+    fig = plt.figure(figsize=(8, 8 + 1.7 * rows), layout="constrained")
+    grid = fig.add_gridspec(4 + rows, 5)
+    ax = fig.add_subplot(grid[:4, :])
+    size = _draw(ax, points, labels, classes, limits, strays=True)
+    handles, names = ax.get_legend_handles_labels()
+    shown = ax.legend(handles[: len(classes)], names[: len(classes)], title=legend, markerscale=6 / np.sqrt(size))
+    for handle in shown.legend_handles:
+        if handle is not None:
+            handle.set_alpha(1)
+    strays = int((~within(points, limits)).sum())
+    ax.set_title(f"{title}\n{strays} of {len(points)} points beyond the limits, marked x" if strays else title)
+    ax.set_aspect("equal", adjustable="box")  # the limits stay as set: strays on the edge
+    for i, (c, box) in enumerate(boxes.items()):
+        ax.add_patch(plt.Rectangle(box[:, 0], *(box[:, 1] - box[:, 0]), fill=False, lw=0.6, color="0.3"))
+        ax.annotate(str(c), box[:, 1], fontsize=7, color="0.3")
+        inset = fig.add_subplot(grid[4 + i // 5, i % 5])
+        _draw(inset, points, labels, classes, box, strays=False)
+        inset.set_aspect("equal", adjustable="box")
+        zoom = np.max((limits[:, 1] - limits[:, 0]) / (box[:, 1] - box[:, 0]))
+        inset.set_title(f"{legend} {c}, zoom x{zoom:.0f}", fontsize=8)
+        inset.set_xticks([])
+        inset.set_yticks([])
     return _save(fig, path)
 
 

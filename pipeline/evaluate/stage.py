@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -21,8 +22,13 @@ from pipeline.data.store import SampleStore
 from pipeline.evaluate.every_row import embed_store, read_split
 from pipeline.evaluate.plots import cylinder_views, scatter_map, thumbnail_map
 from pipeline.evaluate.scoring import HeldOut, score
+from pipeline.explore.page import write_page
+from pipeline.explore.run_map import run_map
 from pipeline.infrastructure.atomic import atomic_path
 from pipeline.infrastructure.executor import Executor, InProcess
+
+if TYPE_CHECKING:
+    from pipeline.pairs.shards import PairSet
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +49,29 @@ def evaluate(
     out_dir: Path,
     title: str,
     run: Executor | None = None,
+    pairs: PairSet | None = None,
 ) -> Evaluation:
     """Embed every row of ``store`` into ``out_dir/embeddings/`` with ``run``'s tasks (default: in this process),
-    score the held-out and validation splits, write ``embeddings.parquet`` and PNG maps into ``out_dir``."""
+    then score the held-out and validation splits and draw the maps in one more task (``score_and_draw``): the
+    driver holds neither features nor embeddings."""
+    run = run or InProcess()
+    folder = embed_store(model, store, out_dir / "embeddings", run, cfg.batch_size)
+    [evaluation] = run.gather(
+        [run.task(score_and_draw, store, folder, cfg, out_dir, title, pairs, here=True)], "score", unit="split"
+    )
+    return evaluation
+
+
+def score_and_draw(
+    store: SampleStore, folder: Path, cfg: EvaluateConfig, out_dir: Path, title: str, pairs: PairSet | None = None
+) -> Evaluation:
+    """Score the held-out split (and the validation split) of ``store`` from the embeddings in ``folder``, write
+    ``embeddings.parquet`` (the held-out split), the PNG maps and the interactive map (``explorer.html``: the scored
+    sample and, with ``pairs``, training samples with their similar pairs) into ``out_dir``."""
+    store = store.here()
     split = store.held_out_split
     if split != "test":
         log.warning("The sample store has no test split: evaluating on the training samples (set data.test_path)")
-    folder = embed_store(model, store, out_dir / "embeddings", run or InProcess(), cfg.batch_size)
     table = read_split(folder, split)
     embedding = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
     labels = table.column("label").to_numpy()
@@ -86,16 +108,15 @@ def evaluate(
             files["map_transforms"] = scatter_map(
                 embedding, tags, out_dir / "map_transforms.png", f"{title}, by transform", legend="transform"
             )
+        points = run_map(
+            data, _rows(table, embedding, data.ids), store, pairs, lambda ids: _embedded(folder, "train", ids), title
+        )
+        files["explorer"] = write_page(out_dir / "explorer.html", [points])
     validation: dict[str, float] = {}
     if store.manifest["splits"].get("validation"):
         held_table = read_split(folder, "validation")
-        held, validation = _scored(
-            store,
-            "validation",
-            held_table,
-            np.stack(held_table.column("embedding").to_numpy(zero_copy_only=False)),
-            cfg,
-        )
+        held_embedding = np.stack(held_table.column("embedding").to_numpy(zero_copy_only=False))
+        held, validation = _scored(store, "validation", held_table, held_embedding, cfg)
         scored["validation"] = int(held.original.sum())
         log.info(
             "Validation metrics%s: %s", _on(held, held_table), ", ".join(f"{k}={v:.4f}" for k, v in validation.items())
@@ -116,6 +137,12 @@ def _rows(table: pa.Table, embedding: np.ndarray, ids: np.ndarray) -> np.ndarray
     """The rows of ``embedding`` (ordered as ``table``, by id) of the samples ``ids`` (sorted)."""
     all_ids = table.column("id").to_numpy()
     return embedding[np.searchsorted(all_ids, ids)]
+
+
+def _embedded(folder: Path, split: str, ids: np.ndarray) -> np.ndarray:
+    """The embeddings of the samples ``ids`` (sorted) of ``split``, read back from the every-row folder."""
+    table = read_split(folder, split)
+    return _rows(table, np.stack(table.column("embedding").to_numpy(zero_copy_only=False)), ids)
 
 
 def _on(data: HeldOut, table: pa.Table) -> str:

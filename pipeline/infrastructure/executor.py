@@ -23,7 +23,8 @@ class Executor:
 
     cpus: int
 
-    def task(self, function: Callable[..., Any], *args: Any, returns: int = 1) -> Any:
+    def task(self, function: Callable[..., Any], *args: Any, returns: int = 1, here: bool = False) -> Any:
+        """``function(*args)`` as a task; ``here``: on this node (where it reads or writes this node's files)."""
         raise NotImplementedError
 
     def actor(self, cls: type, *args: Any, options: dict[str, Any] | None = None) -> Any:
@@ -41,7 +42,7 @@ class InProcess(Executor):
     def __init__(self, cpus: int | None = None) -> None:
         self.cpus = cpus or len(os.sched_getaffinity(0))
 
-    def task(self, function: Callable[..., Any], *args: Any, returns: int = 1) -> Any:
+    def task(self, function: Callable[..., Any], *args: Any, returns: int = 1, here: bool = False) -> Any:
         return function(*args)
 
     def actor(self, cls: type, *args: Any, options: dict[str, Any] | None = None) -> Any:
@@ -61,6 +62,15 @@ def _remote(function: Callable[..., Any]) -> Any:
     return ray.remote(function)
 
 
+def _logged(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in a Ray worker whose log lines of this project reach the driver, as they would in
+    process."""
+    from pipeline.infrastructure.runtime import log_to_console
+
+    log_to_console()
+    return function(*args)
+
+
 class OnRay(Executor):
     """The Ray instance of ``runtime.init_ray`` (started, or attached to ``RAY_ADDRESS``)."""
 
@@ -72,8 +82,16 @@ class OnRay(Executor):
         init_ray()
         self.cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
-    def task(self, function: Callable[..., Any], *args: Any, returns: int = 1) -> Any:
-        return _remote(function).options(num_returns=returns).remote(*args)
+    def task(self, function: Callable[..., Any], *args: Any, returns: int = 1, here: bool = False) -> Any:
+        options: dict[str, Any] = {"num_returns": returns, "name": function.__name__}
+        if here:
+            import ray
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+                ray.get_runtime_context().get_node_id(), soft=False
+            )
+        return _remote(_logged).options(**options).remote(function, *args)
 
     def actor(self, cls: type, *args: Any, options: dict[str, Any] | None = None) -> Any:
         return _remote(cls).options(**(options or {})).remote(*args)

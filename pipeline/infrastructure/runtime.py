@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,18 @@ def use_local_ray_defaults() -> None:
         os.environ.setdefault(name, value)
 
 
+def log_to_console() -> None:
+    """Show this project's INFO logs from a Ray process (Ray forwards its output to the driver), in LOG_FORMAT:
+    the driver shows Ray's forwarded lines in that format only, unless --verbose."""
+    logger = logging.getLogger("pipeline")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # Ray's worker root handler would print each line again
+
+
 def keep_ray_output_in_logs() -> None:
     """Show only this project's log lines among those Ray forwards to this driver (the rest stays in Ray's log
     files, ``/tmp/ray/session_*/logs``). Call before ``ray`` is imported: Ray reads the setting then; a value of
@@ -130,6 +143,7 @@ def init_ray() -> None:
 # Inputs up to this size (bytes; DRLIM_INLINE_BYTES overrides) are read in this process, where a bad file fails in
 # a second without starting Ray; larger ones by Ray tasks or actors, one per file or part.
 INLINE_BYTES = 64 << 20
+PROGRESS_SECONDS = 30  # between progress lines of long Ray work when no terminal shows a bar
 
 
 def in_process(total_bytes: int) -> bool:
@@ -159,11 +173,17 @@ def gather(refs: list, desc: str, unit: str = "task") -> list:
     pending, done = list(refs), 0
     try:
         with tqdm(total=len(refs), desc=desc, unit=unit, disable=None) as bar:
+            # Without a terminal (a log file, a Ray job) the bar is off: a line every PROGRESS_SECONDS instead.
+            start = said = time.monotonic()
             while pending:
-                finished, pending = ray.wait(pending, num_returns=1)
-                ray.get(finished)  # raises a task's error at once, not after the others
-                done += 1
-                bar.update(1)
+                finished, pending = ray.wait(pending, num_returns=1, timeout=PROGRESS_SECONDS)
+                if finished:
+                    ray.get(finished)  # raises a task's error at once, not after the others
+                    done += 1
+                    bar.update(1)
+                if bar.disable and pending and time.monotonic() - said >= PROGRESS_SECONDS:
+                    said = time.monotonic()
+                    log.info("%s: %d of %d %ss done (%.0f s)", desc, done, len(refs), unit, said - start)
         return ray.get(list(refs))
     except RayTaskError as exc:
         if isinstance(exc.cause, DrlimError):

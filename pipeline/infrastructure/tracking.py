@@ -228,10 +228,13 @@ class Tracker:
 
     def log_model(self, model: Any, example: np.ndarray, registered_name: str, alias: str) -> tuple[str, str]:
         """Log ``model`` (a torch module) to the run with a signature, register it and point ``alias`` at the
-        new version. Returns ``(version, "models:/NAME@ALIAS")``."""
+        new version. Returns ``(version, "models:/NAME@ALIAS")``. Works in any process (a Ray task: the export
+        takes a few hundred MB the driver need not hold), the run named by its id."""
         import torch
         from mlflow.models import infer_signature
 
+        assert self.run_id is not None, "log_model logs into a started run"
+        mlflow.set_tracking_uri(self.uri)
         model = model.cpu().eval()
         with torch.no_grad():
             output = model(torch.from_numpy(example)).numpy()
@@ -245,6 +248,7 @@ class Tracker:
             # The defaults (pinned torch, cloudpickle) name what a pt2 graph needs; left out, MLflow infers them
             # by reloading the model in a subprocess, which costs ~6 s a model.
             pip_requirements=mlflow.pytorch.get_default_pip_requirements(),
+            run_id=self.run_id,
         )
         version = str(info.registered_model_version)
         self._client().set_registered_model_alias(registered_name, alias, version)
@@ -296,6 +300,38 @@ class Tracker:
         spec = inputs.inputs[0]
         dims = tuple(int(d) for d in spec.shape[1:])  # the first is the batch (-1)
         return ModelInput(uri, dims if dims and min(dims) > 0 else None, np.dtype(spec.type).name)
+
+    def run_of_model(self, model_uri: str) -> str:
+        """The id of the run that logged ``model_uri`` (``models:/NAME@ALIAS``, ``models:/NAME/VERSION``,
+        ``runs:/``)."""
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            run_id = mlflow.models.get_model_info(model_uri).run_id
+        except Exception as exc:
+            raise TrackingError(
+                f"could not find model {model_uri} in {self.uri}: {first_line(exc)}. Check the name and alias "
+                f"(e.g. models:/drlim-mnist-4-9@champion) and MLFLOW_TRACKING_URI"
+            ) from None
+        if not run_id:
+            raise TrackingError(f"model {model_uri} was not logged by a run; give its run id instead")
+        return str(run_id)
+
+    def download_run_files(self, run_id: str, paths: list[str], out: Path) -> dict[str, Path]:
+        """The artifacts ``paths`` of run ``run_id`` that it has, downloaded under ``out`` (path -> local copy)."""
+        client = self._client()
+        try:
+            client.get_run(run_id)
+        except Exception as exc:
+            raise TrackingError(
+                f"no run {run_id} in {self.uri} ({first_line(exc)}); check the id (drlim run prints it) and "
+                f"MLFLOW_TRACKING_URI or --workdir"
+            ) from None
+        found = {}
+        for path in paths:
+            folder = path.rpartition("/")[0]
+            if path in {a.path for a in client.list_artifacts(run_id, folder or None)}:
+                found[path] = Path(client.download_artifacts(run_id, path, str(out)))
+        return found
 
     def promote(self, name: str, version: str, alias: str) -> None:
         """Point ``alias`` of registered model ``name`` at ``version``; errors name what exists instead."""

@@ -20,6 +20,7 @@ import numpy as np
 from pipeline.config import JobConfig, load_job
 from pipeline.errors import ConfigError
 from pipeline.evaluate.scoring import HeldOut, score
+from pipeline.explore.page import read_page, side_by_side, write_encoded
 from pipeline.infrastructure.atomic import atomic_path
 from pipeline.infrastructure.runtime import Runtime
 
@@ -75,6 +76,9 @@ EXPERIMENTS = [
         "map_thumbnails",
     ),
 ]
+
+# A section whose interactive map is also shown beside an earlier section's, linked by sample id.
+SIDE_BY_SIDE = {"mnist_translated_invariant": "mnist_translated_knn"}
 
 BASELINE_SAMPLE_LIMIT = 10_000  # Isomap and LLE are O(n^2) in memory
 
@@ -145,6 +149,23 @@ def training_summary(job: JobConfig) -> str:
     )
 
 
+def interactive_maps(job: str, page: Path | None, images: Path, pages: dict[str, Path]) -> list[str]:
+    """Copy a section's interactive map (the run's ``explorer.html``) beside its figure, and for a job in
+    ``SIDE_BY_SIDE`` write both maps on one page; the Markdown that links them (``pages``: the copies so far)."""
+    if page is None:
+        return []
+    pages[job] = images / f"{job}.html"
+    shutil.copyfile(page, pages[job])
+    links = [f"[{job}](images/results/{job}.html)"]
+    other = SIDE_BY_SIDE.get(job)
+    if other in pages:
+        both = images / f"{other}_vs_{job}.html"
+        maps = [m for name in (other, job) for m in read_page(pages[name].read_text(encoding="utf-8"))]
+        write_encoded(both, side_by_side(maps), f"{other} | {job}")
+        links.append(f"[{other} and {job} side by side, linked by sample](images/results/{both.name})")
+    return [f"Interactive map (one HTML file; open it in a browser, it works offline): {' · '.join(links)}.", ""]
+
+
 def _sections(page: str) -> dict[str, list[str]]:
     """The ``## `` sections of a results page by title, each its lines up to the next section."""
     sections: dict[str, list[str]] = {}
@@ -182,6 +203,7 @@ def report(runtime: Runtime, out: Path, jobs: list[str] | None = None) -> Path:
         "",
     ]
     fitted: dict[tuple[str, int], dict] = {}  # the translated experiments share their samples
+    pages: dict[str, Path] = {}  # the interactive maps copied so far
     for exp in EXPERIMENTS:
         if jobs is not None and exp.job not in jobs:
             lines += kept.get(exp.title, [])
@@ -214,6 +236,7 @@ def report(runtime: Runtime, out: Path, jobs: list[str] | None = None) -> Path:
         ]
         lines += _table(rows)
         lines += ["", f"![{exp.title}](images/results/{figure.name})", ""]
+        lines += interactive_maps(exp.job, summary.files.get("explorer"), images, pages)
     with atomic_path(out) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     return out

@@ -19,7 +19,7 @@ import torch
 
 from pipeline.config import JobConfig
 from pipeline.data.store import SampleStore
-from pipeline.infrastructure.runtime import LOG_FORMAT
+from pipeline.infrastructure.runtime import log_to_console
 from pipeline.pairs.shards import PairSet
 from pipeline.train import checkpoint
 from pipeline.train.allocator import keep_freed_memory
@@ -27,18 +27,6 @@ from pipeline.train.core import EpochState
 from pipeline.train.session import Progress, TrainingSession, epoch_line
 
 log = logging.getLogger(__name__)
-
-
-def log_to_console() -> None:
-    """Show this project's INFO logs from a Ray process (Ray forwards its output to the driver), in LOG_FORMAT:
-    the driver shows Ray's forwarded lines in that format only, unless --verbose."""
-    logger = logging.getLogger("pipeline")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False  # Ray's worker root handler would print each line again
 
 
 def _quiet_ray_train_reports() -> None:

@@ -40,3 +40,9 @@ def test_airplane_job_reports_the_cylinder_metrics_and_draws_it(tmp_path):
         assert f"{metric}:" in proc.stdout
     [run_dir] = (tmp_path / "runs").iterdir()
     assert (run_dir / "map_cylinder.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The interactive map is 3-D, holds every view with every similar pair, colourable by the views' metadata.
+    from pipeline.explore.page import read_page
+
+    [(meta, _)] = read_page((run_dir / "explorer.html").read_text())
+    assert meta["dim"] == 3 and meta["n"] == 972 and meta["pairs"]["count"] == 13446
+    assert {"azimuth", "elevation", "lighting"} <= {column["name"] for column in meta["columns"]}

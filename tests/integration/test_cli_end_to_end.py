@@ -65,7 +65,7 @@ def test_mlflow_run_has_params_metrics_and_artifacts(mnist_run):
         assert run.data.metrics[key] > 0
     assert [epoch for epoch, _ in mnist_run.curve] == list(range(1, EPOCHS + 1))
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert artifacts == {"plots/map.png", "plots/map_thumbnails.png"}
+    assert artifacts == {"plots/map.png", "plots/map_thumbnails.png", "plots/explorer.html"}
 
 
 def test_registered_model_loads_by_alias_in_a_new_process_and_embeds(mnist_run):

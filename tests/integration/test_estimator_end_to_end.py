@@ -58,7 +58,17 @@ def test_a_fit_here_equals_drlim_run_of_its_job(tmp_path, mnist):
     )
 
 
-def test_a_fit_on_ray_equals_the_fit_here(tmp_path):
+@pytest.fixture
+def ray_started_here():
+    """The Ray instance a ``backend="ray"`` fit starts in this process stays up for the user's next fit (as Ray
+    Data's does); a test shuts it down so later tests start their own."""
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+def test_a_fit_on_ray_equals_the_fit_here(tmp_path, ray_started_here):
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(300, 6)) + 5 * rng.integers(0, 3, 300)[:, None]).astype(np.float32)
     here = DrLIM(epochs=2, random_state=0, verbose=False).fit(x)

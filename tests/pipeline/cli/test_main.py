@@ -8,7 +8,7 @@ from tests.conftest import REPO
 
 JOB = str(REPO / "jobs" / "mnist_4_9.yaml")
 
-COMMANDS = ["run", "pairs", "tune", "submit", "status", "logs", "stop", "validate", "embed", "models", "report"]
+COMMANDS = ["run", "pairs", "tune", "submit", "status", "logs", "stop", "validate", "embed", "models", "report", "view"]
 
 
 def test_top_level_help_lists_every_command_the_environment_and_examples(capsys):

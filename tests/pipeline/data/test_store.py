@@ -120,3 +120,14 @@ def test_uint8_pixels_are_stored_as_they_are_and_read_as_pixels_over_255(tmp_pat
     )
     assert copied.manifest["schema_version"] == 2 and copied.feature_dtype == np.float32
     np.testing.assert_array_equal(copied.split("train")[1][:30], (pixels / 255.0).astype(np.float32))
+
+
+def test_head_reads_the_first_samples_of_a_split(tmp_path):
+    rng = np.random.default_rng(0)
+    splits = {
+        "train": PartSamples(rng.random((50, 3), dtype=np.float32), np.zeros(50), np.arange(50)),
+        "test": PartSamples(rng.random((20, 3), dtype=np.float32), np.zeros(20), np.arange(20)),
+    }
+    store = store_arrays(tmp_path, splits, rows_per_shard=16)
+    np.testing.assert_array_equal(store.head("test", 8), splits["test"].features[:8])
+    np.testing.assert_array_equal(store.head("train", 3), splits["train"].features[:3])

@@ -65,3 +65,13 @@ def test_trustworthiness_in_blocks_equals_scikit_learns(k, monkeypatch):
     z = x[:, :2] + rng.normal(scale=0.5, size=(400, 2))
     monkeypatch.setattr(metrics, "BLOCK_BYTES", 8 * 400 * (k + 1) * 7)  # blocks of 7 rows: the last one partial
     assert metrics.trustworthiness(x, z, k) == pytest.approx(sklearn_trustworthiness(x, z, n_neighbors=k), abs=1e-12)
+
+
+def test_transfer_knn_accuracy_classifies_test_points_by_their_training_neighbours():
+    from pipeline.evaluate.metrics import transfer_knn_accuracy
+
+    train = np.array([[0.0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10]])
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    test = np.array([[0.5, 0.5], [10.5, 10.5], [9, 9]])
+    assert transfer_knn_accuracy(train, labels, test, np.array([0, 1, 1]), k=3) == 1.0
+    assert transfer_knn_accuracy(train, labels, test, np.array([1, 1, 0]), k=3) == pytest.approx(1 / 3)

@@ -1,7 +1,15 @@
 import numpy as np
 from PIL import Image
 
-from pipeline.evaluate.plots import ink, spread_out, thumbnail_map
+from pipeline.evaluate.plots import (
+    ink,
+    marker_style,
+    robust_limits,
+    scatter_map,
+    spread_out,
+    thumbnail_map,
+    tight_boxes,
+)
 
 
 def _coloured_pixels(path) -> int:
@@ -43,3 +51,36 @@ def test_thumbnails_spread_over_the_map_one_per_occupied_cell():
     assert (chosen < 1000).sum() == 1
     assert len(spread_out(points, n=0)) == 0
     assert spread_out(points[:1], n=5).tolist() == [0]
+
+
+def _tight_clusters(n_per: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10), n_per)
+    points = rng.uniform(-100, 100, (10, 2))[labels] + rng.normal(0, 1, (len(labels), 2))
+    points[0] = [5000.0, -5000.0]  # one stray far out
+    return points, labels
+
+
+def test_a_stray_does_not_set_the_limits_of_a_map():
+    points, _ = _tight_clusters()
+    limits = robust_limits(points)
+    assert limits[0, 1] < 200 and limits[1, 0] > -200  # the stray at (5000, -5000) is beyond them
+
+
+def test_points_get_smaller_and_fainter_where_they_crowd():
+    rng = np.random.default_rng(0)
+    limits = np.array([[0.0, 1.0], [0.0, 1.0]])
+    spread = marker_style(rng.random((500, 2)), limits, area=400.0**2)
+    crowded = marker_style(0.5 + rng.normal(0, 0.005, (20000, 2)), limits, area=400.0**2)
+    assert crowded[0] < spread[0] and crowded[1] < spread[1]
+
+
+def test_tight_classes_get_a_zoomed_inset_each_and_spread_ones_none(tmp_path):
+    points, labels = _tight_clusters()
+    limits = robust_limits(points)
+    assert sorted(tight_boxes(points, labels, np.arange(10), limits)) == list(range(10))
+    wide = np.random.default_rng(1).normal(size=(3000, 2))
+    assert tight_boxes(wide, labels, np.arange(10), robust_limits(wide)) == {}
+    tall = Image.open(scatter_map(points, labels, tmp_path / "tight.png", "t")).size
+    square = Image.open(scatter_map(wide, labels, tmp_path / "wide.png", "t")).size
+    assert tall[1] > 1.2 * square[1]  # two rows of insets under the map

@@ -6,7 +6,8 @@ from pipeline.data.sources import PartSamples
 from pipeline.data.stage import store_arrays
 from pipeline.data.store import SampleStore
 from pipeline.errors import DataError
-from pipeline.evaluate.scoring import HeldOut, check_evaluate_config, score
+from pipeline.evaluate.checks import check_evaluate_config
+from pipeline.evaluate.scoring import HeldOut, score
 
 
 def _store(tmp_path, train: int, validation: int, test: int) -> SampleStore:

@@ -68,3 +68,23 @@ def test_a_section_states_the_training_settings_of_its_job_file():
     assert training_summary(JobConfig()).startswith("loss `contrastive` (margin 1.0), encoder `lenet`, 30 epochs")
     local = JobConfig(train=TrainConfig(local_steps=16))
     assert "(batch mode, 2 workers, weights averaged every 16 steps)" in training_summary(local)
+
+
+def test_a_section_links_its_interactive_map_and_the_translated_pair_side_by_side(tmp_path):
+    from pipeline.explore import MapPoints, read_page, write_page
+    from pipeline.orchestration.report import interactive_maps
+
+    runs, images = tmp_path / "runs", tmp_path / "images"
+    runs.mkdir(), images.mkdir()
+    points = MapPoints(np.zeros((4, 2)), np.arange(4), thumbnails=np.zeros((4, 2, 2)), title="knn")
+    knn = write_page(runs / "knn.html", [points])
+    invariant = write_page(runs / "invariant.html", [MapPoints(np.ones((4, 2)), np.arange(4), title="invariant")])
+    pages: dict = {}
+    assert interactive_maps("mnist_4_9", None, images, pages) == []  # a run without a page: no link
+    lines = interactive_maps("mnist_translated_knn", knn, images, pages)
+    assert "[mnist_translated_knn](images/results/mnist_translated_knn.html)" in lines[0]
+    assert (images / "mnist_translated_knn.html").read_bytes() == knn.read_bytes()
+    lines = interactive_maps("mnist_translated_invariant", invariant, images, pages)
+    both = "mnist_translated_knn_vs_mnist_translated_invariant.html"
+    assert f"side by side, linked by sample](images/results/{both})" in lines[0]
+    assert [meta["title"] for meta, _ in read_page((images / both).read_text())] == ["knn", "invariant"]

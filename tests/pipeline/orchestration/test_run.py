@@ -106,7 +106,7 @@ def test_a_run_logs_pairs_epochs_evaluation_and_model_in_order_then_closes(finis
     assert calls["log_pairs"] == (summary.pairs.manifest["similar_pairs"], 90)  # 30 held out for validation
     assert calls["log_missing_epochs"] == [1, 2]
     scores = ["knn_accuracy_5", "trustworthiness_12", "trustworthiness_5"]
-    assert calls["log_evaluation"] == (scores, ["embeddings", "map"], scores)  # test and validation
+    assert calls["log_evaluation"] == (scores, ["embeddings", "explorer", "map"], scores)  # test and validation
     assert calls["log_model"] == ("tiny", "champion", (8, 6))
     assert calls["log_metrics"] == ["seconds/data_and_pairs", "seconds/evaluate", "seconds/train"]
     assert calls["end_run"] == "FINISHED"
