@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from pipeline.config import JobConfig, load_job
 from pipeline.errors import ConfigError, DataError
@@ -173,6 +173,10 @@ class DrLIM(TransformerMixin, BaseEstimator):
 
     def _validated(self, X: Any, reset: bool) -> np.ndarray:
         X = as_table_or_array(X, self.feature_column)
+        if not reset and len(getattr(X, "shape", ())) > 2:
+            # Samples with a shape of their own (images) to map: their size is checked against the fitted
+            # input's in transform; scikit-learn's column count (X.shape[1]) would say nothing about them.
+            return check_array(X, dtype=np.float32, allow_nd=True)
         features: np.ndarray = validate_data(
             self, X, reset=reset, dtype=np.float32, allow_nd=True, ensure_min_samples=2 if reset else 1
         )

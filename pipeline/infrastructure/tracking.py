@@ -135,10 +135,17 @@ class Tracker:
 
     def end_run(self, status: str) -> None:
         """End the active run; when the server is gone, say so and go on (the caller reports the real problem)."""
+        # A store that cannot be written (a full disk) makes MLflow's database layer log the whole traceback
+        # before it raises; the one line below says it instead.
+        store_log = logging.getLogger("mlflow.store.db.utils")
+        level = store_log.level
+        store_log.setLevel(logging.CRITICAL)
         try:
             mlflow.end_run(status)
         except Exception as exc:
             log.warning("Could not close the MLflow run (%s)", first_line(exc))
+        finally:
+            store_log.setLevel(level)
 
     @contextlib.contextmanager
     def required(self, done: str, recovery: str) -> Iterator[None]:

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from tests.integration.cli_runs import (
     EPOCHS,
     MNIST_SMALL,
     LiveOutput,
+    cli_env,
     finish,
     loss_curve,
     start_drlim,
@@ -55,9 +57,13 @@ def _runs(workdir: Path) -> tuple:
 
 
 def test_a_killed_worker_restarts_and_an_interrupted_run_continues_the_loss_curve(mnist_run, tmp_path):
-    proc = start_drlim(tmp_path, MNIST_SMALL)
+    # Ray Train registers a checkpoint when its controller next polls the workers (every 2 s by default), not
+    # when the checkpoint is written: polled every 0.2 s here, it is registered 0.6 s after its file appears,
+    # while the epochs after it (about a second each) still train.
+    proc = start_drlim(tmp_path, MNIST_SMALL, cli_env(RAY_TRAIN_HEALTH_CHECK_INTERVAL_S="0.2"))
     output = LiveOutput(proc)
     wait_for_checkpoint(tmp_path, proc)
+    time.sleep(0.6)
     workers = _train_worker_pids(proc.pid)
     assert len(workers) == 2, workers
     os.kill(workers[1], signal.SIGKILL)

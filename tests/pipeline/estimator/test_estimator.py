@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 
 from pipeline import DrLIM
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, DataError
 
 FAST = {"epochs": 3, "verbose": False, "random_state": 0}
 
@@ -144,3 +144,7 @@ def test_tracking_registers_the_model_and_from_registry_maps_with_it(tmp_path, m
     loaded = DrLIM.from_registry(fitted.model_uri_, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert loaded.input_shape_ == (5,) and loaded.n_features_in_ == 5
     np.testing.assert_allclose(loaded.transform(x), fitted.transform(x), atol=1e-5)
+    # Samples with a shape of their own (images as (n, 1, 28, 28)) map when their size is the fitted input's.
+    np.testing.assert_allclose(loaded.transform(x.reshape(60, 5, 1)), fitted.transform(x), atol=1e-5)
+    with pytest.raises(DataError, match=r"samples of shape \[2, 2\], but the map was fitted on \[5\]"):
+        loaded.transform(x[:, :4].reshape(60, 2, 2))

@@ -97,6 +97,7 @@ def test_a_run_logs_pairs_epochs_evaluation_and_model_in_order_then_closes(finis
         "log_pairs",
         "log_missing_epochs",
         "log_evaluation",
+        "log_metrics",
         "log_model",
         "log_metrics",
         "end_run",
@@ -108,7 +109,9 @@ def test_a_run_logs_pairs_epochs_evaluation_and_model_in_order_then_closes(finis
     scores = ["knn_accuracy_5", "trustworthiness_12", "trustworthiness_5"]
     assert calls["log_evaluation"] == (scores, ["embeddings", "explorer", "map"], scores)  # test and validation
     assert calls["log_model"] == ("tiny", "champion", (8, 6))
-    assert calls["log_metrics"] == ["seconds/data_and_pairs", "seconds/evaluate", "seconds/train"]
+    scored, seconds = [args for name, args in tracker.calls if name == "log_metrics"]
+    assert scored == ["test/scored_samples", "validation/scored_samples"]  # the rows each split was scored on
+    assert seconds == ["seconds/data_and_pairs", "seconds/evaluate", "seconds/train"]
     assert calls["end_run"] == "FINISHED"
     assert summary.model_uri == "models:/tiny@champion" and summary.run_id == "run-1"
     assert 0.0 <= summary.metrics["trustworthiness_5"] <= 1.0
