@@ -98,8 +98,15 @@ def main() -> None:
             import cne
 
             model = cne.CNE(parametric=True, seed=args.seed)
+            # Its parametric fit needs an ``init`` array (0.4 reads only its length; None fails there).
+            start = np.zeros((len(x), 2), np.float32)
             rows.append(
-                row("contrastive-ne CNE(parametric=True)", lambda m=model: m.fit_transform(x), model.transform, data)
+                row(
+                    "contrastive-ne CNE(parametric=True)",
+                    lambda m=model, init=start: m.fit_transform(x, init=init),
+                    model.transform,
+                    data,
+                )
             )
         elif method == "pca":
             from sklearn.decomposition import PCA
