@@ -231,7 +231,12 @@ class Tracker:
             warnings.simplefilter("ignore", UserWarning)
             source = resolve_dataset_source(str(folder.resolve()))
         dataset = MetaDataset(source, name=name, digest=digest, schema=columns)  # type: ignore[abstract]
-        mlflow.log_input(dataset, context="embeddings")
+        try:
+            mlflow.log_input(dataset, context="embeddings")
+        except Exception as error:  # two runs of one job log the same folder: the store looks, then inserts
+            if "UNIQUE constraint" not in str(error):
+                raise
+            mlflow.log_input(dataset, context="embeddings")  # the other run's row is there now: it is reused
 
     def log_model(self, model: Any, example: np.ndarray, registered_name: str, alias: str) -> tuple[str, str]:
         """Log ``model`` (a torch module) to the run with a signature, register it and point ``alias`` at the

@@ -98,6 +98,38 @@ def test_the_folder_of_every_rows_embeddings_is_a_dataset_input_not_an_artifact(
     assert mlflow.data.get_source(logged).uri == str(folder.resolve())
 
 
+def test_a_folder_another_run_logs_between_lookup_and_insert_is_reused(run, tmp_path, monkeypatch):
+    """Two runs of one job log the same folder; the store's look-then-insert lets the second fail on the unique
+    key. The retry finds the other run's row and links it."""
+    import mlflow
+    import pyarrow.parquet as pq
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.evaluate.embeddings import embeddings_table
+
+    folder = tmp_path / "raced"
+    folder.mkdir()
+    ids = np.arange(4)
+    pq.write_table(embeddings_table(ids, "train", ids % 2, np.zeros((4, 2))), folder / "part-0.parquet")
+    log_input, calls = mlflow.log_input, []
+
+    def other_run_first(dataset, context=None, **kwargs):
+        calls.append(context)
+        if len(calls) == 1:  # the other run inserts the row, then this run's insert meets it
+            other = MlflowClient(run.uri).create_run(mlflow.get_run(run.run_id).info.experiment_id)
+            MlflowClient(run.uri).log_inputs(
+                other.info.run_id, [mlflow.entities.DatasetInput(dataset._to_mlflow_entity())]
+            )
+            raise MlflowException("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id")
+        return log_input(dataset, context=context, **kwargs)
+
+    monkeypatch.setattr(mlflow, "log_input", other_run_first)
+    run.log_embeddings_folder(folder, "raced-embeddings")
+    assert calls == ["embeddings", "embeddings"]
+    inputs = MlflowClient(run.uri).get_run(run.run_id).inputs.dataset_inputs
+    assert [i.dataset.name for i in inputs].count("raced-embeddings") == 1
+
+
 def test_the_model_is_registered_under_the_alias_promoted_and_loaded(run):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 2))
