@@ -41,6 +41,21 @@ from pipeline.infrastructure.atomic import exclusive
 log = logging.getLogger(__name__)
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` set in ``os.environ`` for the block, the previous values back after it."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _param_value(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
@@ -339,10 +354,14 @@ class Tracker:
                 f"MLFLOW_TRACKING_URI or --workdir"
             ) from None
         found = {}
-        for path in paths:
-            folder = path.rpartition("/")[0]
-            if path in {a.path for a in client.list_artifacts(run_id, folder or None)}:
-                found[path] = Path(client.download_artifacts(run_id, path, str(out)))
+        quiet = {
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        }
+        with _environment(quiet):  # a few small files: no progress bar per file (a user's setting still wins)
+            for path in paths:
+                folder = path.rpartition("/")[0]
+                if path in {a.path for a in client.list_artifacts(run_id, folder or None)}:
+                    found[path] = Path(client.download_artifacts(run_id, path, str(out)))
         return found
 
     def promote(self, name: str, version: str, alias: str) -> None:

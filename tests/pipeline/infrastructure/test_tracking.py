@@ -188,3 +188,15 @@ def test_two_runs_starting_at_once_in_a_fresh_workdir_both_get_the_local_store(t
     errors = [run.communicate(timeout=300)[1] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
     assert MlflowClient(uri).search_experiments()  # the store works: its default experiment is there
+
+
+def test_a_runs_files_download_quietly_and_only_those_it_has(run, tmp_path, capfd):
+    import os
+
+    picture = tmp_path / "map.png"
+    picture.write_bytes(b"not really a png")
+    run.log_evaluation({}, {"map": picture})
+    found = run.download_run_files(run.run_id, ["plots/map.png", "plots/explorer.html"], tmp_path / "out")
+    assert list(found) == ["plots/map.png"] and found["plots/map.png"].read_bytes() == b"not really a png"
+    assert "Downloading artifacts" not in capfd.readouterr().err  # no progress bar per small file
+    assert "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" not in os.environ  # the setting is the block's alone
