@@ -23,6 +23,16 @@ if [[ -e $state/ray.sid || -e $state/mlflow.sid ]]; then
   echo "start.sh: servers from $state may still run; run infra/local/stop.sh first" >&2
   exit 1
 fi
+# A taken port is named with the variable that moves it, before anything starts (a local `drlim run` holds
+# Ray's dashboard port 8265 while it runs, say).
+for setting in "RAY_PORT=$ray_port" "RAY_DASHBOARD_PORT=$dashboard_port" "RAY_CLIENT_PORT=${RAY_CLIENT_PORT:-10001}" \
+  "MLFLOW_PORT=$mlflow_port"; do
+  if ! python -c 'import socket, sys
+with socket.socket() as s: s.bind(("127.0.0.1", int(sys.argv[1])))' "${setting#*=}" 2>/dev/null; then
+    echo "start.sh: port ${setting#*=} is taken by another process; set ${setting%%=*} to a free port" >&2
+    exit 1
+  fi
+done
 mkdir -p "$state/mlartifacts"
 trap 'echo "start.sh: failed; stopping what started (logs in $state)" >&2; "$(dirname "$0")/stop.sh"' ERR
 
