@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+AGENT_WAIT_SECONDS = 60.0  # how long a just-started head may take to bring its job agent up
+AGENT_RETRY_SECONDS = 2.0
 # Variables a job needs on the cluster, passed through when they are set here.
 PASSED_ENV = (
     "MLFLOW_TRACKING_URI",
@@ -145,14 +147,22 @@ def submit(
         _cluster_path(data_root) if data_root else None,
     )
     jobs = client(address)
-    try:
-        job_id = jobs.submit_job(
-            entrypoint=command,
-            runtime_env=runtime_env(ship_requirements),
-            metadata={"drlim_job": config.name},
-        )
-    except Exception as exc:
-        raise SubmitError(f"the cluster at {resolve_address(address)} refused the job: {exc}") from None
+    deadline = time.monotonic() + AGENT_WAIT_SECONDS
+    while True:
+        try:
+            job_id = jobs.submit_job(
+                entrypoint=command,
+                runtime_env=runtime_env(ship_requirements),
+                metadata={"drlim_job": config.name},
+            )
+            break
+        except Exception as exc:
+            # A head that has just started answers before its job agent is up, and says to try again later.
+            if "No available agent" in str(exc) and time.monotonic() < deadline:
+                log.info("The cluster's job agent is not up yet; submitting again in %.0f s", AGENT_RETRY_SECONDS)
+                time.sleep(AGENT_RETRY_SECONDS)
+                continue
+            raise SubmitError(f"the cluster at {resolve_address(address)} refused the job: {exc}") from None
     log.info("Submitted %s as %s: %s", config.name, job_id, command)
     if not wait:
         return job_id, 0

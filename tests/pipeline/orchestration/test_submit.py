@@ -91,3 +91,33 @@ def test_no_cluster_at_the_address_is_one_error_that_says_how_to_start_one():
         SubmitError, match=f"cannot use the Ray Jobs API at http://127.0.0.1:{port}: .*infra/local/start.sh"
     ):
         client(f"http://127.0.0.1:{port}")
+
+
+class _StartingHead:
+    """A Jobs API client whose head answers "No available agent" (as a just-started one does) ``busy`` times."""
+
+    def __init__(self, busy: int, message: str = "No available agent to submit job, please try again later.."):
+        self.busy, self.message, self.calls = busy, message, 0
+
+    def submit_job(self, **kwargs) -> str:
+        self.calls += 1
+        if self.calls <= self.busy:
+            raise RuntimeError(f"Request failed with status code 500: {self.message}")
+        return "raysubmit_1"
+
+
+def test_a_head_whose_job_agent_is_not_up_yet_is_asked_again(monkeypatch):
+    from pipeline.orchestration import submit as submit_module
+
+    head = _StartingHead(busy=2)
+    monkeypatch.setattr(submit_module, "client", lambda address: head)
+    monkeypatch.setattr(submit_module, "AGENT_RETRY_SECONDS", 0.01)
+    job = REPO / "jobs" / "mnist_4_9.yaml"
+    assert submit_module.submit(job, [], "/tmp/work", wait=False) == ("raysubmit_1", 0)
+    assert head.calls == 3
+
+    other = _StartingHead(busy=1, message="runtime_env is invalid")  # any other refusal: at once, one line
+    monkeypatch.setattr(submit_module, "client", lambda address: other)
+    with pytest.raises(SubmitError, match="refused the job: .*runtime_env is invalid"):
+        submit_module.submit(job, [], "/tmp/work", wait=False)
+    assert other.calls == 1
