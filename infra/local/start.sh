@@ -8,13 +8,15 @@
 # bound to loopback; token authentication (turned on here) guards them and the Jobs API (~/.ray/auth_token).
 # Settings (environment variables, defaults in brackets):
 #   DRLIM_LOCAL_DIR [.drlim-local]  state: session ids, logs, the MLflow database and artifacts
-#   RAY_PORT [6379]  RAY_DASHBOARD_PORT [8265]  RAY_CLIENT_PORT [10001]  RAY_NUM_CPUS [2]
+#   RAY_PORT [6379]  RAY_DASHBOARD_PORT [8265]  RAY_CLIENT_PORT [10001]  RAY_DASHBOARD_AGENT_PORT [52365]
+#   RAY_NUM_CPUS [2]
 #   RAY_OBJECT_STORE_MB [500]  RAY_TEMP_DIR [/tmp/drlim-ray-UID-RAY_PORT]  RAY_EXTRA_ARGS []  MLFLOW_PORT [5000]
 set -euo pipefail
 
 state=$(realpath -m "${DRLIM_LOCAL_DIR:-.drlim-local}")
 ray_port=${RAY_PORT:-6379}
 dashboard_port=${RAY_DASHBOARD_PORT:-8265}
+agent_port=${RAY_DASHBOARD_AGENT_PORT:-52365}  # the job agent's: taken, the head starts but takes no job
 mlflow_port=${MLFLOW_PORT:-5000}
 # Ray puts unix sockets under its temp dir; their paths must stay short (< 108 bytes).
 ray_tmp=${RAY_TEMP_DIR:-/tmp/drlim-ray-$(id -u)-$ray_port}
@@ -24,9 +26,9 @@ if [[ -e $state/ray.sid || -e $state/mlflow.sid ]]; then
   exit 1
 fi
 # A taken port is named with the variable that moves it, before anything starts (a local `drlim run` holds
-# Ray's dashboard port 8265 while it runs, say).
+# Ray's ports 8265 and 52365 while it runs, say).
 for setting in "RAY_PORT=$ray_port" "RAY_DASHBOARD_PORT=$dashboard_port" "RAY_CLIENT_PORT=${RAY_CLIENT_PORT:-10001}" \
-  "MLFLOW_PORT=$mlflow_port"; do
+  "RAY_DASHBOARD_AGENT_PORT=$agent_port" "MLFLOW_PORT=$mlflow_port"; do
   if ! python -c 'import socket, sys
 with socket.socket() as s: s.bind(("127.0.0.1", int(sys.argv[1])))' "${setting#*=}" 2>/dev/null; then
     echo "start.sh: port ${setting#*=} is taken by another process; set ${setting%%=*} to a free port" >&2
@@ -53,7 +55,7 @@ echo $! >"$state/mlflow.sid"
 
 # shellcheck disable=SC2086  # RAY_EXTRA_ARGS is a list of flags
 setsid ray start --head --port "$ray_port" --dashboard-host 127.0.0.1 --dashboard-port "$dashboard_port" \
-  --ray-client-server-port "${RAY_CLIENT_PORT:-10001}" --num-cpus "${RAY_NUM_CPUS:-2}" \
+  --ray-client-server-port "${RAY_CLIENT_PORT:-10001}" --dashboard-agent-listen-port "$agent_port" --num-cpus "${RAY_NUM_CPUS:-2}" \
   --object-store-memory "$(( ${RAY_OBJECT_STORE_MB:-500} * 1024 * 1024 ))" --temp-dir "$ray_tmp" \
   --include-dashboard true --disable-usage-stats ${RAY_EXTRA_ARGS:-} >"$state/ray.log" 2>&1 &
 echo $! >"$state/ray.sid"

@@ -162,6 +162,12 @@ def submit(
                 log.info("The cluster's job agent is not up yet; submitting again in %.0f s", AGENT_RETRY_SECONDS)
                 time.sleep(AGENT_RETRY_SECONDS)
                 continue
+            if "No available agent" in str(exc):
+                raise SubmitError(
+                    f"the cluster at {resolve_address(address)} has no job agent after {AGENT_WAIT_SECONDS:.0f} s: "
+                    "see dashboard_agent.log in the head's Ray logs (another Ray instance on the head's machine may "
+                    "hold the agent's port 52365; infra/local/start.sh takes RAY_DASHBOARD_AGENT_PORT)"
+                ) from None
             raise SubmitError(f"the cluster at {resolve_address(address)} refused the job: {exc}") from None
     log.info("Submitted %s as %s: %s", config.name, job_id, command)
     if not wait:

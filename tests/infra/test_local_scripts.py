@@ -15,7 +15,8 @@ def test_a_taken_port_is_one_line_naming_the_setting_that_moves_it_and_nothing_s
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        ports = dict(zip(("RAY_PORT", "RAY_CLIENT_PORT", "MLFLOW_PORT"), map(str, free_ports(3))))
+        names = ("RAY_PORT", "RAY_CLIENT_PORT", "RAY_DASHBOARD_AGENT_PORT", "MLFLOW_PORT")
+        ports = dict(zip(names, map(str, free_ports(4))))
         env = {**os.environ, **ports, "RAY_DASHBOARD_PORT": str(port), "DRLIM_LOCAL_DIR": str(tmp_path / "state")}
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
         done = subprocess.run(

@@ -116,6 +116,12 @@ def test_a_head_whose_job_agent_is_not_up_yet_is_asked_again(monkeypatch):
     assert submit_module.submit(job, [], "/tmp/work", wait=False) == ("raysubmit_1", 0)
     assert head.calls == 3
 
+    never = _StartingHead(busy=10**6)  # its agent never comes up (its port taken by another Ray instance)
+    monkeypatch.setattr(submit_module, "client", lambda address: never)
+    monkeypatch.setattr(submit_module, "AGENT_WAIT_SECONDS", 0.05)
+    with pytest.raises(SubmitError, match="has no job agent after 0 s: see dashboard_agent.log .*52365"):
+        submit_module.submit(job, [], "/tmp/work", wait=False)
+
     other = _StartingHead(busy=1, message="runtime_env is invalid")  # any other refusal: at once, one line
     monkeypatch.setattr(submit_module, "client", lambda address: other)
     with pytest.raises(SubmitError, match="refused the job: .*runtime_env is invalid"):
