@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from pipeline.config import JobConfig, load_job
 from pipeline.errors import ConfigError, DataError
 from pipeline.estimator.samples import as_table_or_array, file_source, is_files, labels_of
+from pipeline.infrastructure.process_env import environment
 
 log = logging.getLogger(__name__)
 
@@ -337,23 +338,19 @@ def _verbosity(verbose: bool) -> Iterator[None]:
     from pipeline.infrastructure.runtime import LOG_FORMAT
 
     logger = logging.getLogger("pipeline")
-    saved = (logger.level, os.environ.get("TQDM_DISABLE"))
+    saved = logger.level
     handler = None
     if not verbose:
         logger.setLevel(logging.WARNING)
-        os.environ["TQDM_DISABLE"] = "1"
     elif not logger.handlers and not logging.getLogger().handlers:  # a notebook: nothing configured yet
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     try:
-        yield
+        with environment({} if verbose else {"TQDM_DISABLE": "1"}):
+            yield
     finally:
-        logger.setLevel(saved[0])
+        logger.setLevel(saved)
         if handler is not None:
             logger.removeHandler(handler)
-        if saved[1] is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        elif not verbose:
-            os.environ["TQDM_DISABLE"] = saved[1]

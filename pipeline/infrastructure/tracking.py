@@ -37,23 +37,9 @@ from mlflow.entities import Metric
 
 from pipeline.errors import TrackingError, first_line
 from pipeline.infrastructure.atomic import exclusive
+from pipeline.infrastructure.process_env import environment
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """``values`` set in ``os.environ`` for the block, the previous values back after it."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _param_value(value: Any) -> str:
@@ -357,7 +343,7 @@ class Tracker:
         quiet = {
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         }
-        with _environment(quiet):  # a few small files: no progress bar per file (a user's setting still wins)
+        with environment(quiet):  # a few small files: no progress bar per file (a user's setting still wins)
             for path in paths:
                 folder = path.rpartition("/")[0]
                 if path in {a.path for a in client.list_artifacts(run_id, folder or None)}:

@@ -22,6 +22,7 @@ import tomllib
 
 from pipeline.config import load_job
 from pipeline.errors import DrlimError, first_line
+from pipeline.infrastructure.process_env import environment
 
 log = logging.getLogger(__name__)
 
@@ -116,17 +117,15 @@ def client(address: str | None):
     for noisy in ("ray.dashboard", "ray._private.runtime_env"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Ray lets these variables override an explicit address; they were already taken into account above.
-    hidden = {k: os.environ.pop(k) for k in ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS") if k in os.environ}
     try:
-        return JobSubmissionClient(url, headers=auth_headers())
+        with environment({"RAY_API_SERVER_ADDRESS": None, "RAY_ADDRESS": None}):
+            return JobSubmissionClient(url, headers=auth_headers())
     except Exception as exc:  # ConnectionError, AuthenticationError, version mismatch: all say why
         raise SubmitError(
             f"cannot use the Ray Jobs API at {url}: {first_line(exc)}. Start a cluster (infra/local/start.sh here, "
             f"infra/README.md for clusters), pass --address http://HEAD:8265, and for token authentication put "
             f"the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
         ) from None
-    finally:
-        os.environ.update(hidden)
 
 
 def submit(
@@ -157,18 +156,17 @@ def submit(
             )
             break
         except Exception as exc:
+            if "No available agent" not in str(exc):
+                raise SubmitError(f"the cluster at {resolve_address(address)} refused the job: {exc}") from None
             # A head that has just started answers before its job agent is up, and says to try again later.
-            if "No available agent" in str(exc) and time.monotonic() < deadline:
-                log.info("The cluster's job agent is not up yet; submitting again in %.0f s", AGENT_RETRY_SECONDS)
-                time.sleep(AGENT_RETRY_SECONDS)
-                continue
-            if "No available agent" in str(exc):
+            if time.monotonic() >= deadline:
                 raise SubmitError(
                     f"the cluster at {resolve_address(address)} has no job agent after {AGENT_WAIT_SECONDS:.0f} s: "
                     "see dashboard_agent.log in the head's Ray logs (another Ray instance on the head's machine may "
                     "hold the agent's port 52365; infra/local/start.sh takes RAY_DASHBOARD_AGENT_PORT)"
                 ) from None
-            raise SubmitError(f"the cluster at {resolve_address(address)} refused the job: {exc}") from None
+            log.info("The cluster's job agent is not up yet; submitting again in %.0f s", AGENT_RETRY_SECONDS)
+            time.sleep(AGENT_RETRY_SECONDS)
     log.info("Submitted %s as %s: %s", config.name, job_id, command)
     if not wait:
         return job_id, 0
